@@ -1,0 +1,63 @@
+"""Fixtures shared by the whole suite: the two databases the store runs on."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from scim_bridge.store.models import Base
+
+POSTGRES_URL = os.environ.get("SCIM_BRIDGE_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_reachable() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not (shown in the skip)."""
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return None
+    except sa.exc.OperationalError as exc:
+        return f"PostgreSQL not reachable at {POSTGRES_URL} ({exc.orig.__class__.__name__})"
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url():
+    """A URL to a fresh PostgreSQL schema of its own, dropped after the session."""
+    reason = _postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'create schema "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'drop schema "{schema}" cascade'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Each store test runs on SQLite (a file, as in production) and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bridge.db'}"
+    return request.getfixturevalue("postgres_schema_url")
+
+
+@pytest.fixture
+def engine(database_url):
+    """An engine on an empty schema of the bridge's tables."""
+    from scim_bridge.store.database import make_engine
+
+    engine = make_engine(database_url)
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    yield engine
+    Base.metadata.drop_all(engine)
+    engine.dispose()
