@@ -1,0 +1,277 @@
+"""Named repairs of the defects in Atlassian's generated OpenAPI documents.
+
+The documents in ../shared/reference/atlassian-openapi are generated from the products' Java
+resources and carry known defects (their README and atlassian-rest.md §10.12 list them). Each
+function below repairs one defect of one operation, named by path and method, and says why; none
+of them loosens validation in general. Where the prose reference and a document disagree, the prose
+reference wins, because it records what the products answer on the wire.
+"""
+
+import copy
+from collections.abc import Callable
+
+Document = dict
+Repair = Callable[[Document], None]
+
+# The user, group, membership, licence and version resources an admin-sync client uses
+# (atlassian-rest.md §§4-6, 9). Keeping only these makes a call outside the reference set fail
+# loudly, and lets the repaired subset pass the full OpenAPI spec validator (the untouched
+# documents do not: duplicate operationIds and unresolvable path parameters elsewhere).
+ADMIN_SYNC_PATHS = {
+    "jira": (
+        "/api/2/user",
+        "/api/2/user/search",
+        "/api/2/user/list",
+        "/api/2/user/password",
+        "/api/2/user/application",
+        "/api/2/group",
+        "/api/2/groups/picker",
+        "/api/2/group/member",
+        "/api/2/group/user",
+        "/api/2/applicationrole",
+        "/api/2/applicationrole/{key}",
+        "/api/2/serverInfo",
+        "/api/2/myself",
+    ),
+    "confluence": (
+        "/rest/api/admin/user",
+        "/rest/api/admin/user/{username}",
+        "/rest/api/admin/user/{username}/disable",
+        "/rest/api/admin/user/{username}/enable",
+        "/rest/api/admin/user/{username}/password",
+        "/rest/api/admin/users/list/active",
+        "/rest/api/admin/group",
+        "/rest/api/admin/group/{groupName}",
+        "/rest/api/user",
+        "/rest/api/user/list",
+        "/rest/api/user/current",
+        "/rest/api/user/memberof",
+        "/rest/api/user/{username}/group/{groupName}",
+        "/rest/api/group",
+        "/rest/api/group/{groupName}",
+        "/rest/api/group/{groupName}/member",
+        "/rest/api/longtask",
+        "/rest/api/longtask/{id}",
+        "/rest/api/server-information",
+    ),
+    "bitbucket": (
+        "/api/latest/admin/users",
+        "/api/latest/admin/users/rename",
+        "/api/latest/admin/users/credentials",
+        "/api/latest/admin/users/add-groups",
+        "/api/latest/admin/users/remove-group",
+        "/api/latest/admin/users/more-members",
+        "/api/latest/admin/groups",
+        "/api/latest/admin/groups/add-users",
+        "/api/latest/admin/groups/remove-user",
+        "/api/latest/admin/groups/more-members",
+        "/api/latest/admin/permissions/users",
+        "/api/latest/admin/permissions/groups",
+        "/api/latest/admin/user-directories",
+        "/api/latest/users/{userSlug}",
+        "/api/latest/application-properties",
+    ),
+}
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def _operation(doc: Document, path: str, method: str) -> dict:
+    return doc["paths"][path][method]
+
+
+def _schema_ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_body(schema: dict, media_type: str = "application/json") -> dict:
+    return {media_type: {"schema": schema}}
+
+
+def keep_admin_sync_paths(product: str) -> Repair:
+    def repair(doc: Document) -> None:
+        doc["paths"] = {path: doc["paths"][path] for path in ADMIN_SYNC_PATHS[product]}
+
+    return repair
+
+
+def accept_personal_access_tokens(doc: Document) -> None:
+    # Every operation declares only HTTP basic, but all three products accept a personal access
+    # token as "Authorization: Bearer" (Jira 8.14+, Confluence 7.9+, Bitbucket 5.5+; atlassian-rest.md
+    # §2.2). Added as an alternative requirement, so a request without credentials still fails.
+    doc["components"]["securitySchemes"]["bearer"] = {"type": "http", "scheme": "bearer"}
+    for methods in doc["paths"].values():
+        for method, operation in methods.items():
+            if method in HTTP_METHODS and {"basic": []} in operation.get("security", []):
+                operation["security"] = [{"basic": []}, {"bearer": []}]
+
+
+# --- Jira -------------------------------------------------------------------------------------
+
+
+def jira_array_responses(doc: Document) -> None:
+    # README defect "some array responses are declared as a single item": user search and the
+    # application role list answer a JSON array of the declared bean.
+    for path, bean in (("/api/2/user/search", "UserBean"), ("/api/2/applicationrole", "ApplicationRoleBean")):
+        content = _operation(doc, path, "get")["responses"]["200"]["content"]
+        content["application/json"]["schema"] = {"type": "array", "items": _schema_ref(bean)}
+
+
+def jira_group_member_page(doc: Document) -> None:
+    # GET /group/member answers a page of users (values, isLast, startAt, maxResults, total,
+    # nextPage; atlassian-rest.md §4.6), not the single UserJsonBean the document declares, and
+    # takes groupname as a query parameter, not the path parameter the document declares.
+    operation = _operation(doc, "/api/2/group/member", "get")
+    page = copy.deepcopy(doc["components"]["schemas"]["PageBean"])
+    page["properties"]["values"] = {"type": "array", "items": _schema_ref("UserJsonBean")}
+    operation["responses"]["200"]["content"]["application/json"]["schema"] = page
+    for parameter in operation["parameters"]:
+        if parameter["name"] == "groupname":
+            parameter["in"] = "query"
+
+
+JIRA_REPAIRS: tuple[Repair, ...] = (
+    keep_admin_sync_paths("jira"),
+    accept_personal_access_tokens,
+    jira_array_responses,
+    jira_group_member_page,
+)
+
+
+# --- Confluence -------------------------------------------------------------------------------
+
+
+def confluence_duplicate_parameters(doc: Document) -> None:
+    # README defect "many parameters appear twice": the first copy is always an untyped string,
+    # the second the typed one (integer start/limit, defaults). Keep the last copy of each
+    # (name, location) pair.
+    for methods in doc["paths"].values():
+        for method, operation in methods.items():
+            if method in HTTP_METHODS and "parameters" in operation:
+                last = {(p["name"], p["in"]): p for p in operation["parameters"]}
+                operation["parameters"] = list(last.values())
+
+
+def confluence_group_member_path_schema(doc: Document) -> None:
+    # GET /group/{groupName}/member declares the path parameter's schema as the Group object;
+    # a path segment is the group's name, a string.
+    for parameter in _operation(doc, "/rest/api/group/{groupName}/member", "get")["parameters"]:
+        if parameter["name"] == "groupName":
+            parameter["schema"] = {"type": "string"}
+
+
+def confluence_memberof_lists_groups(doc: Document) -> None:
+    # GET /user/memberof is "a paginated collection of groups that the given user is a member
+    # of" (its own description, atlassian-rest.md §5.6) but its page declares Person items.
+    content = _operation(doc, "/rest/api/user/memberof", "get")["responses"]["200"]["content"]
+    content["application/json"]["schema"]["properties"]["results"]["items"] = _schema_ref("Group")
+
+
+def confluence_validation_errors_list(doc: Document) -> None:
+    # RestError.data.errors is declared an object; Confluence serialises its list of validation
+    # errors as a JSON array ("errors": [] in every RestError it sends).
+    doc["components"]["schemas"]["ValidationResult"]["properties"]["errors"] = {
+        "type": "array",
+        "items": {"type": "object"},
+    }
+
+
+# Statuses Confluence's REST exception mappers answer on these operations (anonymous caller 401,
+# caller without the admin permission 403, unknown user or group 404) that the generated document
+# leaves out because the Java method does not declare them.
+CONFLUENCE_UNDECLARED_ERRORS = {
+    ("/rest/api/user", "get"): ("401",),
+    ("/rest/api/user/memberof", "get"): ("401", "404"),
+    ("/rest/api/user/list", "get"): ("401",),
+    ("/rest/api/user/current", "get"): ("401",),
+    ("/rest/api/group", "get"): ("401",),
+    ("/rest/api/group/{groupName}", "get"): ("401", "404"),
+    ("/rest/api/group/{groupName}/member", "get"): ("401", "404"),
+    ("/rest/api/user/{username}/group/{groupName}", "put"): ("401", "403", "404"),
+    ("/rest/api/user/{username}/group/{groupName}", "delete"): ("401", "403", "404"),
+    ("/rest/api/admin/user/{username}", "put"): ("404",),
+    ("/rest/api/admin/group", "post"): ("401",),
+    ("/rest/api/admin/group/{groupName}", "delete"): ("401",),
+    ("/rest/api/longtask/{id}", "get"): ("401",),
+}
+
+
+def confluence_undeclared_errors(doc: Document) -> None:
+    for (path, method), statuses in CONFLUENCE_UNDECLARED_ERRORS.items():
+        responses = _operation(doc, path, method)["responses"]
+        for status in statuses:
+            responses.setdefault(status, {"description": "RestError", "content": _json_body(_schema_ref("RestError"))})
+
+
+def confluence_bodyless_update(doc: Document) -> None:
+    # PUT /admin/user/{username} answers 204 No Content; the document gives that 204 a UserKey body.
+    del _operation(doc, "/rest/api/admin/user/{username}", "put")["responses"]["204"]["content"]
+
+
+CONFLUENCE_REPAIRS: tuple[Repair, ...] = (
+    keep_admin_sync_paths("confluence"),
+    accept_personal_access_tokens,
+    confluence_duplicate_parameters,
+    confluence_group_member_path_schema,
+    confluence_memberof_lists_groups,
+    confluence_validation_errors_list,
+    confluence_undeclared_errors,
+    confluence_bodyless_update,
+)
+
+
+# --- Bitbucket --------------------------------------------------------------------------------
+
+
+def bitbucket_groups_for_user(doc: Document) -> None:
+    # README defect: GET /admin/users/more-members (operationId findGroupsForUser) is described as
+    # "users that are not members", but it is called with context=<username> and answers a page of
+    # that user's groups (atlassian-rest.md §6.6); its page declares RestDetailedUser items.
+    content = _operation(doc, "/api/latest/admin/users/more-members", "get")["responses"]["200"]["content"]
+    content["application/json;charset=UTF-8"]["schema"]["properties"]["values"]["items"] = _schema_ref(
+        "RestDetailedGroup"
+    )
+
+
+def bitbucket_directories_list(doc: Document) -> None:
+    # GET /admin/user-directories is "a list of directories" (its own description and
+    # atlassian-rest.md §6.6) but declares a single RestUserDirectory.
+    content = _operation(doc, "/api/latest/admin/user-directories", "get")["responses"]["200"]["content"]
+    content["application/json;charset=UTF-8"]["schema"] = {"type": "array", "items": _schema_ref("RestUserDirectory")}
+
+
+BITBUCKET_BODYLESS_MEMBERSHIP_CALLS = (
+    "/api/latest/admin/users/add-groups",
+    "/api/latest/admin/users/remove-group",
+    "/api/latest/admin/groups/add-users",
+    "/api/latest/admin/groups/remove-user",
+)
+
+
+def bitbucket_bodyless_membership_calls(doc: Document) -> None:
+    # The membership calls answer 200 with an empty body; the document declares a JSON media type
+    # without a schema for it (the resource's @Produces), which would demand a body.
+    for path in BITBUCKET_BODYLESS_MEMBERSHIP_CALLS:
+        del _operation(doc, path, "post")["responses"]["200"]["content"]
+
+
+BITBUCKET_REPAIRS: tuple[Repair, ...] = (
+    keep_admin_sync_paths("bitbucket"),
+    accept_personal_access_tokens,
+    bitbucket_groups_for_user,
+    bitbucket_directories_list,
+    bitbucket_bodyless_membership_calls,
+)
+
+REPAIRS: dict[str, tuple[Repair, ...]] = {
+    "jira": JIRA_REPAIRS,
+    "confluence": CONFLUENCE_REPAIRS,
+    "bitbucket": BITBUCKET_REPAIRS,
+}
+
+
+def repair_in_place(product: str, doc: Document) -> Document:
+    """Apply the product's repairs to a freshly loaded document and return it."""
+    for repair in REPAIRS[product]:
+        repair(doc)
+    return doc
