@@ -213,3 +213,42 @@ def schemas_of(rtype: ResourceType, attributes: dict) -> list[str]:
     """The ``schemas`` of a resource: its core schema and each extension it has values in."""
     return [rtype.schema.id, *(e.id for e in rtype.extensions if attributes.get(e.id))]
 
+
+
+@dataclass(frozen=True)
+class Meta:
+    created: str  # ISO 8601, UTC
+    last_modified: str
+    version: int
+    location: str
+
+
+def etag(version: int) -> str:
+    """Weak entity tag for a resource version (RFC 7644 §3.14; RFC 7232 §2.3)."""
+    return f'W/"{version}"'
+
+
+def render(
+    rtype: ResourceType,
+    resource_id: str,
+    attributes: dict,
+    meta: Meta,
+    *,
+    members: list[dict] | None = None,
+    groups: list[dict] | None = None,
+) -> dict:
+    """The full SCIM representation of a stored resource, before projection."""
+    out: dict = {"schemas": schemas_of(rtype, attributes), "id": resource_id}
+    out.update(attributes)
+    if members is not None:
+        out["members"] = members
+    if groups is not None:
+        out["groups"] = groups
+    out["meta"] = {
+        "resourceType": rtype.name,
+        "created": meta.created,
+        "lastModified": meta.last_modified,
+        "location": meta.location,
+        "version": etag(meta.version),
+    }
+    return out
