@@ -1,0 +1,263 @@
+"""The store's one write path: a SCIM change, its audit entry and its outbox rows in one transaction.
+
+A method returns only after the commit, so an accepted change is durable before the identity provider
+hears 201/200 (ARCHITECTURE decision 1). Reads never load more than a page, and a group read that
+does not want its members does not query them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from scim_bridge.errors import NotFound, PreconditionFailed, Uniqueness
+from scim_bridge.scim.filter import Node
+from scim_bridge.scim.patch import MemberChanges, PatchResult
+from scim_bridge.scim.resources import Incoming
+from scim_bridge.scim.schemas import ResourceType
+from scim_bridge.store.database import make_session_factory
+from scim_bridge.store.members import apply_member_changes, replace_members
+from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, utcnow
+from scim_bridge.store.outbox import enqueue
+from scim_bridge.store.query import order_clause, where_clause
+from scim_bridge.store.tables import TABLES, Table, group_rows, member_rows
+
+
+@dataclass
+class Record:
+    """A stored resource as the API renders it."""
+
+    rtype: ResourceType
+    id: str
+    attributes: dict
+    version: int
+    created: datetime
+    last_modified: datetime
+    members: list[dict] | None = None
+    groups: list[dict] | None = None
+
+
+def version_matches(if_match: str, version: int) -> bool:
+    """RFC 7232 §3.1 with weak comparison: ``*``, or any listed tag naming this version."""
+    tags = [t.strip() for t in if_match.split(",")]
+    return any(t == "*" or t.removeprefix("W/").strip('"') == str(version) for t in tags)
+
+
+class Repository:
+    def __init__(self, engine: sa.Engine, *, targets: Iterable[str] = (), clock=utcnow, new_id=None):
+        self.engine = engine
+        self.targets = tuple(targets)
+        self.clock = clock
+        self.new_id = new_id or (lambda: str(uuid.uuid4()))
+        self._read = make_session_factory(engine)
+        self._write = make_session_factory(engine, write=True)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get(self, rtype: ResourceType, resource_id: str, *, with_related: bool = True) -> Record:
+        table = TABLES[rtype.name]
+        with self._read() as session:
+            row = _live(session, table, resource_id)
+            return self._records(session, table, [row], with_related)[0]
+
+    def search(
+        self,
+        rtype: ResourceType,
+        node: Node | None,
+        *,
+        sort_by: str | None = None,
+        descending: bool = False,
+        start_index: int = 1,
+        count: int = 100,
+        with_related: bool = True,
+    ) -> tuple[int, list[Record]]:
+        table = TABLES[rtype.name]
+        conditions = [table.model.deleted_at.is_(None)]
+        if node is not None:
+            conditions.append(where_clause(node, rtype))
+        with self._read() as session:
+            total = session.scalar(sa.select(sa.func.count()).select_from(table.model).where(*conditions))
+            if count <= 0:
+                return total, []
+            rows = session.scalars(
+                sa.select(table.model)
+                .where(*conditions)
+                .order_by(*order_clause(sort_by, descending, rtype))
+                .offset(start_index - 1)
+                .limit(count)
+            ).all()
+            return total, self._records(session, table, rows, with_related)
+
+    def _records(self, session: Session, table: Table, rows, with_related: bool) -> list[Record]:
+        ids = [r.id for r in rows]
+        related = {}
+        if with_related:
+            related = member_rows(session, ids) if table.model is Group else group_rows(session, ids)
+        out = []
+        for row in rows:
+            record = Record(table.rtype, row.id, row.resource, row.version, row.created, row.last_modified)
+            if with_related:
+                if table.model is Group:
+                    record.members = related[row.id]
+                else:
+                    record.groups = related[row.id]
+            out.append(record)
+        return out
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def create(self, rtype: ResourceType, incoming: Incoming, actor: str) -> Record:
+        table = TABLES[rtype.name]
+        with self._transaction() as session:
+            self._check_unique(session, table, incoming.attributes, None)
+            now = self.clock()
+            row = table.model(id=self.new_id(), version=1, created=now, last_modified=now)
+            session.add(row)
+            session.flush()
+            table.fill(session, row, incoming.attributes)
+            self._set_password(row, incoming.password)
+            affected = set()
+            if table.model is Group and incoming.members:
+                affected = replace_members(session, row.id, incoming.members)
+            self._changed(session, table, row, affected, bump=False)
+            self._audit(session, actor, "create", table, row.id, None, incoming.attributes)
+            session.flush()
+            return self._records(session, table, [row], True)[0]
+
+    def replace(
+        self, rtype, resource_id: str, incoming: Incoming, actor: str, if_match=None, with_related=True
+    ) -> Record:
+        def change(session: Session, table: Table, row) -> set[str]:
+            table.fill(session, row, incoming.attributes)
+            self._set_password(row, incoming.password)
+            if table.model is Group and incoming.members is not None:
+                return replace_members(session, row.id, incoming.members)
+            return set()
+
+        return self._update(rtype, resource_id, actor, if_match, "replace", incoming.attributes, change,
+                            with_related=with_related)
+
+    def patch(
+        self, rtype, resource_id: str, apply: Callable[[dict], PatchResult], actor: str, if_match=None,
+        with_related=True,
+    ) -> Record:
+        """``apply`` runs inside the transaction on the current attributes (PATCH is atomic)."""
+        result: dict = {}
+
+        def change(session: Session, table: Table, row) -> set[str]:
+            outcome = apply(row.resource)
+            result["after"] = outcome.attributes
+            if outcome.changed:
+                table.fill(session, row, outcome.attributes)
+            if outcome.password is not None:
+                self._set_password(row, outcome.password)
+            members: MemberChanges | None = outcome.members
+            if members is not None and table.model is Group:
+                return apply_member_changes(session, row.id, members, rtype)
+            return set()
+
+        return self._update(rtype, resource_id, actor, if_match, "patch", None, change, result,
+                            with_related=with_related)
+
+    def _update(self, rtype, resource_id, actor, if_match, action, attributes, change, result=None, *,
+                with_related=True):
+        table = TABLES[rtype.name]
+        with self._transaction() as session:
+            row = _live(session, table, resource_id, lock=True)
+            if if_match is not None and not version_matches(if_match, row.version):
+                raise PreconditionFailed(
+                    f"The {rtype.name} changed since you read it (now version {row.version}): "
+                    "read it again and retry with its current ETag."
+                )
+            before = row.resource
+            affected = change(session, table, row)
+            after = attributes if attributes is not None else result["after"]
+            self._check_unique(session, table, after, row.id)
+            self._changed(session, table, row, affected)
+            self._audit(session, actor, action, table, row.id, before, after)
+            session.flush()
+            return self._records(session, table, [row], with_related)[0]
+
+    def delete(self, rtype: ResourceType, resource_id: str, actor: str, if_match=None) -> None:
+        table = TABLES[rtype.name]
+        with self._transaction() as session:
+            row = _live(session, table, resource_id, lock=True)
+            if if_match is not None and not version_matches(if_match, row.version):
+                raise PreconditionFailed(f"The {rtype.name} changed since you read it: read it again first.")
+            column = GroupMember.group_id if table.model is Group else GroupMember.user_id
+            affected = set(session.scalars(sa.select(GroupMember.user_id).where(column == row.id)))
+            session.execute(sa.delete(GroupMember).where(column == row.id))
+            self._audit(session, actor, "delete", table, row.id, row.resource, None)
+            if self.targets:
+                # Kept as a tombstone until every target has been deprovisioned.
+                row.deleted_at = self.clock()
+                row.version += 1
+                table.tombstone(row)
+                enqueue(session, rtype.name, [row.id], self.targets, self.clock())
+            else:
+                session.delete(row)
+            if table.model is Group:
+                enqueue(session, "User", affected, self.targets, self.clock())
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        except sa.exc.IntegrityError as exc:
+            # The unique indexes are the last word when two requests race past _check_unique.
+            raise Uniqueness(
+                "Another request created or renamed a resource to the same name at the same moment: "
+                "look the name up and retry."
+            ) from exc
+
+    def _check_unique(self, session: Session, table: Table, attributes: dict, own_id: str | None) -> None:
+        value = table.unique_value(attributes)
+        with session.no_autoflush:  # the row being changed must not be flushed before the check
+            other = table.find_by_unique(session, value)
+        if other is not None and other.id != own_id:
+            raise Uniqueness(
+                f'{table.unique_attribute} "{value}" is already taken by {table.rtype.name} {other.id} '
+                "(compared case-insensitively): look that resource up instead of creating it again."
+            )
+
+    def _set_password(self, row, password: str | None) -> None:
+        # RFC 7643 §4.1.1: writeOnly, returned never; the store keeps only a salted hash.
+        if password is not None and isinstance(row, User):
+            row.password_hash = generate_password_hash(password)
+
+    def _changed(self, session: Session, table: Table, row, affected_users: set[str], bump=True) -> None:
+        now = self.clock()
+        if bump:
+            row.version += 1
+            row.last_modified = now
+        enqueue(session, table.rtype.name, [row.id], self.targets, now)
+        if affected_users:
+            # Memberships travel with users (ARCHITECTURE decision 3).
+            enqueue(session, "User", affected_users, self.targets, now)
+
+    def _audit(self, session, actor, action, table: Table, resource_id, before, after) -> None:
+        session.add(AuditEntry(
+            at=self.clock(), actor=actor, scope="scim", action=action, resource_type=table.rtype.name,
+            resource_id=resource_id, before=before, after=after, outcome="applied",
+        ))
+
+
+def _live(session: Session, table: Table, resource_id: str, *, lock: bool = False):
+    query = sa.select(table.model).where(table.model.id == resource_id, table.model.deleted_at.is_(None))
+    if lock:
+        query = query.with_for_update()
+    row = session.scalar(query)
+    if row is None:
+        raise NotFound(f"{table.rtype.name} {resource_id!r} does not exist (or was deleted).")
+    return row
+

@@ -1,0 +1,105 @@
+"""How each SCIM resource type maps onto its table: indexed columns and related rows.
+
+The repository works on both resource types through these two small adapters instead of branching
+on the type in every method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from scim_bridge.scim.schemas import GROUP, USER, ResourceType
+from scim_bridge.store.models import Group, GroupMember, User, UserEmail
+
+
+@dataclass(frozen=True)
+class Table:
+    rtype: ResourceType
+    model: type
+    unique_attribute: str  # the name identity providers match on, unique case-insensitively
+
+    def unique_value(self, attributes: dict) -> str:
+        return attributes[self.unique_attribute]
+
+    def find_by_unique(self, session: Session, value: str):
+        return session.scalar(sa.select(self.model).where(self.unique_column == value.lower()))
+
+    @property
+    def unique_column(self):
+        return self.model.user_name_lower if self.model is User else self.model.display_name_lower
+
+    def fill(self, session: Session, row, attributes: dict) -> None:
+        """Copy the indexed attributes of a canonical resource onto its row."""
+        row.resource = attributes
+        row.external_id = attributes.get("externalId")
+        if self.model is User:
+            row.user_name = attributes["userName"]
+            row.user_name_lower = row.user_name.lower()
+            row.display_name = attributes.get("displayName")
+            row.display_name_lower = row.display_name.lower() if row.display_name else None
+            row.active = attributes.get("active", True) is not False
+            _fill_emails(session, row, attributes.get("emails") or [])
+        else:
+            row.display_name = attributes["displayName"]
+            row.display_name_lower = row.display_name.lower()
+
+    def tombstone(self, row) -> None:
+        # Frees the unique name at once: the IdP may create the same userName again while
+        # targets still deprovision the deleted account.
+        if self.model is User:
+            row.user_name_lower = None
+        else:
+            row.display_name_lower = None
+
+
+def _fill_emails(session: Session, row: User, emails: list[dict]) -> None:
+    wanted = [
+        (e["value"].lower(), e.get("type"), bool(e.get("primary")))
+        for e in emails
+        if isinstance(e.get("value"), str)
+    ]
+    primary = next((v for v, _t, p in wanted if p), wanted[0][0] if wanted else None)
+    row.primary_email_lower = primary
+    if sa.inspect(row).persistent:
+        session.execute(sa.delete(UserEmail).where(UserEmail.user_id == row.id))
+    session.add_all(UserEmail(user_id=row.id, value_lower=v, type=t, primary=p) for v, t, p in wanted)
+
+
+USERS = Table(USER, User, "userName")
+GROUPS = Table(GROUP, Group, "displayName")
+TABLES = {"User": USERS, "Group": GROUPS}
+
+
+def member_rows(session: Session, group_ids: list[str]) -> dict[str, list[dict]]:
+    """Members of several groups in one query: ``{group_id: [{"value", "display", "type"}]}``."""
+    out: dict[str, list[dict]] = {g: [] for g in group_ids}
+    if not group_ids:
+        return out
+    rows = session.execute(
+        sa.select(GroupMember.group_id, User.id, User.user_name)
+        .join(User, User.id == GroupMember.user_id)
+        .where(GroupMember.group_id.in_(group_ids))
+        .order_by(GroupMember.group_id, User.user_name_lower)
+    )
+    for group_id, user_id, user_name in rows:
+        out[group_id].append({"value": user_id, "display": user_name, "type": "User"})
+    return out
+
+
+def group_rows(session: Session, user_ids: list[str]) -> dict[str, list[dict]]:
+    """Groups of several users in one query: ``{user_id: [{"value", "display", "type"}]}``."""
+    out: dict[str, list[dict]] = {u: [] for u in user_ids}
+    if not user_ids:
+        return out
+    rows = session.execute(
+        sa.select(GroupMember.user_id, Group.id, Group.display_name)
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(GroupMember.user_id.in_(user_ids), Group.deleted_at.is_(None))
+        .order_by(GroupMember.user_id, Group.display_name_lower)
+    )
+    for user_id, group_id, name in rows:
+        out[user_id].append({"value": group_id, "display": name, "type": "direct"})
+    return out
