@@ -1,0 +1,168 @@
+"""SCIM resource endpoints, the same for Users and Groups: list, search, create, read, replace, patch, delete.
+
+Handlers stay thin: read the request, call scim/ and the repository, render. Every error is raised
+and leaves through the one boundary.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from flask import Blueprint, request
+
+from scim_bridge.api.context import actor, base_url, context, scim_response
+from scim_bridge.api.params import json_body, list_query, projection
+from scim_bridge.errors import InvalidValue
+from scim_bridge.scim.documents import SEARCH_REQUEST, list_response
+from scim_bridge.scim.patch import apply_patch
+from scim_bridge.scim.projection import Projection
+from scim_bridge.scim.resources import Meta, etag, parse_resource, render
+from scim_bridge.scim.schemas import GROUP, USER, ResourceType
+from scim_bridge.store.repository import Record
+
+
+def register(bp: Blueprint) -> None:
+    for rtype in (USER, GROUP):
+        name, path = rtype.name.lower(), rtype.endpoint
+        bp.add_url_rule(path, f"list_{name}", partial(list_resources, rtype), methods=["GET"])
+        bp.add_url_rule(path, f"create_{name}", partial(create, rtype), methods=["POST"])
+        bp.add_url_rule(f"{path}/.search", f"search_{name}", partial(search, rtype), methods=["POST"])
+        item = f"{path}/<resource_id>"
+        bp.add_url_rule(item, f"get_{name}", partial(read, rtype), methods=["GET"])
+        bp.add_url_rule(item, f"replace_{name}", partial(replace, rtype), methods=["PUT"])
+        bp.add_url_rule(item, f"patch_{name}", partial(patch, rtype), methods=["PATCH"])
+        bp.add_url_rule(item, f"delete_{name}", partial(delete, rtype), methods=["DELETE"])
+    bp.add_url_rule("/.search", "search_all", search_all, methods=["POST"])
+
+
+def _render(record: Record) -> dict:
+    base = base_url()
+    meta = Meta(
+        created=_iso(record.created),
+        last_modified=_iso(record.last_modified),
+        version=record.version,
+        location=f"{base}{record.rtype.endpoint}/{record.id}",
+    )
+    members = groups = None
+    if record.members:
+        members = [{**m, "$ref": f"{base}/Users/{m['value']}"} for m in record.members]
+    if record.groups:
+        groups = [{**g, "$ref": f"{base}/Groups/{g['value']}"} for g in record.groups]
+    return render(record.rtype, record.id, record.attributes, meta, members=members, groups=groups)
+
+
+def _iso(moment) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _related(rtype: ResourceType, proj: Projection) -> bool:
+    return proj.wants("members" if rtype is GROUP else "groups")
+
+
+def _one(record: Record, status: int = 200, proj: Projection | None = None):
+    body = _render(record)
+    headers = {"ETag": body["meta"]["version"]}
+    if status == 201:
+        headers["Location"] = body["meta"]["location"]
+    return scim_response(proj.apply(body) if proj else body, status, headers)
+
+
+def _item_projection(rtype: ResourceType) -> Projection:
+    return projection(rtype, request.args.get("attributes"), request.args.get("excludedAttributes"))
+
+
+def _list(rtype: ResourceType, params: dict):
+    query = list_query(rtype, params, context().limits)
+    total, records = context().repository.search(
+        rtype,
+        query.filter,
+        sort_by=query.sort_by,
+        descending=query.descending,
+        start_index=query.start_index,
+        count=query.count,
+        with_related=_related(rtype, query.projection),
+    )
+    resources = [query.projection.apply(_render(r)) for r in records]
+    return scim_response(list_response(resources, total=total, start_index=query.start_index))
+
+
+def list_resources(rtype: ResourceType):
+    return _list(rtype, request.args.to_dict())
+
+
+def _search_params(body: object) -> dict:
+    if not isinstance(body, dict):
+        raise InvalidValue(f"A search request must be a JSON object with the schema {SEARCH_REQUEST}.")
+    return {k: v for k, v in body.items() if k != "schemas"}
+
+
+def search(rtype: ResourceType):
+    return _list(rtype, _search_params(json_body(request)))
+
+
+def search_all():
+    """POST /.search at the root (RFC 7644 §3.4.3): Users, then Groups, paged as one list."""
+    params = _search_params(json_body(request))
+    limits = context().limits
+    queries = {rtype: list_query(rtype, params, limits) for rtype in (USER, GROUP)}
+    first = queries[USER]
+    resources, total, skip, room = [], 0, first.start_index - 1, first.count
+    for rtype, query in queries.items():
+        count, records = context().repository.search(
+            rtype, query.filter, sort_by=query.sort_by, descending=query.descending,
+            start_index=skip + 1, count=room, with_related=_related(rtype, query.projection),
+        )
+        total += count
+        resources += [query.projection.apply(_render(r)) for r in records]
+        skip, room = max(skip - count, 0), room - len(records)
+    return scim_response(list_response(resources, total=total, start_index=first.start_index))
+
+
+def read(rtype: ResourceType, resource_id: str):
+    proj = _item_projection(rtype)
+    record = context().repository.get(rtype, resource_id, with_related=_related(rtype, proj))
+    # RFC 7644 §3.14: a client holding the current version gets 304 and no body.
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match and etag(record.version) in [t.strip() for t in if_none_match.split(",")]:
+        return scim_response(None, 304, {"ETag": etag(record.version)})
+    return _one(record, proj=proj)
+
+
+def create(rtype: ResourceType):
+    incoming = parse_resource(rtype, json_body(request))
+    record = context().repository.create(rtype, incoming, actor())
+    return _one(record, 201, _item_projection(rtype))
+
+
+def replace(rtype: ResourceType, resource_id: str):
+    incoming = parse_resource(rtype, json_body(request))
+    proj = _item_projection(rtype)
+    record = context().repository.replace(
+        rtype, resource_id, incoming, actor(), if_match=request.headers.get("If-Match"),
+        with_related=_related(rtype, proj),
+    )
+    return _one(record, proj=proj)
+
+
+def patch(rtype: ResourceType, resource_id: str):
+    body = json_body(request)
+    proj = _item_projection(rtype)
+    wants_body = rtype is USER or "attributes" in request.args or "excludedAttributes" in request.args
+    record = context().repository.patch(
+        rtype,
+        resource_id,
+        lambda attributes: apply_patch(rtype, attributes, body, resource_id=resource_id),
+        actor(),
+        if_match=request.headers.get("If-Match"),
+        with_related=wants_body and _related(rtype, proj),
+    )
+    if not wants_body:
+        # Entra asks for 204 on group PATCH rather than a list of every member (RFC 7644 §3.5.2
+        # allows either); the ETag still tells the client the new version.
+        return scim_response(None, 204, {"ETag": etag(record.version)})
+    return _one(record, proj=proj)
+
+
+def delete(rtype: ResourceType, resource_id: str):
+    context().repository.delete(rtype, resource_id, actor(), if_match=request.headers.get("If-Match"))
+    return scim_response(None, 204)
