@@ -1,0 +1,442 @@
+"""The one HTTP policy every Atlassian client goes through (ARCHITECTURE decision 5).
+
+A :class:`Transport` belongs to one configured target. It owns the pooled ``requests.Session``,
+the credentials (basic auth, or a personal access token sent as ``Bearer``), connect and read
+timeouts, the client-side rate limit, retries, and the mapping of answers to the error tree of
+:mod:`atlassian_clients.base`.
+
+Retries (tenacity): connection failures, timeouts, 429 and 502/503/504 are retried with jittered
+exponential backoff ("full jitter"), or after exactly the product's ``Retry-After``, until the
+operation's total deadline. Requests are retried only when repeating them is harmless. A request
+that is not (creating a user) passes ``verify_after_ambiguous``: after an ambiguous failure -- the
+request may have reached the product (read timeout, connection reset after sending, a 5xx from a
+proxy) -- the policy asks that callable whether the effect is already there before sending again.
+A failure before sending (connection refused, connect timeout) or a 429 is safe to repeat.
+
+``sleep``, ``clock`` (monotonic) and ``wall_clock`` (epoch, for ``Retry-After`` dates) are injected
+so that tests never wait.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from atlassian_clients.base import (
+    AtlassianError,
+    AuthFailed,
+    Conflict,
+    LicenceLimit,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Rejected,
+    Unavailable,
+    WrongEndpoint,
+)
+from atlassian_clients.ratelimit import TokenBucket, retry_after_seconds
+
+log = logging.getLogger(__name__)
+
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    """HTTP Basic with a user name and password (Bitbucket admin calls need this, BSERV-10482)."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TokenAuth:
+    """A personal access token sent as ``Authorization: Bearer`` (Jira 8.14+, Confluence 7.9+)."""
+
+    token: str = field(repr=False)
+
+
+class _Bearer(requests.auth.AuthBase):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Timeouts, retry and rate-limit settings of one target (seconds; ``rate`` in requests/second)."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    deadline: float = 60.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    rate: float = 10.0
+    burst: int = 10
+    pool_size: int = 10
+
+
+@dataclass(frozen=True)
+class ProductProfile:
+    """What the policy needs to know about a product: its name in messages, headers, how to fix a 403."""
+
+    label: str
+    permission_hint: str
+    write_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def segment(value: str) -> str:
+    """A name as one URL path segment (a group called ``a/b`` must not become two segments)."""
+    return quote(value, safe="")
+
+
+def product_message(body: Any) -> str | None:
+    """The product's own words from its error body, whichever product sent it.
+
+    Jira ``{"errorMessages":[..],"errors":{field: msg}}``; Confluence ``{"statusCode","message",..}``;
+    Bitbucket ``{"errors":[{"message"}]}``; Crowd ``{"reason","message"}`` (atlassian-rest.md §4.8,
+    §5.8, §6.8, §7).
+    """
+    if not isinstance(body, dict):
+        return None
+    parts: list[str] = []
+    errors = body.get("errors")
+    if isinstance(errors, list):
+        parts += [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
+    if isinstance(body.get("errorMessages"), list):
+        parts += [str(m) for m in body["errorMessages"] if m]
+    if isinstance(errors, dict):
+        parts += [f"{key}: {value}" for key, value in errors.items()]
+    if not parts and body.get("message"):
+        parts.append(str(body["message"]))
+    return "; ".join(parts) or None
+
+
+def _is_product_error_body(body: Any) -> bool:
+    return isinstance(body, dict) and bool({"errorMessages", "errors", "statusCode", "message", "reason"} & body.keys())
+
+
+class _Transient(Exception):
+    """An attempt failed in a way worth repeating; ``ambiguous`` if the product may have acted."""
+
+    def __init__(self, error: Unavailable, *, ambiguous: bool, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.ambiguous = ambiguous
+        self.retry_after = retry_after
+
+
+class Transport:
+    """HTTP to one target. Thread-safe; one instance per target, shared by that target's workers."""
+
+    def __init__(
+        self,
+        target: str,
+        base_url: str,
+        auth: BasicAuth | TokenAuth,
+        profile: ProductProfile,
+        *,
+        settings: HttpSettings | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.target = target
+        self.base_url = base_url.rstrip("/")
+        self.profile = profile
+        self.settings = settings or HttpSettings()
+        self._auth: requests.auth.AuthBase = (
+            requests.auth.HTTPBasicAuth(auth.username, auth.password)
+            if isinstance(auth, BasicAuth)
+            else _Bearer(auth.token)
+        )
+        self._session = session or self._pooled_session(self.settings.pool_size)
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self.bucket = TokenBucket(self.settings.rate, self.settings.burst, clock=clock, sleep=sleep)
+        self._local = threading.local()
+
+    @staticmethod
+    def _pooled_session(pool_size: int) -> requests.Session:
+        session = requests.Session()
+        # Retries are ours (below); urllib3's own would repeat POSTs behind our back.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def close(self) -> None:
+        self._session.close()
+
+    # ----------------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        verify_after_ambiguous: Callable[[], bool] | None = None,
+    ) -> requests.Response | None:
+        """Send one logical request; return the 2xx response or raise an ``AtlassianError``.
+
+        ``path`` is absolute below ``base_url`` (``/rest/api/2/user``). Returns ``None`` only when
+        ``verify_after_ambiguous`` reported, after an ambiguous failure, that the effect is there.
+        """
+        deadline = self._clock() + self.settings.deadline
+        outer = getattr(self._local, "deadline", None)
+        if outer is not None:
+            deadline = min(deadline, outer)
+        send_headers = {"Accept": "application/json"}
+        if method != "GET":
+            send_headers.update(self.profile.write_headers)
+        send_headers.update(headers or {})
+        url = self.base_url + path
+
+        def attempt() -> requests.Response | None:
+            try:
+                return self._send(method, url, path, params, json, send_headers)
+            except _Transient as transient:
+                if transient.ambiguous and verify_after_ambiguous is not None:
+                    if self._within(deadline, verify_after_ambiguous):
+                        log.info("%s: %s %s took effect despite the failure", self.target, method, path)
+                        return None
+                    log.info("%s: %s %s did not take effect; sending it again", self.target, method, path)
+                raise
+
+        retrying = tenacity.Retrying(
+            sleep=self._sleep,
+            retry=tenacity.retry_if_exception_type(_Transient),
+            wait=self._wait,
+            stop=lambda state: self._clock() + state.upcoming_sleep > deadline,
+            before_sleep=lambda state: self._log_retry(method, path, state),
+            retry_error_callback=lambda state: self._give_up(state),
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except _Transient as transient:
+            raise transient.error from transient.__cause__
+
+    def read_json(self, response: requests.Response) -> Any:
+        """The JSON body of a 2xx answer; anything else means we are not talking to the product."""
+        try:
+            return response.json()
+        except (ValueError, jsonlib.JSONDecodeError):
+            raise WrongEndpoint(
+                self.target,
+                f"{response.request.method} {_path_only(response.url)} answered HTTP {response.status_code} "
+                f"with {response.headers.get('Content-Type') or 'no content type'} instead of JSON: check that "
+                f"base_url {self.base_url!r} points at {self.profile.label} (with its context path)",
+                status=response.status_code,
+            ) from None
+
+    # ----------------------------------------------------------------------------------------------
+
+    def _within(self, deadline: float, call: Callable[[], bool]) -> bool:
+        previous = getattr(self._local, "deadline", None)
+        self._local.deadline = deadline
+        try:
+            return call()
+        finally:
+            self._local.deadline = previous
+
+    def _send(self, method, url, path, params, json, headers) -> requests.Response:
+        self.bucket.acquire()
+        try:
+            response = self._session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers=headers,
+                auth=self._auth,
+                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise self._transport_failure(exc, method, path) from exc
+        self.bucket.observe(response.headers)
+        if response.status_code < 300:
+            return response
+        raise self._error_for(response, method, path)
+
+    def _transport_failure(self, exc: requests.RequestException, method: str, path: str) -> Exception:
+        where = f"{method} {self.base_url}{path}"
+        if isinstance(exc, requests.exceptions.SSLError):
+            return WrongEndpoint(
+                self.target,
+                f"TLS failed for {where} ({type(exc).__name__}): check base_url's scheme, host name and the CA bundle",
+            )
+        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+            return WrongEndpoint(self.target, f"base_url {self.base_url!r} is not a valid http(s) URL")
+        # Messages name the exception class only: requests' own text carries the query string.
+        if isinstance(exc, requests.exceptions.ConnectTimeout) or _never_sent(exc):
+            reason = "connect timed out" if isinstance(exc, requests.exceptions.Timeout) else "could not connect"
+            error = Unavailable(
+                self.target, f"{reason} for {where}: check that base_url is right and {self.profile.label} is up"
+            )
+            return _Transient(error, ambiguous=False)
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            reason = f"no answer within {self.settings.read_timeout:g} s"
+        else:
+            reason = f"connection failed after sending ({type(exc).__name__})"
+        return _Transient(Unavailable(self.target, f"{reason} for {where}"), ambiguous=True)
+
+    def _error_for(self, response: requests.Response, method: str, path: str) -> Exception:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        said = product_message(body)
+        where = f"{method} {path}"
+        label = self.profile.label
+        if status in RETRIED_STATUSES:
+            retry_after = retry_after_seconds(response.headers, wall_clock=self._wall_clock)
+            if status == 429:
+                error: Unavailable = RateLimited(
+                    self.target,
+                    f"{label} rate-limited {where} (HTTP 429)",
+                    status=status,
+                    product_message=said,
+                    retry_after=retry_after,
+                )
+            else:
+                error = Unavailable(
+                    self.target, f"{label} answered HTTP {status} to {where}", status=status, product_message=said
+                )
+            # 429 is refused before the product acts; a 5xx from a proxy may come after it did.
+            return _Transient(error, ambiguous=status != 429, retry_after=retry_after)
+        if status == 401:
+            return AuthFailed(
+                self.target,
+                f"{label} refused the credentials (HTTP 401) for {where}: check the user name "
+                f"and password, or the personal access token, configured for this target",
+                status=status,
+                product_message=said,
+            )
+        if status == 403 and said and "basic auth" in said.lower():
+            # Jira 8.16+ / 11 can block basic auth: "Basic Authentication has been disabled on this instance."
+            return AuthFailed(
+                self.target,
+                f"{label} has basic authentication disabled (HTTP 403): configure a personal "
+                "access token for this target, or allow-list the bridge's account",
+                status=status,
+                product_message=said,
+            )
+        if status == 403:
+            return PermissionDenied(
+                self.target,
+                f"{label} denied {where} (HTTP 403): {self.profile.permission_hint}",
+                status=status,
+                product_message=said,
+            )
+        if status == 402:
+            return LicenceLimit(
+                self.target, f"{label} has no licence left (HTTP 402) for {where}", status=status, product_message=said
+            )
+        if status == 404 and not _is_product_error_body(body):
+            return WrongEndpoint(
+                self.target,
+                f"{self.base_url}{path} is not a {label} REST resource (HTTP 404 without a "
+                f"{label} error body): check base_url, including the context path such as /jira",
+                status=status,
+            )
+        if status == 404:
+            return NotFound(self.target, f"{label}: not found ({where})", status=status, product_message=said)
+        if status == 409:
+            return Conflict(self.target, f"{label} refused {where} (HTTP 409)", status=status, product_message=said)
+        if status >= 500:
+            return Unavailable(
+                self.target, f"{label} failed {where} (HTTP {status})", status=status, product_message=said
+            )
+        if 300 <= status < 400:
+            return WrongEndpoint(
+                self.target,
+                f"{label} redirected {where} (HTTP {status}) to {response.headers.get('Location')}: "
+                "set base_url to the address it redirects to",
+                status=status,
+            )
+        return Rejected(self.target, f"{label} refused {where} (HTTP {status})", status=status, product_message=said)
+
+    # ----------------------------------------------------------------------------------------------
+    # tenacity parts
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            return exc.retry_after
+        backoff = tenacity.wait_random_exponential(
+            multiplier=self.settings.backoff_initial, max=self.settings.backoff_max
+        )
+        return backoff(state)
+
+    def _log_retry(self, method: str, path: str, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: %s %s attempt %d failed (%s); retrying in %.1f s",
+            self.target,
+            method,
+            path,
+            state.attempt_number,
+            exc,
+            state.upcoming_sleep,
+        )
+
+    def _give_up(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if not isinstance(exc, _Transient):
+            raise exc  # type: ignore[misc]
+        last = exc.error
+        text = (
+            f"gave up after {state.attempt_number} attempt(s) within the {self.settings.deadline:g} s deadline; "
+            f"last: {last.message}"
+        )
+        if exc.retry_after is not None and state.upcoming_sleep > 0:
+            text += f" (the product asked to wait {exc.retry_after:g} s more)"
+        kind = RateLimited if isinstance(last, RateLimited) else Unavailable
+        kwargs = {"retry_after": exc.retry_after} if kind is RateLimited else {}
+        raise kind(last.target, text, status=last.status, product_message=last.product_message, **kwargs) from exc
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when requests failed before any byte reached the product (refused, DNS failure)."""
+    if not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    inner = exc.args[0] if exc.args else None
+    return isinstance(inner, MaxRetryError) and isinstance(inner.reason, NewConnectionError)
+
+
+def _path_only(url: str | None) -> str:
+    return (url or "").split("?", 1)[0]
+
+
+__all__ = [
+    "AtlassianError",
+    "BasicAuth",
+    "HttpSettings",
+    "ProductProfile",
+    "TokenAuth",
+    "Transport",
+    "product_message",
+    "segment",
+]

@@ -1,0 +1,286 @@
+"""Jira Data Center (8.x to 11) user directory over ``/rest/api/2`` (atlassian-rest.md §4).
+
+Jira quirks handled here:
+
+* user create, update, delete and application access are ``x-experimental`` in the 10.3 spec;
+  they are sent with ``X-ExperimentalApi: true`` (§2.5, §10.14);
+* the user *key* is not the user name (``JIRAUSER10100`` since 8.4, §10.1): both are reported;
+* adding an existing member answers 400 (§4.6), creating an existing user or group answers 400;
+* there is no group pager: ``/groups/picker`` returns a ``total`` that is used to ask for all;
+* ``/user/list`` (cursor pages) exists from 10.3; older versions are listed through
+  ``/user/search``, which Jira 10 caps at 100 results (JRASERVER-78660).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from atlassian_clients.base import (
+    Capabilities,
+    Creation,
+    NotFound,
+    ProductInfo,
+    Rejected,
+    RemoteGroup,
+    RemoteUser,
+    version_tuple,
+)
+from atlassian_clients.http import ProductProfile, Transport
+from atlassian_clients.paging import jira_cursor_page, jira_page, pages, plain_list_page
+from atlassian_clients.product import ProductClient, named
+
+API = "/rest/api/2"
+EXPERIMENTAL = {"X-ExperimentalApi": "true"}
+# Jira answers /group/member with at most 50 users a page whatever maxResults asks for.
+MEMBERS_PAGE = 50
+# /user/search caps at 100 from Jira 10 (JRASERVER-78660); 1000 before.
+SEARCH_CAP = 100
+
+
+def _user(bean: dict[str, Any]) -> RemoteUser:
+    return RemoteUser(
+        name=bean["name"],
+        key=bean.get("key"),
+        display_name=bean.get("displayName"),
+        email=bean.get("emailAddress"),
+        active=bean.get("active"),
+    )
+
+
+class JiraClient(ProductClient):
+    """Jira's users, groups and application access. See :class:`atlassian_clients.base.DirectoryClient`.
+
+    ``application_keys`` (e.g. ``("jira-software",)``) is what :meth:`grant_licence` grants and what
+    a create asks for when the caller passes none.
+    """
+
+    product = "jira"
+    PROFILE = ProductProfile(
+        label="Jira",
+        permission_hint="the account needs the Jira Administrators global permission (System Administrators "
+        "to manage administrators); a personal access token acts with its owner's permissions",
+    )
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        application_keys: tuple[str, ...] = ("jira-software",),
+        page_size: int = 100,
+        group_picker_limit: int = 1000,
+    ) -> None:
+        super().__init__(transport, page_size=page_size)
+        self.application_keys = tuple(application_keys)
+        self.group_picker_limit = group_picker_limit
+
+    def _read_product_info(self) -> ProductInfo:
+        info = self._get(f"{API}/serverInfo")
+        version = str(info.get("version", ""))
+        numbers = version_tuple(version)
+        capabilities = Capabilities(
+            can_create_user=True,
+            can_deactivate=numbers >= (8, 3),  # JRASERVER-37294
+            can_rename_user=True,
+            can_find_by_email=True,
+            licence="application access " + ", ".join(self.application_keys),
+        )
+        build = info.get("buildNumber")
+        return ProductInfo("jira", version, None if build is None else str(build), capabilities)
+
+    # ----------------------------------------------------------------------------------------------
+    # users
+
+    def get_user(self, username: str) -> RemoteUser | None:
+        bean = self._get_or_none(f"{API}/user", {"username": username})
+        return None if bean is None else _user(bean)
+
+    def find_users_by_email(self, email: str) -> list[RemoteUser]:
+        # /user/search matches user name, display name and e-mail; keep exact e-mail matches only.
+        found = self._get(
+            f"{API}/user/search",
+            {"username": email, "includeActive": "true", "includeInactive": "true", "maxResults": SEARCH_CAP},
+        )
+        return [user for user in map(_user, found) if self._emails_equal(user, email)]
+
+    def create_user(
+        self,
+        username: str,
+        display_name: str,
+        email: str,
+        *,
+        password: str | None = None,
+        application_keys: tuple[str, ...] | None = None,
+    ) -> Creation[RemoteUser]:
+        body: dict[str, Any] = {"name": username, "displayName": display_name, "emailAddress": email}
+        if password is not None:
+            body["password"] = password  # without one, Jira generates a random password
+        keys = self.application_keys if application_keys is None else tuple(application_keys)
+        if keys:
+            body["applicationKeys"] = list(keys)
+        return self._create_user_checked(username, f"{API}/user", json=body, headers=EXPERIMENTAL)
+
+    def update_user(self, username: str, *, display_name: str | None = None, email: str | None = None) -> None:
+        changes = {k: v for k, v in (("displayName", display_name), ("emailAddress", email)) if v is not None}
+        if changes:
+            self._put_user(username, changes)
+
+    def set_active(self, username: str, active: bool) -> None:
+        # Jira 8.3+ (JRASERVER-37294); older versions refuse with 400 "error.no.value.found.to.be.changed".
+        self._put_user(username, {"active": active})
+
+    def rename_user(self, old: str, new: str) -> None:
+        self._rename_checked(
+            old, new, "PUT", f"{API}/user", params={"username": old}, json={"name": new}, headers=EXPERIMENTAL
+        )
+
+    def delete_user(self, username: str) -> None:
+        self._unless_holds(
+            lambda: self.http.request("DELETE", f"{API}/user", params={"username": username}, headers=EXPERIMENTAL),
+            lambda: self.get_user(username) is None,
+            NotFound,
+            Rejected,
+        )
+
+    def iter_users(self) -> Iterator[RemoteUser]:
+        if self.product_info().version_tuple >= (10, 3):
+
+            def fetch(cursor):
+                params = {"maxResults": self.page_size}
+                if cursor is not None:
+                    params["cursor"] = cursor
+                return self._get(f"{API}/user/list", params)
+
+            beans = pages(fetch, jira_cursor_page, first=None)
+        else:
+            # Before 10.3 there is no lister; "." matches every user name in /user/search (third-party
+            # practice, e.g. atlassian-python-api), paged by startAt.
+            size = min(self.page_size, SEARCH_CAP)
+            beans = pages(
+                lambda start: self._get(
+                    f"{API}/user/search",
+                    {
+                        "username": ".",
+                        "includeActive": "true",
+                        "includeInactive": "true",
+                        "startAt": start,
+                        "maxResults": size,
+                    },
+                ),
+                plain_list_page(size),
+            )
+        yield from map(_user, beans)
+
+    def _put_user(self, username: str, changes: dict[str, Any]) -> None:
+        self.http.request("PUT", f"{API}/user", params={"username": username}, json=changes, headers=EXPERIMENTAL)
+
+    # ----------------------------------------------------------------------------------------------
+    # groups
+
+    def get_group(self, name: str) -> RemoteGroup | None:
+        found = named(self._picker(name), name, str)
+        return None if found is None else RemoteGroup(found)
+
+    def create_group(self, name: str) -> Creation[RemoteGroup]:
+        return self._create_group_checked(name, f"{API}/group", json={"name": name})
+
+    def delete_group(self, name: str) -> None:
+        # 404, or 400 "group does not exist" (spec removeGroup): fine when the group is really gone.
+        self._unless_holds(
+            lambda: self.http.request("DELETE", f"{API}/group", params={"groupname": name}),
+            lambda: self.get_group(name) is None,
+            NotFound,
+            Rejected,
+        )
+
+    def iter_groups(self) -> Iterator[RemoteGroup]:
+        yield from (RemoteGroup(name) for name in self._picker(None))
+
+    def _picker(self, query: str | None) -> list[str]:
+        """Group names from ``/groups/picker``; asks again for ``total`` when the first answer is short."""
+        params: dict[str, Any] = {"maxResults": self.group_picker_limit}
+        if query:
+            params["query"] = query
+        answer = self._get(f"{API}/groups/picker", params)
+        total = answer.get("total")
+        if isinstance(total, int) and total > len(answer.get("groups") or []):
+            answer = self._get(f"{API}/groups/picker", {**params, "maxResults": total})
+        return [group["name"] for group in answer.get("groups") or []]
+
+    def iter_group_members(self, group: str) -> Iterator[RemoteUser]:
+        size = min(self.page_size, MEMBERS_PAGE)
+        beans = pages(
+            lambda start: self._get(
+                f"{API}/group/member",
+                {
+                    "groupname": group,
+                    "includeInactiveUsers": "true",
+                    "startAt": start,
+                    "maxResults": size,
+                },
+            ),
+            jira_page,
+        )
+        yield from map(_user, beans)
+
+    def user_groups(self, username: str) -> list[str]:
+        bean = self._get(f"{API}/user", {"username": username, "expand": "groups"})
+        return [group["name"] for group in (bean.get("groups") or {}).get("items") or []]
+
+    def add_member(self, group: str, username: str) -> None:
+        # Jira answers 400 when the user already belongs to the group (spec addUserToGroup).
+        self._unless_holds(
+            lambda: self.http.request(
+                "POST", f"{API}/group/user", params={"groupname": group}, json={"name": username}
+            ),
+            lambda: self._is_member(group, username),
+            Rejected,
+        )
+
+    def remove_member(self, group: str, username: str) -> None:
+        self._unless_holds(
+            lambda: self.http.request("DELETE", f"{API}/group/user", params={"groupname": group, "username": username}),
+            lambda: not self._is_member(group, username),
+            NotFound,
+            Rejected,
+        )
+
+    # ----------------------------------------------------------------------------------------------
+    # application access (licence)
+
+    def grant_licence(self, username: str) -> None:
+        for key in self.application_keys:
+            self.grant_application_access(username, key)
+
+    def revoke_licence(self, username: str) -> None:
+        for key in self.application_keys:
+            self.revoke_application_access(username, key)
+
+    def application_access(self, username: str) -> list[str]:
+        """Keys of the applications the user may use (``expand=applicationRoles``)."""
+        bean = self._get(f"{API}/user", {"username": username, "expand": "applicationRoles"})
+        return [role["key"] for role in (bean.get("applicationRoles") or {}).get("items") or []]
+
+    def grant_application_access(self, username: str, application_key: str) -> None:
+        """``POST /user/application`` (adds the user to the application's default groups)."""
+        self._unless_holds(
+            lambda: self._application_call("POST", username, application_key),
+            lambda: application_key in self.application_access(username),
+            Rejected,
+        )
+
+    def revoke_application_access(self, username: str, application_key: str) -> None:
+        self._unless_holds(
+            lambda: self._application_call("DELETE", username, application_key),
+            lambda: self.get_user(username) is None or application_key not in self.application_access(username),
+            Rejected,
+            NotFound,
+        )
+
+    def _application_call(self, method: str, username: str, application_key: str) -> None:
+        self.http.request(
+            method,
+            f"{API}/user/application",
+            headers=EXPERIMENTAL,
+            params={"username": username, "applicationKey": application_key},
+        )

@@ -1,0 +1,413 @@
+"""Jira client: every operation's requests, exactly as Jira Data Center wants them (atlassian-rest.md §4)."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+
+from atlassian_clients import Creation, NotFound, Rejected, RemoteGroup, RemoteUser
+from tests.client_harness import BASIC, Sent
+
+API = "http://atlassian.test/jira/rest/api/2"
+P = "/jira/rest/api/2"
+READ = {"Accept": "application/json", "Content-Type": None, "Authorization": BASIC,
+        "X-Atlassian-Token": None, "X-ExperimentalApi": None}
+WRITE = {**READ, "Content-Type": "application/json"}
+BODYLESS_WRITE = READ
+# Jira 10.3 marks user create/update/delete and application access x-experimental (§2.5).
+EXPERIMENTAL = {**WRITE, "X-ExperimentalApi": "true"}
+EXPERIMENTAL_BODYLESS = {**READ, "X-ExperimentalApi": "true"}
+
+
+def bean(name: str, key: str | None = None, email: str | None = None, active: bool = True, **extra) -> dict:
+    return {
+        "self": f"{API}/user?username={name}", "name": name, "key": key or f"JIRAUSER{abs(hash(name)) % 90000 + 10000}",
+        "emailAddress": email or f"{name}@example.com", "displayName": name.title(), "active": active,
+        "deleted": False, "timeZone": "UTC", "locale": "en_US", **extra,
+    }
+
+
+def jira_errors(*messages: str, **fields: str) -> dict:
+    return {"errorMessages": list(messages), "errors": fields}
+
+
+@pytest.fixture
+def jira(client_for):
+    return client_for("jira", application_keys=("jira-software",), page_size=2, group_picker_limit=2)
+
+
+def test_get_user_reports_key_and_name_apart(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe", key="JIRAUSER10100", email="Jane@Example.com"))
+
+    user = client.get_user("jdoe")
+
+    assert user == RemoteUser("jdoe", "JIRAUSER10100", "Jdoe", "Jane@Example.com", True, None, None)
+    assert wire.sent(headers=True) == [Sent("GET", f"{P}/user", {"username": "jdoe"}, None, READ)]
+
+
+def test_get_user_answers_none_when_jira_says_404(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/user", status=404,
+             json=jira_errors("The user named 'ghost' does not exist"))
+
+    assert client.get_user("ghost") is None
+
+
+def test_find_users_by_email_keeps_exact_matches_only(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/user/search", json=[
+        bean("jane", email="JANE@example.com"), bean("janet", email="jane@example.com.au"),
+    ])
+
+    found = client.find_users_by_email("jane@example.com")
+
+    assert [u.name for u in found] == ["jane"]
+    assert wire.sent(headers=True) == [Sent("GET", f"{P}/user/search", {
+        "username": "jane@example.com", "includeActive": "true", "includeInactive": "true", "maxResults": "100",
+    }, None, READ)]
+
+
+def test_create_user_posts_the_user_bean_then_reads_the_key(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.POST, f"{API}/user", status=201, json={
+        "name": "jdoe", "displayName": "Jane Doe", "emailAddress": "jdoe@example.com",
+        "applicationKeys": ["jira-software"], "key": "JIRAUSER10200",
+    })
+    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe", key="JIRAUSER10200"))
+
+    creation = client.create_user("jdoe", "Jane Doe", "jdoe@example.com", password="pw-1")
+
+    assert creation == Creation(bean_user("jdoe", "JIRAUSER10200"), created=True)
+    assert wire.sent(headers=True) == [
+        Sent("POST", f"{P}/user", {}, {
+            "name": "jdoe", "displayName": "Jane Doe", "emailAddress": "jdoe@example.com", "password": "pw-1",
+            "applicationKeys": ["jira-software"],
+        }, EXPERIMENTAL),
+        Sent("GET", f"{P}/user", {"username": "jdoe"}, None, READ),
+    ]
+
+
+def bean_user(name: str, key: str) -> RemoteUser:
+    return RemoteUser(name, key, name.title(), f"{name}@example.com", True)
+
+
+def test_create_user_without_password_lets_jira_generate_one(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.POST, f"{API}/user", status=201, json={"name": "jdoe", "key": "JIRAUSER1"})
+    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe"))
+
+    client.create_user("jdoe", "Jane Doe", "jdoe@example.com", application_keys=())
+
+    assert wire.sent()[0].body == {"name": "jdoe", "displayName": "Jane Doe", "emailAddress": "jdoe@example.com"}
+
+
+def test_create_user_that_exists_links_the_existing_account(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.POST, f"{API}/user", status=400,
+             json=jira_errors(username="A user with that username already exists."))
+    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe", key="jdoe"))
+
+    creation = client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+
+    assert creation.created is False
+    assert creation.resource.key == "jdoe"
+    assert [s.method for s in wire.sent()] == ["POST", "GET"]
+
+
+def test_create_user_refused_for_another_reason_raises_with_jiras_words(jira, rsps):
+    client, _ = jira
+    rsps.add(responses.POST, f"{API}/user", status=400,
+             json=jira_errors(emailAddress="You must specify a valid email address."))
+    rsps.add(responses.GET, f"{API}/user", status=404, json=jira_errors("The user named 'jdoe' does not exist"))
+
+    with pytest.raises(Rejected) as caught:
+        client.create_user("jdoe", "Jane Doe", "not-an-email")
+
+    assert caught.value.target == "jira-test"
+    assert caught.value.status == 400
+    assert caught.value.product_message == "emailAddress: You must specify a valid email address."
+
+
+def test_update_user_sends_only_the_changed_fields(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.PUT, f"{API}/user", json={"name": "jdoe", "displayName": "Jane Q. Doe"})
+
+    client.update_user("jdoe", display_name="Jane Q. Doe")
+    client.update_user("jdoe")  # nothing to change: nothing sent
+
+    assert wire.sent(headers=True) == [
+        Sent("PUT", f"{P}/user", {"username": "jdoe"}, {"displayName": "Jane Q. Doe"}, EXPERIMENTAL)
+    ]
+
+
+def test_update_user_email(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.PUT, f"{API}/user", json={"name": "jdoe"})
+
+    client.update_user("jdoe", display_name="J", email="j@example.org")
+
+    assert wire.sent()[0].body == {"displayName": "J", "emailAddress": "j@example.org"}
+
+
+@pytest.mark.parametrize("active", [False, True])
+def test_set_active_puts_the_active_flag(jira, rsps, active):
+    client, wire = jira
+    rsps.add(responses.PUT, f"{API}/user", json={"name": "jdoe", "active": active})
+
+    client.set_active("jdoe", active)
+
+    assert wire.sent(headers=True) == [Sent("PUT", f"{P}/user", {"username": "jdoe"}, {"active": active}, EXPERIMENTAL)]
+
+
+def test_rename_user_puts_the_new_name(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.PUT, f"{API}/user", json={"name": "jane.doe"})
+
+    client.rename_user("jdoe", "jane.doe")
+
+    assert wire.sent(headers=True) == [
+        Sent("PUT", f"{P}/user", {"username": "jdoe"}, {"name": "jane.doe"}, EXPERIMENTAL)
+    ]
+
+
+def test_rename_already_done_succeeds(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.PUT, f"{API}/user", status=404, json=jira_errors("The user named 'jdoe' does not exist"))
+    rsps.add(responses.GET, f"{API}/user", json=bean("jane.doe"))
+
+    client.rename_user("jdoe", "jane.doe")
+
+    assert wire.sent()[1] == Sent("GET", f"{P}/user", {"username": "jane.doe"})
+
+
+def test_rename_of_a_missing_user_raises_not_found(jira, rsps):
+    client, _ = jira
+    rsps.add(responses.PUT, f"{API}/user", status=404, json=jira_errors("The user named 'jdoe' does not exist"))
+    rsps.add(responses.GET, f"{API}/user", status=404, json=jira_errors("The user named 'x' does not exist"))
+
+    with pytest.raises(NotFound):
+        client.rename_user("jdoe", "jane.doe")
+
+
+def test_delete_user(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.DELETE, f"{API}/user", status=204)
+
+    client.delete_user("jdoe")
+
+    assert wire.sent(headers=True) == [
+        Sent("DELETE", f"{P}/user", {"username": "jdoe"}, None, EXPERIMENTAL_BODYLESS)
+    ]
+
+
+def test_delete_of_an_absent_user_succeeds(jira, rsps):
+    client, _ = jira
+    rsps.add(responses.DELETE, f"{API}/user", status=404, json=jira_errors("The user named 'jdoe' does not exist"))
+    rsps.add(responses.GET, f"{API}/user", status=404, json=jira_errors("The user named 'jdoe' does not exist"))
+
+    client.delete_user("jdoe")
+
+
+def test_iter_users_on_10_3_follows_the_cursor(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/serverInfo", json={"version": "10.3.24", "buildNumber": 10030024})
+    rsps.add(responses.GET, f"{API}/user/list", json={
+        "values": [bean("a"), bean("b")], "isLast": False, "nextCursor": "10101", "maxResults": 2,
+    })
+    rsps.add(responses.GET, f"{API}/user/list", json={"values": [bean("c")], "isLast": True, "maxResults": 2})
+
+    assert [u.name for u in client.iter_users()] == ["a", "b", "c"]
+    assert [s.query for s in wire.sent()] == [{}, {"maxResults": "2"}, {"maxResults": "2", "cursor": "10101"}]
+
+
+def test_iter_users_before_10_3_pages_the_user_search(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/serverInfo", json={"version": "9.12.15", "buildNumber": 9120015})
+    rsps.add(responses.GET, f"{API}/user/search", json=[bean("a"), bean("b")])
+    rsps.add(responses.GET, f"{API}/user/search", json=[bean("c")])
+
+    assert [u.name for u in client.iter_users()] == ["a", "b", "c"]
+    base = {"username": ".", "includeActive": "true", "includeInactive": "true", "maxResults": "2"}
+    assert [s.query for s in wire.sent()[1:]] == [{**base, "startAt": "0"}, {**base, "startAt": "2"}]
+
+
+def picker(*names: str, total: int | None = None) -> dict:
+    total = len(names) if total is None else total
+    return {
+        "header": f"Showing {len(names)} of {total} matching groups", "total": total,
+        "groups": [{"name": n, "html": n, "labels": []} for n in names],
+    }
+
+
+def test_get_group_finds_the_exact_name_in_the_picker(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/groups/picker", json=picker("devs-old", "Devs"))
+
+    assert client.get_group("devs") == RemoteGroup("Devs")
+    assert wire.sent(headers=True) == [
+        Sent("GET", f"{P}/groups/picker", {"maxResults": "2", "query": "devs"}, None, READ)
+    ]
+
+
+def test_get_group_answers_none_when_only_similar_names_exist(jira, rsps):
+    client, _ = jira
+    rsps.add(responses.GET, f"{API}/groups/picker", json=picker("devs-old"))
+
+    assert client.get_group("devs") is None
+
+
+def test_iter_groups_asks_again_for_the_total(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/groups/picker", json=picker("a", "b", total=3))
+    rsps.add(responses.GET, f"{API}/groups/picker", json=picker("a", "b", "c"))
+
+    assert [g.name for g in client.iter_groups()] == ["a", "b", "c"]
+    assert [s.query for s in wire.sent()] == [{"maxResults": "2"}, {"maxResults": "3"}]
+
+
+def test_create_group(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.POST, f"{API}/group", status=201, json={"name": "devs", "self": f"{API}/group?groupname=devs"})
+
+    assert client.create_group("devs") == Creation(RemoteGroup("devs"), created=True)
+    assert wire.sent(headers=True) == [Sent("POST", f"{P}/group", {}, {"name": "devs"}, WRITE)]
+
+
+def test_create_group_that_exists_returns_it(jira, rsps):
+    client, _ = jira
+    rsps.add(responses.POST, f"{API}/group", status=400, json=jira_errors("A group or user with this name already exists."))
+    rsps.add(responses.GET, f"{API}/groups/picker", json=picker("devs"))
+
+    assert client.create_group("devs") == Creation(RemoteGroup("devs"), created=False)
+
+
+def test_delete_group(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.DELETE, f"{API}/group", status=200)
+
+    client.delete_group("devs")
+
+    assert wire.sent(headers=True) == [Sent("DELETE", f"{P}/group", {"groupname": "devs"}, None, BODYLESS_WRITE)]
+
+
+def test_delete_of_an_absent_group_succeeds(jira, rsps):
+    client, _ = jira
+    rsps.add(responses.DELETE, f"{API}/group", status=404, json=jira_errors("Specified group does not exist."))
+    rsps.add(responses.GET, f"{API}/groups/picker", json=picker())
+
+    client.delete_group("devs")
+
+
+def test_iter_group_members_pages_by_start_at(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/group/member", json={
+        "startAt": 0, "maxResults": 2, "total": 3, "isLast": False, "values": [bean("a"), bean("b", active=False)],
+    })
+    rsps.add(responses.GET, f"{API}/group/member", json={
+        "startAt": 2, "maxResults": 2, "total": 3, "isLast": True, "values": [bean("c")],
+    })
+
+    members = list(client.iter_group_members("devs"))
+
+    assert [(m.name, m.active) for m in members] == [("a", True), ("b", False), ("c", True)]
+    base = {"groupname": "devs", "includeInactiveUsers": "true", "maxResults": "2"}
+    assert [s.query for s in wire.sent()] == [{**base, "startAt": "0"}, {**base, "startAt": "2"}]
+
+
+def with_groups(name: str, *groups: str) -> dict:
+    return bean(name, groups={"size": len(groups), "items": [{"name": g} for g in groups], "max-results": 1000})
+
+
+def test_user_groups_expands_groups(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/user", json=with_groups("jdoe", "devs", "jira-software-users"))
+
+    assert client.user_groups("jdoe") == ["devs", "jira-software-users"]
+    assert wire.sent()[0].query == {"username": "jdoe", "expand": "groups"}
+
+
+def test_add_member(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.POST, f"{API}/group/user", status=201, json={"name": "devs"})
+
+    client.add_member("devs", "jdoe")
+
+    assert wire.sent(headers=True) == [Sent("POST", f"{P}/group/user", {"groupname": "devs"}, {"name": "jdoe"}, WRITE)]
+
+
+def test_add_member_that_is_already_there_succeeds(jira, rsps):
+    client, _ = jira
+    rsps.add(responses.POST, f"{API}/group/user", status=400,
+             json=jira_errors("Cannot add user. 'jdoe' is already a member of 'devs'"))
+    rsps.add(responses.GET, f"{API}/user", json=with_groups("jdoe", "Devs"))
+
+    client.add_member("devs", "jdoe")
+
+
+def test_add_member_refused_while_not_a_member_raises(jira, rsps):
+    client, _ = jira
+    rsps.add(responses.POST, f"{API}/group/user", status=400, json=jira_errors("Group is read-only"))
+    rsps.add(responses.GET, f"{API}/user", json=with_groups("jdoe"))
+
+    with pytest.raises(Rejected, match="Group is read-only"):
+        client.add_member("devs", "jdoe")
+
+
+def test_remove_member(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.DELETE, f"{API}/group/user", status=200)
+
+    client.remove_member("devs", "jdoe")
+
+    assert wire.sent(headers=True) == [
+        Sent("DELETE", f"{P}/group/user", {"groupname": "devs", "username": "jdoe"}, None, BODYLESS_WRITE)
+    ]
+
+
+def test_remove_member_of_an_absent_user_succeeds(jira, rsps):
+    client, _ = jira
+    rsps.add(responses.DELETE, f"{API}/group/user", status=404, json=jira_errors("The user named 'jdoe' does not exist"))
+    rsps.add(responses.GET, f"{API}/user", status=404, json=jira_errors("The user named 'jdoe' does not exist"))
+
+    client.remove_member("devs", "jdoe")
+
+
+def test_grant_and_revoke_licence_use_application_access(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.POST, f"{API}/user/application", status=200)
+    rsps.add(responses.DELETE, f"{API}/user/application", status=204)
+
+    client.grant_licence("jdoe")
+    client.revoke_licence("jdoe")
+
+    query = {"username": "jdoe", "applicationKey": "jira-software"}
+    assert wire.sent(headers=True) == [
+        Sent("POST", f"{P}/user/application", query, None, EXPERIMENTAL_BODYLESS),
+        Sent("DELETE", f"{P}/user/application", query, None, EXPERIMENTAL_BODYLESS),
+    ]
+
+
+def test_application_access_lists_role_keys(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe", applicationRoles={
+        "size": 1, "items": [{"key": "jira-software", "name": "Jira Software"}], "max-results": 1000,
+    }))
+
+    assert client.application_access("jdoe") == ["jira-software"]
+    assert wire.sent()[0].query == {"username": "jdoe", "expand": "applicationRoles"}
+
+
+@pytest.mark.parametrize(("version", "can_deactivate"), [("10.3.24", True), ("8.3.0", True), ("8.2.6", False)])
+def test_product_info_reads_server_info(jira, rsps, version, can_deactivate):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/serverInfo", json={"version": version, "buildNumber": 100, "baseUrl": API})
+
+    info = client.product_info()
+    client.capabilities()  # cached: no second request
+
+    assert (info.product, info.version, info.build) == ("jira", version, "100")
+    assert info.capabilities.can_deactivate is can_deactivate
+    assert info.capabilities.can_rename_user and not info.capabilities.can_rename_group
+    assert info.directories is None
+    assert wire.sent(headers=True) == [Sent("GET", f"{P}/serverInfo", {}, None, READ)]
