@@ -119,9 +119,9 @@ class Repository:
             self._check_unique(session, table, incoming.attributes, None)
             now = self.clock()
             row = table.model(id=self.new_id(), version=1, created=now, last_modified=now)
+            table.fill(session, row, incoming.attributes)
             session.add(row)
             session.flush()
-            table.fill(session, row, incoming.attributes)
             self._set_password(row, incoming.password)
             affected = set()
             if table.model is Group and incoming.members:
@@ -214,6 +214,8 @@ class Repository:
             with self._write() as session, session.begin():
                 yield session
         except sa.exc.IntegrityError as exc:
+            if not _is_unique_violation(exc):
+                raise
             # The unique indexes are the last word when two requests race past _check_unique.
             raise Uniqueness(
                 "Another request created or renamed a resource to the same name at the same moment: "
@@ -250,6 +252,11 @@ class Repository:
             at=self.clock(), actor=actor, scope="scim", action=action, resource_type=table.rtype.name,
             resource_id=resource_id, before=before, after=after, outcome="applied",
         ))
+
+
+def _is_unique_violation(exc: sa.exc.IntegrityError) -> bool:
+    code = getattr(exc.orig, "pgcode", None)  # psycopg2: 23505 unique_violation
+    return code == "23505" or "UNIQUE constraint failed" in str(exc.orig)
 
 
 def _live(session: Session, table: Table, resource_id: str, *, lock: bool = False):

@@ -41,6 +41,8 @@ class Table:
             row.display_name = attributes.get("displayName")
             row.display_name_lower = row.display_name.lower() if row.display_name else None
             row.active = attributes.get("active", True) is not False
+            session.add(row)
+            session.flush()  # the email rows reference the user row
             _fill_emails(session, row, attributes.get("emails") or [])
         else:
             row.display_name = attributes["displayName"]

@@ -1,0 +1,10 @@
+# gunicorn settings for `gunicorn app:app`. Values can be overridden on the command line.
+import os
+
+bind = os.environ.get("SCIM_BRIDGE_BIND", "0.0.0.0:8000")
+# Threads rather than many processes: SCIM requests wait on the database and on delivery.
+workers = int(os.environ.get("SCIM_BRIDGE_WORKERS", "2"))
+threads = int(os.environ.get("SCIM_BRIDGE_THREADS", "8"))
+# Entra expects an answer within 60 seconds; delivery.wait_seconds stays well below this.
+timeout = 60
+accesslog = None  # the bridge writes its own JSON access log with request ids
