@@ -1,0 +1,50 @@
+"""Discovery documents describe exactly what the bridge supports (RFC 7644 §4)."""
+
+from scim_bridge.scim.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
+
+
+def test_service_provider_config_advertises_the_enforced_limits(scim, app):
+    body = scim.get("/ServiceProviderConfig").body
+    limits = app.extensions["scim_bridge"].limits
+    assert body["bulk"]["supported"] is False
+    assert body["filter"] == {"supported": True, "maxResults": limits.max_results}
+    assert body["patch"]["supported"] and body["sort"]["supported"] and body["etag"]["supported"]
+    assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"
+
+
+def test_resource_types_name_their_schemas_and_extensions(scim):
+    listed = scim.get("/ResourceTypes").body
+    assert listed["totalResults"] == 2
+    user = scim.get("/ResourceTypes/user").body
+    assert user["endpoint"] == "/Users" and user["schema"] == CORE_USER
+    assert user["schemaExtensions"] == [{"schema": ENTERPRISE_USER, "required": False}]
+    assert scim.get("/ResourceTypes/Widget").status == 404
+
+
+def test_schemas_describe_every_accepted_attribute(scim):
+    listed = scim.get("/Schemas").body
+    assert {s["id"] for s in listed["Resources"]} == {CORE_USER, ENTERPRISE_USER, CORE_GROUP}
+    user = scim.get(f"/Schemas/{CORE_USER}").body
+    by_name = {a["name"]: a for a in user["attributes"]}
+    assert by_name["userName"]["uniqueness"] == "server" and by_name["userName"]["caseExact"] is False
+    assert by_name["password"]["returned"] == "never" and by_name["password"]["mutability"] == "writeOnly"
+    assert by_name["groups"]["mutability"] == "readOnly"
+    assert {s["name"] for s in by_name["emails"]["subAttributes"]} == {"value", "display", "type", "primary"}
+    manager = next(a for a in scim.get(f"/Schemas/{ENTERPRISE_USER}").body["attributes"] if a["name"] == "manager")
+    assert {s["name"] for s in manager["subAttributes"]} == {"value", "$ref", "displayName"}
+    assert scim.get("/Schemas/urn:nope").status == 404
+
+
+def test_me_is_not_implemented(scim):
+    reply = scim.get("/Me")
+    assert reply.status == 501 and "not supported" in reply.body["detail"]
+
+
+def test_health_readiness_and_metrics_need_no_token(app, scim):
+    http = app.test_client()
+    assert http.get("/healthz").get_json() == {"status": "ok"}
+    assert http.get("/readyz").get_json()["database"] == "ok"
+    scim.get("/Users")
+    metrics = http.get("/metrics").data.decode()
+    assert 'scim_bridge_requests_total{method="GET",route="/scim/v2/Users",status="200"}' in metrics
+    assert "scim_bridge_request_seconds_bucket" in metrics

@@ -1,0 +1,169 @@
+"""With 100,000 users and a 50,000-member group, the lookups identity providers send run on indexes.
+
+The requests go through the real API; every SQL statement they issue is captured and EXPLAINed on
+the same database, and the plans must show index use (no full scan of users, user_emails or
+groups). A group read that excludes ``members`` must not touch group_members at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from scim_bridge.store.database import make_engine
+from scim_bridge.store.models import Base, Group, GroupMember, User, UserEmail
+from tests.support.bridge import ScimClient, bridge_app
+
+USERS = 100_000
+MEMBERS = 50_000
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def big_engine(request, tmp_path_factory):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('scale') / 'bridge.db'}"
+    else:
+        url = request.getfixturevalue("postgres_schema_url")
+    engine = make_engine(url)
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    _fill(engine)
+    yield engine
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+
+
+def _fill(engine) -> None:
+    now = datetime.now(UTC)
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(USERS)]
+    users, emails = [], []
+    for i, uid in enumerate(ids):
+        name = f"user{i:06d}@example.com"
+        users.append({"id": uid, "user_name": name, "user_name_lower": name, "external_id": f"ext-{i}",
+                      "display_name": f"User {i}", "display_name_lower": f"user {i}", "primary_email_lower": name,
+                      "active": True, "resource": {"userName": name, "externalId": f"ext-{i}",
+                                                   "emails": [{"value": name, "type": "work", "primary": True}]},
+                      "version": 1, "created": now, "last_modified": now})
+        emails.append({"user_id": uid, "value_lower": name, "type": "work", "primary": True})
+    groups = [{"id": str(uuid.UUID(int=10**9 + g)), "display_name": f"Group {g}", "display_name_lower": f"group {g}",
+               "external_id": f"g-{g}", "resource": {"displayName": f"Group {g}"}, "version": 1, "created": now,
+               "last_modified": now} for g in range(200)]
+    big = groups[0]["id"]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(User), users)
+        conn.execute(sa.insert(UserEmail), emails)
+        conn.execute(sa.insert(Group), groups)
+        conn.execute(sa.insert(GroupMember), [{"group_id": big, "user_id": uid} for uid in ids[:MEMBERS]])
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+
+
+class StatementLog:
+    def __init__(self, engine):
+        self.engine = engine
+        self.statements: list[tuple[str, object]] = []
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            self.statements.append((statement, parameters))
+
+    def plans(self) -> list[tuple[str, str]]:
+        prefix = "EXPLAIN QUERY PLAN " if self.engine.dialect.name == "sqlite" else "EXPLAIN "
+        out = []
+        with self.engine.connect() as conn:
+            for statement, parameters in self.statements:
+                rows = conn.exec_driver_sql(prefix + statement, parameters).all()
+                out.append((statement, "\n".join(" ".join(str(c) for c in row) for row in rows)))
+        return out
+
+
+def _full_scans(plan: str, dialect: str) -> list[str]:
+    """Lines of a plan that read a whole bridge table instead of seeking an index."""
+    lines = plan.splitlines()
+    if dialect == "sqlite":
+        return [line for line in lines if " SCAN " in f" {line} " and "USING" not in line
+                and any(f"SCAN {t}" in line for t in ("users", "user_emails", "groups", "group_members"))]
+    return [line for line in lines if "Seq Scan on" in line]
+
+
+@pytest.fixture(scope="module")
+def scim(big_engine):
+    return ScimClient(bridge_app(big_engine))
+
+
+LOOKUPS = [
+    ("/Users?filter=userName%20eq%20%22USER042917@example.com%22&startIndex=1&count=100", "user042917@example.com"),
+    ("/Users?filter=externalId%20eq%20%22ext-77777%22", "user077777@example.com"),
+    ('/Users?filter=emails[type%20eq%20"work"].value%20eq%20"user012345@example.com"', "user012345@example.com"),
+    ('/Users?filter=emails.value%20eq%20"User099999@Example.com"', "user099999@example.com"),
+    ("/Users?filter=id%20eq%20%2200000000-0000-0000-0000-000000000007%22", "user000006@example.com"),
+]
+
+
+@pytest.mark.parametrize(("path", "expected_user"), LOOKUPS, ids=[p.split("filter=")[1][:40] for p, _ in LOOKUPS])
+def test_identity_provider_user_lookups_use_indexes(scim, big_engine, path, expected_user):
+    with StatementLog(big_engine) as log:
+        reply = scim.get(path)
+    assert reply.status == 200, reply.body
+    assert [r["userName"] for r in reply.body["Resources"]] == [expected_user]
+    assert reply.body["totalResults"] == 1
+    for statement, plan in log.plans():
+        print(f"\n{statement}\n{plan}")
+        assert not _full_scans(plan, big_engine.dialect.name), f"full scan in\n{statement}\n{plan}"
+
+
+def test_group_lookup_by_display_name_uses_indexes(scim, big_engine):
+    with StatementLog(big_engine) as log:
+        reply = scim.get('/Groups?excludedAttributes=members&filter=displayName%20eq%20"GROUP 117"')
+    assert [r["displayName"] for r in reply.body["Resources"]] == ["Group 117"]
+    for statement, plan in log.plans():
+        print(f"\n{statement}\n{plan}")
+        assert not _full_scans(plan, big_engine.dialect.name), f"full scan in\n{statement}\n{plan}"
+
+
+def test_group_read_excluding_members_issues_no_membership_query(scim, big_engine):
+    big = str(uuid.UUID(int=10**9))
+    with StatementLog(big_engine) as log:
+        reply = scim.get(f"/Groups/{big}?excludedAttributes=members")
+    assert reply.status == 200 and "members" not in reply.body
+    assert log.statements, "the read issued no query at all"
+    assert not [s for s, _ in log.statements if "group_members" in s], log.statements
+    with StatementLog(big_engine) as log:
+        listed = scim.get('/Groups?excludedAttributes=members&filter=displayName%20eq%20"Group 0"')
+    assert listed.body["Resources"][0]["id"] == big and "members" not in listed.body["Resources"][0]
+    assert not [s for s, _ in log.statements if "group_members" in s], log.statements
+
+
+def test_adding_one_member_to_the_big_group_touches_one_membership(scim, big_engine):
+    big = str(uuid.UUID(int=10**9))
+    newcomer = str(uuid.UUID(int=USERS))  # the last user, not yet a member
+    writes: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if not statement.lstrip().upper().startswith("SELECT"):
+            writes.append(statement)
+
+    event.listen(big_engine, "before_cursor_execute", record)
+    try:
+        reply = scim.patch(f"/Groups/{big}", [{"op": "add", "path": "members", "value": [{"value": newcomer}]}])
+    finally:
+        event.remove(big_engine, "before_cursor_execute", record)
+    assert reply.status == 204
+    member_writes = [w for w in writes if "group_members" in w]
+    assert len(member_writes) == 1 and member_writes[0].lstrip().upper().startswith("INSERT"), writes
+    with big_engine.connect() as conn:
+        count = conn.scalar(sa.select(sa.func.count()).select_from(GroupMember).where(GroupMember.group_id == big))
+    assert count == MEMBERS + 1
