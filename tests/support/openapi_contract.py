@@ -44,13 +44,14 @@ class ProductDocument:
     # The document's server URL is http://{baseurl}/rest (Jira, Bitbucket: paths start /api/...)
     # or http://{baseurl}/confluence (paths start /rest/api/...): what precedes "/rest/api/".
     path_prefix: str
-    # Bitbucket serves /rest/api/1.0 and /rest/api/latest alike (atlassian-rest.md §6); the
-    # document spells only "latest".
+    # Atlassian's REST framework serves an API both under its version and under "latest"
+    # (Jira /rest/api/2 = /rest/api/latest; Bitbucket /rest/api/1.0 = /rest/api/latest,
+    # atlassian-rest.md §6); each document spells only one of them.
     aliases: tuple[tuple[str, str], ...] = ()
 
 
 DOCUMENTS = {
-    "jira": ProductDocument("jira-software-dc-10.3-openapi.json", ""),
+    "jira": ProductDocument("jira-software-dc-10.3-openapi.json", "", (("/rest/api/latest/", "/rest/api/2/"),)),
     "confluence": ProductDocument("confluence-dc-10.0.3-openapi.json", "/confluence"),
     "bitbucket": ProductDocument("bitbucket-dc-9.4-openapi.json", "", (("/rest/api/1.0/", "/rest/api/latest/"),)),
 }

@@ -1,0 +1,190 @@
+"""Fake Jira Data Center: state, JSON shapes and error answers (atlassian-rest.md §4).
+
+Usernames are case-insensitive, new users get keys like ``JIRAUSER10001`` (user key is not the
+username, §10.1), administrators are the members of ``jira-administrators``, and application
+access (the licence) is membership of an application role's groups (§4.7, §9).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from flask import Response
+
+from atlassian_clients.fakes.directory import Account
+from atlassian_clients.fakes.product import Caller, FakeProduct
+from atlassian_clients.fakes.rest import json_response, seraph_failure_response
+
+ADMIN_GROUPS = ("jira-administrators", "jira-system-administrators")
+
+
+@dataclass
+class ApplicationRole:
+    key: str
+    name: str
+    groups: list[str]
+    default_groups: list[str]
+    selected_by_default: bool = False
+
+
+class FakeJira(FakeProduct):
+    name = "jira"
+    title = "Jira"
+    default_version = "10.3.4"
+    rest_roots = ("/rest/api/2", "/rest/api/latest")
+    internal_directory = "Jira Internal Directory"
+
+    def __init__(self, **options: Any) -> None:
+        self.application_roles: dict[str, ApplicationRole] = {}
+        super().__init__(**options)
+
+    # -- instance ----------------------------------------------------------------------------------
+
+    def seed_instance(self) -> None:
+        self.add_group("jira-administrators")
+        self.add_application_role(
+            "jira-software",
+            "Jira Software",
+            groups=["jira-software-users", "jira-administrators"],
+            default_groups=["jira-software-users"],
+            selected_by_default=True,
+        )
+
+    def add_application_role(
+        self, key: str, name: str, *, groups: list[str], default_groups: list[str], selected_by_default: bool = False
+    ) -> ApplicationRole:
+        with self.lock:
+            for group in groups:
+                self.add_group(group)
+            role = ApplicationRole(key, name, list(groups), list(default_groups), selected_by_default)
+            self.application_roles[key] = role
+            return role
+
+    def make_key(self, account_id: int, name: str) -> str:
+        return f"JIRAUSER{10000 + account_id}"
+
+    def grant_admin(self, name: str) -> None:
+        self.add_member("jira-administrators", name)
+
+    def is_admin(self, name: str) -> bool:
+        return any(self.directory.group(g) and self.directory.is_member(g, name) for g in ADMIN_GROUPS)
+
+    def roles_of(self, name: str) -> list[ApplicationRole]:
+        return [
+            role
+            for role in self.application_roles.values()
+            if any(self.directory.group(g) and self.directory.is_member(g, name) for g in role.groups)
+        ]
+
+    def grant_application(self, role: ApplicationRole, name: str) -> None:
+        if not any(self.directory.is_member(g, name) for g in role.groups if self.directory.group(g)):
+            for group in role.default_groups:
+                self.directory.add_member(self.add_group(group), name)
+
+    def revoke_application(self, role: ApplicationRole, name: str) -> None:
+        for group in role.groups:
+            if self.directory.group(group):
+                self.directory.remove_member(group, name)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"applicationRoles": [self.role_bean(role) for role in self.application_roles.values()]}
+
+    # -- answers -----------------------------------------------------------------------------------
+
+    def error_response(
+        self, status: int, message: str, *, fields: dict[str, str] | None = None, exception: str | None = None
+    ) -> Response:
+        # ErrorCollection (atlassian-rest.md §4.8).
+        return json_response({"errorMessages": [message] if message else [], "errors": fields or {}}, status)
+
+    def bad_credentials_response(self) -> Response:
+        return seraph_failure_response()
+
+    def forbidden_response(self, caller: Caller) -> Response:
+        return self.error_response(
+            403, f"User '{caller.name}' does not have the Jira Administrators global permission this operation needs."
+        )
+
+    # -- JSON shapes -------------------------------------------------------------------------------
+
+    def user_url(self, base: str, name: str) -> str:
+        return f"{base}/rest/api/2/user?username={quote(name)}"
+
+    def group_url(self, base: str, name: str) -> str:
+        return f"{base}/rest/api/2/group?groupname={quote(name)}"
+
+    @staticmethod
+    def avatar_urls(base: str) -> dict[str, str]:
+        sizes = {"48x48": "", "24x24": "size=small&", "16x16": "size=xsmall&", "32x32": "size=medium&"}
+        return {size: f"{base}/secure/useravatar?{query}avatarId=10122" for size, query in sizes.items()}
+
+    def user_json(self, base: str, account: Account) -> dict[str, Any]:
+        """UserJsonBean: a user in a group's member page."""
+        return {
+            "self": self.user_url(base, account.name),
+            "name": account.name,
+            "key": account.key,
+            "emailAddress": account.email,
+            "avatarUrls": self.avatar_urls(base),
+            "displayName": account.display_name,
+            "active": account.active,
+            "timeZone": "UTC",
+        }
+
+    def user_bean(self, base: str, account: Account, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """UserBean; ``groups`` and ``applicationRoles`` list their items only when expanded."""
+        groups = self.directory.groups_of(account.name)
+        roles = self.roles_of(account.name)
+        group_items = [{"name": g, "self": self.group_url(base, g)} for g in groups] if "groups" in expand else []
+        role_items = [{"key": r.key, "name": r.name} for r in roles] if "applicationRoles" in expand else []
+        return {
+            **self.user_json(base, account),
+            "locale": "en_US",
+            "deleted": False,
+            "groups": {"size": len(groups), "items": group_items},
+            "applicationRoles": {"size": len(roles), "items": role_items},
+            "expand": "groups,applicationRoles",
+        }
+
+    def group_bean(self, base: str, name: str) -> dict[str, Any]:
+        size = self.directory.member_count(name)
+        return {
+            "name": name,
+            "self": self.group_url(base, name),
+            "users": {"size": size, "items": [], "max-results": 50, "start-index": 0, "end-index": 0},
+            "expand": "users",
+        }
+
+    def role_bean(self, role: ApplicationRole) -> dict[str, Any]:
+        users = {a.name for g in role.groups if self.directory.group(g) for a in self.directory.members(g) if a.active}
+        return {
+            "key": role.key,
+            "name": role.name,
+            "groups": role.groups,
+            "defaultGroups": role.default_groups,
+            "selectedByDefault": role.selected_by_default,
+            "defined": True,
+            "platform": role.key == "jira-core",
+            "numberOfSeats": -1,
+            "remainingSeats": -1,
+            "userCount": len(users),
+            "userCountDescription": f"{len(users)} users",
+            "hasUnlimitedSeats": True,
+        }
+
+    def server_info(self, base: str) -> dict[str, Any]:
+        numbers = [int(part) for part in self.version.split(".")]
+        return {
+            "baseUrl": base,
+            "version": self.version,
+            "versionNumbers": numbers,
+            "deploymentType": "Server",
+            "buildNumber": numbers[0] * 100000 + numbers[1] * 1000 + numbers[2] if len(numbers) > 2 else 0,
+            "buildDate": "2025-01-01T00:00:00.000+0000",
+            "serverTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+            "scmInfo": "fake",
+            "serverTitle": "Jira",
+        }
