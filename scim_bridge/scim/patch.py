@@ -119,15 +119,14 @@ class _Patch:
         if not chosen:
             if value is None:
                 return elements, []
-            seed = _creatable(target.filter)
-            if seed is None:
-                raise NoTarget(
-                    f'no value of "{attr.name}" matches the filter in "{operation.path}" (RFC 7644 §3.5.2.3).'
-                )
             # Entra sends {"op":"Add","path":"emails[type eq \"work\"].value"} for a user with no work email
             # yet (idp-behaviour §3.2, §9.6): a filter made only of "eq" on sub-attributes describes the
             # element to create, so an add or replace that matches nothing creates it instead of failing.
-            created = {**seed, **value} if sub is None else {**seed, sub.name: value}
+            created = _created(target, value)
+            if created is None:
+                raise NoTarget(
+                    f'no value of "{attr.name}" matches the filter in "{operation.path}" (RFC 7644 §3.5.2.3).'
+                )
             return [*elements, created], [created]
         for element in chosen:
             if sub is not None:
@@ -214,6 +213,10 @@ def _is_listed(element: object, item: object) -> bool:
     return element == item
 
 
+# RFC 7643 §2.4: sub-attributes that describe a value of a multi-valued attribute rather than hold it.
+_DESCRIPTIVE = {"type", "primary", "display"}
+
+
 def _element_value(operation: Operation, target: PatchPath):
     """The coerced value written into selected elements: one sub-attribute, or one whole element."""
     attr, sub = target.attribute.attribute, target.sub_attribute
@@ -225,17 +228,18 @@ def _element_value(operation: Operation, target: PatchPath):
     return items[0] if items else None
 
 
-def _creatable(node: Node | None) -> dict | None:
-    """The element a filter of "eq" comparisons describes (``type eq "work"`` → {"type": "work"}); None
-    when the filter says anything else (``or``, ``co``, ``not`` ...) and so describes no one element."""
-    if node is None:
-        return {}
-    seed: dict = {}
-    for part in node.operands if isinstance(node, And) else (node,):
+def _created(target: PatchPath, value) -> dict | None:
+    """The element an add or replace that matched nothing creates, or None when there is none: the filter
+    must be "eq" comparisons only (``type eq "work"`` → {"type": "work"}; ``or``, ``co``, ``not`` describe
+    no one element) and the element must hold more than words about a value (RFC 7643 §2.4's type,
+    primary and display), so ``emails[type eq "home"].primary`` on a user without a home email fails."""
+    node, seed = target.filter, {}
+    for part in () if node is None else node.operands if isinstance(node, And) else (node,):
         if not (isinstance(part, Compare) and part.op == "eq") or part.path.attribute.name in seed:
             return None
         seed[part.path.attribute.name] = part.value
-    return seed
+    created = {**seed, **value} if target.sub_attribute is None else {**seed, target.sub_attribute.name: value}
+    return created if set(created) - _DESCRIPTIVE else None
 
 
 def _member_ids(node: Node) -> list[str] | None:

@@ -243,6 +243,8 @@ ERROR_CASES = [
                              {"op": "add", "path": 'emails[type eq "home" or type eq "other"].display',
                               "value": "x"}),
                  NoTarget, "Operations[2]", id="or-filter-cannot-describe-a-new-value"),
+    pytest.param(USER, patch({"op": "replace", "path": 'emails[type eq "other"].primary', "value": True}),
+                 NoTarget, "matches the filter", id="no-value-to-create-from-descriptive-sub-attributes"),
     pytest.param(USER, patch({"op": "replace", "path": "favouriteColour", "value": "teal"}), InvalidPath,
                  "favouriteColour", id="unknown-attribute"),
     pytest.param(USER, patch({"op": "replace", "path": "name.nickname", "value": "x"}), InvalidPath, "nickname",
