@@ -276,10 +276,13 @@ def _password(value: object) -> str:
     return value
 
 
+# Folding stays linear in the number of members: Okta's full push replaces a 50,000-member group in one list.
 def _fold_add(changes: MemberChanges, members: list[dict]) -> None:
     pending = changes.replace if changes.replace is not None else changes.add
+    seen = {m["value"] for m in pending}
     for member in members:
-        if all(m["value"] != member["value"] for m in pending):
+        if member["value"] not in seen:
+            seen.add(member["value"])
             pending.append(member)
 
 
@@ -290,10 +293,10 @@ def _fold_remove(changes: MemberChanges, ids: list[str]) -> None:
         return
     changes.add = [m for m in changes.add if m["value"] not in gone]
     if not changes.remove_all:
-        changes.remove.extend(i for i in dict.fromkeys(ids) if i not in changes.remove)
+        changes.remove = list(dict.fromkeys([*changes.remove, *ids]))
 
 
-def _fold_remove_matching(changes: MemberChanges, node, rtype: ResourceType) -> None:
+def _fold_remove_matching(changes: MemberChanges, node: Node, rtype: ResourceType) -> None:
     if changes.replace is not None:
         changes.replace = [m for m in changes.replace if not matches(node, m, rtype)]
         return

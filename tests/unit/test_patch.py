@@ -298,3 +298,15 @@ def test_refused(rtype, body, error, detail):
     assert caught.value.scim_type == error.scim_type and caught.value.status == 400
     assert detail in caught.value.detail
     assert before == snapshot
+
+
+def test_full_push_of_a_large_group_folds_to_one_member_list():
+    # Okta's "full push" replaces the whole list (idp-behaviour §2.3); groups reach 50,000 members.
+    everyone = [{"value": f"user-{i:05}", "display": f"user{i}@example.com"} for i in range(50_000)]
+    body = patch({"op": "replace", "path": "members", "value": everyone},
+                 {"op": "remove", "path": "members", "value": everyone[::2]},
+                 {"op": "add", "path": "members", "value": everyone[:10]})
+    changes = run(GROUP, TOUR_GUIDES, body, GROUP_ID).members
+    expected_ids = [m["value"] for m in everyone[1::2]] + [f"user-{i:05}" for i in range(0, 10, 2)]
+    assert [m["value"] for m in changes.replace] == expected_ids
+    assert (changes.add, changes.remove, changes.remove_all) == ([], [], False)
