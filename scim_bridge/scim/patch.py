@@ -110,6 +110,8 @@ class _Patch:
         attr, sub = target.attribute.attribute, target.sub_attribute
         chosen = [e for e in elements if target.filter is None or matches(target.filter, e, self.rtype)]
         if operation.op == "remove":
+            # A filter matching nothing removes nothing, without noTarget: the state asked for already holds,
+            # and IdPs repeat removals after drift, which a 400 would stall (RFC 7644 §3.5.2.2 names no error).
             if sub is None:
                 return [e for e in elements if not any(e is c for c in chosen)], []
             for element in chosen:
