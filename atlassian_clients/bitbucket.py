@@ -6,7 +6,7 @@ Bitbucket quirks handled here:
   its ``password`` is therefore in the URL, so a random throwaway goes there and a real password,
   when one is given, follows in the JSON body of ``PUT /admin/users/credentials``;
 * POSTs without a JSON body are stopped by the XSRF filter unless ``X-Atlassian-Token: no-check``
-  is sent (§2.4): the header goes with every write;
+  is sent (§2.4): the transport sends it with every write;
 * there is no deactivation: the licence is the ``LICENSED_USER`` global permission (§6.4, §6.7);
 * personal access tokens cannot call admin endpoints (BSERV-10482): basic auth is needed;
 * ``admin/users/more-members`` lists a *user's groups* despite its spec text (README defect list).
@@ -65,7 +65,6 @@ class BitbucketClient(ProductClient):
         permission_hint="the account needs the ADMIN global permission (SYS_ADMIN to manage system "
         "administrators) and must sign in with basic auth: Bitbucket personal access tokens cannot call "
         "admin endpoints (BSERV-10482)",
-        write_headers={"X-Atlassian-Token": "no-check"},
     )
 
     def __init__(self, transport: Transport, *, add_to_default_group: bool = True, page_size: int = 100) -> None:

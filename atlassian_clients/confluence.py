@@ -30,7 +30,7 @@ from atlassian_clients.paging import confluence_page
 from atlassian_clients.product import ProductClient, throwaway_password
 
 API = "/rest/api"
-ACTIVE_STATUSES = {"current", "active", "enabled"}
+ACTIVE_STATUSES = {"current", "active", "enabled", "unlicensed"}
 INACTIVE_STATUSES = {"deactivated", "disabled", "inactive"}
 
 

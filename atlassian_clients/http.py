@@ -31,25 +31,18 @@ from urllib.parse import quote
 import requests
 import tenacity
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from atlassian_clients.base import (
-    AtlassianError,
-    AuthFailed,
-    Conflict,
-    LicenceLimit,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-    Rejected,
-    Unavailable,
-    WrongEndpoint,
-)
-from atlassian_clients.ratelimit import TokenBucket, retry_after_seconds
+from atlassian_clients.base import RateLimited, Unavailable, WrongEndpoint
+from atlassian_clients.failures import FailureReader, ProductProfile, Transient, product_message
+from atlassian_clients.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
-RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+# The Atlassian REST framework's XsrfResourceFilter refuses a POST a browser form could send (no
+# content type, form, multipart, text/plain) with "403 XSRF check failed" unless this header is
+# there (atlassian-rest.md §2.4); Bitbucket's query-parameter-only creates and Jira's bodyless
+# application-access call are such POSTs. It is sent with every write: harmless where not needed.
+XSRF_HEADERS = {"X-Atlassian-Token": "no-check"}
 
 
 @dataclass(frozen=True)
@@ -90,54 +83,9 @@ class HttpSettings:
     pool_size: int = 10
 
 
-@dataclass(frozen=True)
-class ProductProfile:
-    """What the policy needs to know about a product: its name in messages, headers, how to fix a 403."""
-
-    label: str
-    permission_hint: str
-    write_headers: Mapping[str, str] = field(default_factory=dict)
-
-
 def segment(value: str) -> str:
     """A name as one URL path segment (a group called ``a/b`` must not become two segments)."""
     return quote(value, safe="")
-
-
-def product_message(body: Any) -> str | None:
-    """The product's own words from its error body, whichever product sent it.
-
-    Jira ``{"errorMessages":[..],"errors":{field: msg}}``; Confluence ``{"statusCode","message",..}``;
-    Bitbucket ``{"errors":[{"message"}]}``; Crowd ``{"reason","message"}`` (atlassian-rest.md §4.8,
-    §5.8, §6.8, §7).
-    """
-    if not isinstance(body, dict):
-        return None
-    parts: list[str] = []
-    errors = body.get("errors")
-    if isinstance(errors, list):
-        parts += [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
-    if isinstance(body.get("errorMessages"), list):
-        parts += [str(m) for m in body["errorMessages"] if m]
-    if isinstance(errors, dict):
-        parts += [f"{key}: {value}" for key, value in errors.items()]
-    if not parts and body.get("message"):
-        parts.append(str(body["message"]))
-    return "; ".join(parts) or None
-
-
-def _is_product_error_body(body: Any) -> bool:
-    return isinstance(body, dict) and bool({"errorMessages", "errors", "statusCode", "message", "reason"} & body.keys())
-
-
-class _Transient(Exception):
-    """An attempt failed in a way worth repeating; ``ambiguous`` if the product may have acted."""
-
-    def __init__(self, error: Unavailable, *, ambiguous: bool, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.ambiguous = ambiguous
-        self.retry_after = retry_after
 
 
 class Transport:
@@ -168,8 +116,10 @@ class Transport:
         self._session = session or self._pooled_session(self.settings.pool_size)
         self._sleep = sleep
         self._clock = clock
-        self._wall_clock = wall_clock
         self.bucket = TokenBucket(self.settings.rate, self.settings.burst, clock=clock, sleep=sleep)
+        self.failures = FailureReader(
+            target, self.base_url, profile, read_timeout=self.settings.read_timeout, wall_clock=wall_clock
+        )
         self._local = threading.local()
 
     @staticmethod
@@ -207,14 +157,14 @@ class Transport:
             deadline = min(deadline, outer)
         send_headers = {"Accept": "application/json"}
         if method != "GET":
-            send_headers.update(self.profile.write_headers)
+            send_headers.update(XSRF_HEADERS)
         send_headers.update(headers or {})
         url = self.base_url + path
 
         def attempt() -> requests.Response | None:
             try:
                 return self._send(method, url, path, params, json, send_headers)
-            except _Transient as transient:
+            except Transient as transient:
                 if transient.ambiguous and verify_after_ambiguous is not None:
                     if self._within(deadline, verify_after_ambiguous):
                         log.info("%s: %s %s took effect despite the failure", self.target, method, path)
@@ -224,7 +174,7 @@ class Transport:
 
         retrying = tenacity.Retrying(
             sleep=self._sleep,
-            retry=tenacity.retry_if_exception_type(_Transient),
+            retry=tenacity.retry_if_exception_type(Transient),
             wait=self._wait,
             stop=lambda state: self._clock() + state.upcoming_sleep > deadline,
             before_sleep=lambda state: self._log_retry(method, path, state),
@@ -233,7 +183,7 @@ class Transport:
         )
         try:
             return retrying(attempt)
-        except _Transient as transient:
+        except Transient as transient:
             raise transient.error from transient.__cause__
 
     def read_json(self, response: requests.Response) -> Any:
@@ -273,117 +223,18 @@ class Transport:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise self._transport_failure(exc, method, path) from exc
+            raise self.failures.for_exception(exc, method, path) from exc
         self.bucket.observe(response.headers)
         if response.status_code < 300:
             return response
-        raise self._error_for(response, method, path)
-
-    def _transport_failure(self, exc: requests.RequestException, method: str, path: str) -> Exception:
-        where = f"{method} {self.base_url}{path}"
-        if isinstance(exc, requests.exceptions.SSLError):
-            return WrongEndpoint(
-                self.target,
-                f"TLS failed for {where} ({type(exc).__name__}): check base_url's scheme, host name and the CA bundle",
-            )
-        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-            return WrongEndpoint(self.target, f"base_url {self.base_url!r} is not a valid http(s) URL")
-        # Messages name the exception class only: requests' own text carries the query string.
-        if isinstance(exc, requests.exceptions.ConnectTimeout) or _never_sent(exc):
-            reason = "connect timed out" if isinstance(exc, requests.exceptions.Timeout) else "could not connect"
-            error = Unavailable(
-                self.target, f"{reason} for {where}: check that base_url is right and {self.profile.label} is up"
-            )
-            return _Transient(error, ambiguous=False)
-        if isinstance(exc, requests.exceptions.ReadTimeout):
-            reason = f"no answer within {self.settings.read_timeout:g} s"
-        else:
-            reason = f"connection failed after sending ({type(exc).__name__})"
-        return _Transient(Unavailable(self.target, f"{reason} for {where}"), ambiguous=True)
-
-    def _error_for(self, response: requests.Response, method: str, path: str) -> Exception:
-        status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        said = product_message(body)
-        where = f"{method} {path}"
-        label = self.profile.label
-        if status in RETRIED_STATUSES:
-            retry_after = retry_after_seconds(response.headers, wall_clock=self._wall_clock)
-            if status == 429:
-                error: Unavailable = RateLimited(
-                    self.target,
-                    f"{label} rate-limited {where} (HTTP 429)",
-                    status=status,
-                    product_message=said,
-                    retry_after=retry_after,
-                )
-            else:
-                error = Unavailable(
-                    self.target, f"{label} answered HTTP {status} to {where}", status=status, product_message=said
-                )
-            # 429 is refused before the product acts; a 5xx from a proxy may come after it did.
-            return _Transient(error, ambiguous=status != 429, retry_after=retry_after)
-        if status == 401:
-            return AuthFailed(
-                self.target,
-                f"{label} refused the credentials (HTTP 401) for {where}: check the user name "
-                f"and password, or the personal access token, configured for this target",
-                status=status,
-                product_message=said,
-            )
-        if status == 403 and said and "basic auth" in said.lower():
-            # Jira 8.16+ / 11 can block basic auth: "Basic Authentication has been disabled on this instance."
-            return AuthFailed(
-                self.target,
-                f"{label} has basic authentication disabled (HTTP 403): configure a personal "
-                "access token for this target, or allow-list the bridge's account",
-                status=status,
-                product_message=said,
-            )
-        if status == 403:
-            return PermissionDenied(
-                self.target,
-                f"{label} denied {where} (HTTP 403): {self.profile.permission_hint}",
-                status=status,
-                product_message=said,
-            )
-        if status == 402:
-            return LicenceLimit(
-                self.target, f"{label} has no licence left (HTTP 402) for {where}", status=status, product_message=said
-            )
-        if status == 404 and not _is_product_error_body(body):
-            return WrongEndpoint(
-                self.target,
-                f"{self.base_url}{path} is not a {label} REST resource (HTTP 404 without a "
-                f"{label} error body): check base_url, including the context path such as /jira",
-                status=status,
-            )
-        if status == 404:
-            return NotFound(self.target, f"{label}: not found ({where})", status=status, product_message=said)
-        if status == 409:
-            return Conflict(self.target, f"{label} refused {where} (HTTP 409)", status=status, product_message=said)
-        if status >= 500:
-            return Unavailable(
-                self.target, f"{label} failed {where} (HTTP {status})", status=status, product_message=said
-            )
-        if 300 <= status < 400:
-            return WrongEndpoint(
-                self.target,
-                f"{label} redirected {where} (HTTP {status}) to {response.headers.get('Location')}: "
-                "set base_url to the address it redirects to",
-                status=status,
-            )
-        return Rejected(self.target, f"{label} refused {where} (HTTP {status})", status=status, product_message=said)
+        raise self.failures.for_response(response, method, path)
 
     # ----------------------------------------------------------------------------------------------
     # tenacity parts
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Transient) and exc.retry_after is not None:
+        if isinstance(exc, Transient) and exc.retry_after is not None:
             return exc.retry_after
         backoff = tenacity.wait_random_exponential(
             multiplier=self.settings.backoff_initial, max=self.settings.backoff_max
@@ -404,7 +255,7 @@ class Transport:
 
     def _give_up(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        if not isinstance(exc, _Transient):
+        if not isinstance(exc, Transient):
             raise exc  # type: ignore[misc]
         last = exc.error
         text = (
@@ -418,20 +269,11 @@ class Transport:
         raise kind(last.target, text, status=last.status, product_message=last.product_message, **kwargs) from exc
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when requests failed before any byte reached the product (refused, DNS failure)."""
-    if not isinstance(exc, requests.exceptions.ConnectionError):
-        return False
-    inner = exc.args[0] if exc.args else None
-    return isinstance(inner, MaxRetryError) and isinstance(inner.reason, NewConnectionError)
-
-
 def _path_only(url: str | None) -> str:
     return (url or "").split("?", 1)[0]
 
 
 __all__ = [
-    "AtlassianError",
     "BasicAuth",
     "HttpSettings",
     "ProductProfile",

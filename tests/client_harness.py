@@ -13,14 +13,38 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
 import requests
+import responses
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from atlassian_clients import BasicAuth, HttpSettings, build_client
 from tests.support.openapi_contract import validate_prepared_request, validate_requests_response
 
 SERVICE_USER, SERVICE_PASSWORD = "svc-bridge", "s3cret-pw"
+BASE_URLS = {
+    "jira": "http://atlassian.test/jira",
+    "confluence": "http://atlassian.test/confluence",
+    "bitbucket": "http://atlassian.test/bitbucket",
+}
 BASIC = "Basic " + base64.b64encode(f"{SERVICE_USER}:{SERVICE_PASSWORD}".encode()).decode()
 # The headers whose presence and value the contract tests pin down exactly (None = must be absent).
 PINNED_HEADERS = ("Accept", "Content-Type", "Authorization", "X-Atlassian-Token", "X-ExperimentalApi")
+READ = {
+    "Accept": "application/json",
+    "Content-Type": None,
+    "Authorization": BASIC,
+    "X-Atlassian-Token": None,
+    "X-ExperimentalApi": None,
+}
+# Every write carries the XSRF opt-out (the REST framework's XsrfResourceFilter, atlassian-rest.md §2.4).
+BODYLESS_WRITE = {**READ, "X-Atlassian-Token": "no-check"}
+WRITE = {**BODYLESS_WRITE, "Content-Type": "application/json"}
+
+
+def refused(url: str) -> requests.ConnectionError:
+    """What requests raises when nothing listens: the request never left the machine."""
+    return requests.ConnectionError(MaxRetryError(None, url, NewConnectionError(None, "Connection refused")))
 
 
 class FakeClock:
@@ -91,3 +115,63 @@ def describe(request: requests.PreparedRequest, *, with_headers: bool = False) -
         body = json.loads(body)
     pinned = {name: request.headers.get(name) for name in PINNED_HEADERS} if with_headers else {}
     return Sent(request.method, parts.path, query, body or None, pinned)
+
+
+class ClientFactory:
+    """``factory(product, **options)`` -> ``(client, session)``: a client on a recording session.
+
+    ``check_all()`` (called at fixture teardown) holds every exchange against the product's
+    OpenAPI document; ``checked=False`` exempts a session that deliberately talks to a wrong URL.
+    """
+
+    def __init__(self, clock: FakeClock, base_urls: dict[str, str] | None = None) -> None:
+        self.clock = clock
+        self.base_urls = base_urls or BASE_URLS
+        self._checked: list[RecordingSession] = []
+
+    def __call__(self, product: str, *, checked: bool = True, base_url: str | None = None, **options: Any):
+        session = RecordingSession(product)
+        if checked:
+            self._checked.append(session)
+        options.setdefault("http", HttpSettings(deadline=30, rate=1000, burst=1000))
+        options.setdefault("auth", BasicAuth(SERVICE_USER, SERVICE_PASSWORD))
+        auth = options.pop("auth")
+        client = build_client(
+            f"{product}-test",
+            product,
+            base_url or self.base_urls[product],
+            auth,
+            session=session,
+            sleep=self.clock.sleep,
+            clock=self.clock,
+            wall_clock=self.clock.wall,
+            **options,
+        )
+        return client, session
+
+    def check_all(self) -> None:
+        for session in self._checked:
+            session.check_against_openapi()
+
+
+# Fixtures, imported by the conftest and test modules that use them.
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def client_for(clock):
+    """``client_for(product, **options)`` -> ``(client, session)``; every exchange is held against
+    the product's OpenAPI document at teardown."""
+    factory = ClientFactory(clock)
+    yield factory
+    factory.check_all()

@@ -6,24 +6,27 @@ import pytest
 import responses
 
 from atlassian_clients import Creation, NotFound, Rejected, RemoteGroup, RemoteUser
-from tests.client_harness import BASIC, Sent
+from tests.client_harness import BODYLESS_WRITE, READ, WRITE, Sent
 
 API = "http://atlassian.test/jira/rest/api/2"
 P = "/jira/rest/api/2"
-READ = {"Accept": "application/json", "Content-Type": None, "Authorization": BASIC,
-        "X-Atlassian-Token": None, "X-ExperimentalApi": None}
-WRITE = {**READ, "Content-Type": "application/json"}
-BODYLESS_WRITE = READ
 # Jira 10.3 marks user create/update/delete and application access x-experimental (§2.5).
 EXPERIMENTAL = {**WRITE, "X-ExperimentalApi": "true"}
-EXPERIMENTAL_BODYLESS = {**READ, "X-ExperimentalApi": "true"}
+EXPERIMENTAL_BODYLESS = {**BODYLESS_WRITE, "X-ExperimentalApi": "true"}
 
 
 def bean(name: str, key: str | None = None, email: str | None = None, active: bool = True, **extra) -> dict:
     return {
-        "self": f"{API}/user?username={name}", "name": name, "key": key or f"JIRAUSER{abs(hash(name)) % 90000 + 10000}",
-        "emailAddress": email or f"{name}@example.com", "displayName": name.title(), "active": active,
-        "deleted": False, "timeZone": "UTC", "locale": "en_US", **extra,
+        "self": f"{API}/user?username={name}",
+        "name": name,
+        "key": key or f"JIRAUSER{10000 + sum(map(ord, name))}",
+        "emailAddress": email or f"{name}@example.com",
+        "displayName": name.title(),
+        "active": active,
+        "deleted": False,
+        "timeZone": "UTC",
+        "locale": "en_US",
+        **extra,
     }
 
 
@@ -48,42 +51,74 @@ def test_get_user_reports_key_and_name_apart(jira, rsps):
 
 def test_get_user_answers_none_when_jira_says_404(jira, rsps):
     client, wire = jira
-    rsps.add(responses.GET, f"{API}/user", status=404,
-             json=jira_errors("The user named 'ghost' does not exist"))
+    rsps.add(responses.GET, f"{API}/user", status=404, json=jira_errors("The user named 'ghost' does not exist"))
 
     assert client.get_user("ghost") is None
 
 
 def test_find_users_by_email_keeps_exact_matches_only(jira, rsps):
     client, wire = jira
-    rsps.add(responses.GET, f"{API}/user/search", json=[
-        bean("jane", email="JANE@example.com"), bean("janet", email="jane@example.com.au"),
-    ])
+    rsps.add(
+        responses.GET,
+        f"{API}/user/search",
+        json=[
+            bean("jane", email="JANE@example.com"),
+            bean("janet", email="jane@example.com.au"),
+        ],
+    )
 
     found = client.find_users_by_email("jane@example.com")
 
     assert [u.name for u in found] == ["jane"]
-    assert wire.sent(headers=True) == [Sent("GET", f"{P}/user/search", {
-        "username": "jane@example.com", "includeActive": "true", "includeInactive": "true", "maxResults": "100",
-    }, None, READ)]
+    assert wire.sent(headers=True) == [
+        Sent(
+            "GET",
+            f"{P}/user/search",
+            {
+                "username": "jane@example.com",
+                "includeActive": "true",
+                "includeInactive": "true",
+                "maxResults": "100",
+            },
+            None,
+            READ,
+        )
+    ]
 
 
 def test_create_user_posts_the_user_bean_then_reads_the_key(jira, rsps):
     client, wire = jira
-    rsps.add(responses.POST, f"{API}/user", status=201, json={
-        "name": "jdoe", "displayName": "Jane Doe", "emailAddress": "jdoe@example.com",
-        "applicationKeys": ["jira-software"], "key": "JIRAUSER10200",
-    })
+    rsps.add(
+        responses.POST,
+        f"{API}/user",
+        status=201,
+        json={
+            "name": "jdoe",
+            "displayName": "Jane Doe",
+            "emailAddress": "jdoe@example.com",
+            "applicationKeys": ["jira-software"],
+            "key": "JIRAUSER10200",
+        },
+    )
     rsps.add(responses.GET, f"{API}/user", json=bean("jdoe", key="JIRAUSER10200"))
 
     creation = client.create_user("jdoe", "Jane Doe", "jdoe@example.com", password="pw-1")
 
     assert creation == Creation(bean_user("jdoe", "JIRAUSER10200"), created=True)
     assert wire.sent(headers=True) == [
-        Sent("POST", f"{P}/user", {}, {
-            "name": "jdoe", "displayName": "Jane Doe", "emailAddress": "jdoe@example.com", "password": "pw-1",
-            "applicationKeys": ["jira-software"],
-        }, EXPERIMENTAL),
+        Sent(
+            "POST",
+            f"{P}/user",
+            {},
+            {
+                "name": "jdoe",
+                "displayName": "Jane Doe",
+                "emailAddress": "jdoe@example.com",
+                "password": "pw-1",
+                "applicationKeys": ["jira-software"],
+            },
+            EXPERIMENTAL,
+        ),
         Sent("GET", f"{P}/user", {"username": "jdoe"}, None, READ),
     ]
 
@@ -104,8 +139,12 @@ def test_create_user_without_password_lets_jira_generate_one(jira, rsps):
 
 def test_create_user_that_exists_links_the_existing_account(jira, rsps):
     client, wire = jira
-    rsps.add(responses.POST, f"{API}/user", status=400,
-             json=jira_errors(username="A user with that username already exists."))
+    rsps.add(
+        responses.POST,
+        f"{API}/user",
+        status=400,
+        json=jira_errors(username="A user with that username already exists."),
+    )
     rsps.add(responses.GET, f"{API}/user", json=bean("jdoe", key="jdoe"))
 
     creation = client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
@@ -117,8 +156,12 @@ def test_create_user_that_exists_links_the_existing_account(jira, rsps):
 
 def test_create_user_refused_for_another_reason_raises_with_jiras_words(jira, rsps):
     client, _ = jira
-    rsps.add(responses.POST, f"{API}/user", status=400,
-             json=jira_errors(emailAddress="You must specify a valid email address."))
+    rsps.add(
+        responses.POST,
+        f"{API}/user",
+        status=400,
+        json=jira_errors(emailAddress="You must specify a valid email address."),
+    )
     rsps.add(responses.GET, f"{API}/user", status=404, json=jira_errors("The user named 'jdoe' does not exist"))
 
     with pytest.raises(Rejected) as caught:
@@ -196,9 +239,7 @@ def test_delete_user(jira, rsps):
 
     client.delete_user("jdoe")
 
-    assert wire.sent(headers=True) == [
-        Sent("DELETE", f"{P}/user", {"username": "jdoe"}, None, EXPERIMENTAL_BODYLESS)
-    ]
+    assert wire.sent(headers=True) == [Sent("DELETE", f"{P}/user", {"username": "jdoe"}, None, EXPERIMENTAL_BODYLESS)]
 
 
 def test_delete_of_an_absent_user_succeeds(jira, rsps):
@@ -212,9 +253,16 @@ def test_delete_of_an_absent_user_succeeds(jira, rsps):
 def test_iter_users_on_10_3_follows_the_cursor(jira, rsps):
     client, wire = jira
     rsps.add(responses.GET, f"{API}/serverInfo", json={"version": "10.3.24", "buildNumber": 10030024})
-    rsps.add(responses.GET, f"{API}/user/list", json={
-        "values": [bean("a"), bean("b")], "isLast": False, "nextCursor": "10101", "maxResults": 2,
-    })
+    rsps.add(
+        responses.GET,
+        f"{API}/user/list",
+        json={
+            "values": [bean("a"), bean("b")],
+            "isLast": False,
+            "nextCursor": "10101",
+            "maxResults": 2,
+        },
+    )
     rsps.add(responses.GET, f"{API}/user/list", json={"values": [bean("c")], "isLast": True, "maxResults": 2})
 
     assert [u.name for u in client.iter_users()] == ["a", "b", "c"]
@@ -235,7 +283,8 @@ def test_iter_users_before_10_3_pages_the_user_search(jira, rsps):
 def picker(*names: str, total: int | None = None) -> dict:
     total = len(names) if total is None else total
     return {
-        "header": f"Showing {len(names)} of {total} matching groups", "total": total,
+        "header": f"Showing {len(names)} of {total} matching groups",
+        "total": total,
         "groups": [{"name": n, "html": n, "labels": []} for n in names],
     }
 
@@ -276,7 +325,9 @@ def test_create_group(jira, rsps):
 
 def test_create_group_that_exists_returns_it(jira, rsps):
     client, _ = jira
-    rsps.add(responses.POST, f"{API}/group", status=400, json=jira_errors("A group or user with this name already exists."))
+    rsps.add(
+        responses.POST, f"{API}/group", status=400, json=jira_errors("A group or user with this name already exists.")
+    )
     rsps.add(responses.GET, f"{API}/groups/picker", json=picker("devs"))
 
     assert client.create_group("devs") == Creation(RemoteGroup("devs"), created=False)
@@ -301,12 +352,28 @@ def test_delete_of_an_absent_group_succeeds(jira, rsps):
 
 def test_iter_group_members_pages_by_start_at(jira, rsps):
     client, wire = jira
-    rsps.add(responses.GET, f"{API}/group/member", json={
-        "startAt": 0, "maxResults": 2, "total": 3, "isLast": False, "values": [bean("a"), bean("b", active=False)],
-    })
-    rsps.add(responses.GET, f"{API}/group/member", json={
-        "startAt": 2, "maxResults": 2, "total": 3, "isLast": True, "values": [bean("c")],
-    })
+    rsps.add(
+        responses.GET,
+        f"{API}/group/member",
+        json={
+            "startAt": 0,
+            "maxResults": 2,
+            "total": 3,
+            "isLast": False,
+            "values": [bean("a"), bean("b", active=False)],
+        },
+    )
+    rsps.add(
+        responses.GET,
+        f"{API}/group/member",
+        json={
+            "startAt": 2,
+            "maxResults": 2,
+            "total": 3,
+            "isLast": True,
+            "values": [bean("c")],
+        },
+    )
 
     members = list(client.iter_group_members("devs"))
 
@@ -338,8 +405,12 @@ def test_add_member(jira, rsps):
 
 def test_add_member_that_is_already_there_succeeds(jira, rsps):
     client, _ = jira
-    rsps.add(responses.POST, f"{API}/group/user", status=400,
-             json=jira_errors("Cannot add user. 'jdoe' is already a member of 'devs'"))
+    rsps.add(
+        responses.POST,
+        f"{API}/group/user",
+        status=400,
+        json=jira_errors("Cannot add user. 'jdoe' is already a member of 'devs'"),
+    )
     rsps.add(responses.GET, f"{API}/user", json=with_groups("jdoe", "Devs"))
 
     client.add_member("devs", "jdoe")
@@ -367,7 +438,9 @@ def test_remove_member(jira, rsps):
 
 def test_remove_member_of_an_absent_user_succeeds(jira, rsps):
     client, _ = jira
-    rsps.add(responses.DELETE, f"{API}/group/user", status=404, json=jira_errors("The user named 'jdoe' does not exist"))
+    rsps.add(
+        responses.DELETE, f"{API}/group/user", status=404, json=jira_errors("The user named 'jdoe' does not exist")
+    )
     rsps.add(responses.GET, f"{API}/user", status=404, json=jira_errors("The user named 'jdoe' does not exist"))
 
     client.remove_member("devs", "jdoe")
@@ -390,9 +463,18 @@ def test_grant_and_revoke_licence_use_application_access(jira, rsps):
 
 def test_application_access_lists_role_keys(jira, rsps):
     client, wire = jira
-    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe", applicationRoles={
-        "size": 1, "items": [{"key": "jira-software", "name": "Jira Software"}], "max-results": 1000,
-    }))
+    rsps.add(
+        responses.GET,
+        f"{API}/user",
+        json=bean(
+            "jdoe",
+            applicationRoles={
+                "size": 1,
+                "items": [{"key": "jira-software", "name": "Jira Software"}],
+                "max-results": 1000,
+            },
+        ),
+    )
 
     assert client.application_access("jdoe") == ["jira-software"]
     assert wire.sent()[0].query == {"username": "jdoe", "expand": "applicationRoles"}
