@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -36,9 +37,21 @@ class KnownToken:
 class TokenVerifier:
     """Answers "which connection sent this request?" or raises Unauthorized."""
 
-    def __init__(self, configured: Iterable[KnownToken], stored: Callable[[], list[KnownToken]]):
+    # Stored tokens are re-read at most this often: a revocation takes effect within seconds without
+    # a database query on every SCIM request.
+    STORED_TTL_SECONDS = 5.0
+
+    def __init__(self, configured: Iterable[KnownToken], stored: Callable[[], list[KnownToken]], clock=time.monotonic):
         self._configured = tuple(configured)
         self._stored = stored
+        self._clock = clock
+        self._cache: tuple[float, list[KnownToken]] | None = None
+
+    def _stored_tokens(self) -> list[KnownToken]:
+        now = self._clock()
+        if self._cache is None or now - self._cache[0] > self.STORED_TTL_SECONDS:
+            self._cache = (now, self._stored())
+        return self._cache[1]
 
     @classmethod
     def from_config(cls, tokens: list[dict], engine: sa.Engine) -> TokenVerifier:
@@ -53,7 +66,7 @@ class TokenVerifier:
             raise Unauthorized("Use the Bearer scheme: 'Authorization: Bearer <token>'.")
         presented = token_hash(value.strip()).encode()
         found = None
-        for token in (*self._configured, *self._stored()):
+        for token in (*self._configured, *self._stored_tokens()):
             if hmac.compare_digest(presented, token.sha256.encode()):
                 found = found or token.name
         if found is None:

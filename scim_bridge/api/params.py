@@ -28,7 +28,8 @@ def json_body(request: Request) -> object:
     if not raw.strip():
         raise InvalidSyntax("The request body is empty: send a JSON object.")
     try:
-        return json.loads(raw)
+        # RFC 8259 §8.1: JSON exchanged between systems is UTF-8 (json.loads would guess UTF-16/32).
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidSyntax("The request body is not UTF-8 text: send JSON encoded as UTF-8.") from None
     except json.JSONDecodeError as exc:

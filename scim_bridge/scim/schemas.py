@@ -118,7 +118,7 @@ USER_SCHEMA = Schema(
         Attribute("groups", type="complex", multi_valued=True, mutability="readOnly",
                   description="Groups the user belongs to, from the groups' members; read-only.",
                   sub_attributes=(
-                      _s("value", mutability="readOnly", description="The id of the group."),
+                      _s("value", case_exact=True, mutability="readOnly", description="The id of the group."),
                       _s("$ref", type="reference", mutability="readOnly", reference_types=("Group",),
                          description="The URI of the group."),
                       _s("display", mutability="readOnly", description="The displayName of the group."),
@@ -141,7 +141,7 @@ ENTERPRISE_SCHEMA = Schema(
         _s("division", description="Identifies the name of a division."),
         _s("department", description="Identifies the name of a department."),
         _s("manager", type="complex", description="The user's manager.", sub_attributes=(
-            _s("value", description="The id of the SCIM resource representing the manager."),
+            _s("value", case_exact=True, description="The id of the SCIM resource representing the manager."),
             _s("$ref", type="reference", reference_types=("User",), description="The URI of the manager."),
             _s("displayName", mutability="readOnly", description="The displayName of the manager."),
         )),
@@ -157,7 +157,7 @@ GROUP_SCHEMA = Schema(
            description="A human-readable name for the Group; unique, compared case-insensitively."),
         Attribute("members", type="complex", multi_valued=True, description="A list of members of the Group.",
                   sub_attributes=(
-                      _s("value", mutability="immutable", description="The id of the member."),
+                      _s("value", case_exact=True, mutability="immutable", description="The id of the member."),
                       _s("$ref", type="reference", mutability="immutable", reference_types=("User", "Group"),
                          description="The URI of the member."),
                       _s("display", mutability="readOnly", description="The member's userName."),

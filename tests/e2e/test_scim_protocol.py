@@ -7,8 +7,8 @@ from tests.support.bridge import PATCH_OP
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
-def _user(scim, name, **extra):
-    reply = scim.post("/Users", {"userName": name, **extra})
+def _user(scim, user_name, **extra):
+    reply = scim.post("/Users", {"userName": user_name, **extra})
     assert reply.status == 201, reply.body
     return reply.body
 
