@@ -71,7 +71,15 @@ class _Bearer(requests.auth.AuthBase):
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Timeouts, retry and rate-limit settings of one target (seconds; ``rate`` in requests/second)."""
+    """Timeouts, retry and rate-limit settings of one target.
+
+    ``connect_timeout`` / ``read_timeout``: seconds per attempt. ``deadline``: seconds one
+    operation may take with all its retries (and, for a create, the look-up after an ambiguous
+    failure). ``backoff_initial`` / ``backoff_max``: the first window and the cap of the jittered
+    exponential backoff. ``rate`` (requests per second) and ``burst``: the client-side token
+    bucket; the product's ``X-RateLimit-*`` headers can only slow it down. ``pool_size``: pooled
+    connections to the target.
+    """
 
     connect_timeout: float = 5.0
     read_timeout: float = 30.0

@@ -85,8 +85,10 @@ class RecordingSession(requests.Session):
         super().__init__()
         self.product = product
         self.exchanges: list[tuple[requests.PreparedRequest, requests.Response | None]] = []
+        self.send_options: list[dict[str, Any]] = []
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.send_options.append({k: kwargs.get(k) for k in ("timeout", "allow_redirects")})
         index = len(self.exchanges)
         self.exchanges.append((request, None))
         response = super().send(request, **kwargs)

@@ -30,6 +30,17 @@ def jira(client_for):
     return client, wire
 
 
+def test_every_attempt_carries_the_connect_and_read_timeouts(client_for, rsps):
+    client, wire = client_for("jira", http=HttpSettings(connect_timeout=3, read_timeout=12))
+    rsps.add(responses.GET, f"{JIRA}/user", body=requests.ReadTimeout("read timed out"))
+    rsps.add(responses.GET, f"{JIRA}/user", json=USER)
+
+    client.get_user("jdoe")
+
+    # Redirects are not followed: a redirect means base_url is wrong (e.g. to an SSO login page).
+    assert wire.send_options == [{"timeout": (3, 12), "allow_redirects": False}] * 2
+
+
 def test_429_waits_exactly_the_retry_after_seconds(jira, rsps, clock):
     client, wire = jira
     rsps.add(responses.GET, f"{JIRA}/user", status=429, headers={"Retry-After": "7"})
