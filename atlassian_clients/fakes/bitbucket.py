@@ -28,6 +28,11 @@ EXCEPTIONS = {
 }
 
 
+def user_slug(name: str) -> str:
+    """URL-safe form of a username; it may differ from the name (atlassian-rest.md §6.2)."""
+    return re.sub(r"[^a-z0-9._-]", "_", name.lower())
+
+
 def rank(permission: str | None) -> int:
     return PERMISSIONS.index(permission) + 1 if permission in PERMISSIONS else 0
 
@@ -65,7 +70,8 @@ class FakeBitbucket(FakeProduct):
     def permission_of(self, name: str) -> str | None:
         """The user's highest global permission, direct or through a group."""
         held = [self.user_permissions.get(fold(name))]
-        held += [self.group_permissions.get(fold(g)) for g in self.directory.groups_of(name)]
+        if self.directory.user(name) is not None:
+            held += [self.group_permissions.get(fold(g)) for g in self.directory.groups_of(name)]
         return max(held, key=rank) if any(held) else None
 
     def is_admin(self, name: str) -> bool:
@@ -85,14 +91,10 @@ class FakeBitbucket(FakeProduct):
         )
         return licensed >= self.licence_limit
 
-    @staticmethod
-    def slug(name: str) -> str:
-        # URL-safe form of the username; it may differ from the name (atlassian-rest.md §6.2).
-        return re.sub(r"[^a-z0-9._-]", "_", name.lower())
+    alias = staticmethod(user_slug)
 
     def by_slug(self, slug: str) -> Account | None:
-        index = self.directory.memo("slugs", lambda: {self.slug(a.name): a for a in self.directory.users()})
-        return index.get(slug)
+        return self.directory.user_by_alias(slug)
 
     def directories(self) -> list[str]:
         return sorted({self.internal_directory} | {a.directory for a in self.directory.users()})
@@ -142,7 +144,7 @@ class FakeBitbucket(FakeProduct):
     # -- JSON shapes -------------------------------------------------------------------------------
 
     def application_user(self, base: str, account: Account) -> dict[str, Any]:
-        slug = self.slug(account.name)
+        slug = user_slug(account.name)
         return {
             "name": account.name,
             "emailAddress": account.email,

@@ -163,7 +163,7 @@ class FakeConfluence(FakeProduct):
     def long_task_status(self, base: str, task: LongTask) -> dict[str, Any]:
         return {
             "id": task.id,
-            "name": {"key": task.name_key, "args": [task.subject]},
+            "name": {"key": task.name_key, "args": []},
             "elapsedTime": int((time.time() - task.submitted) * 1000),
             "percentageComplete": 100 if task.done else 50,
             "successful": task.done,

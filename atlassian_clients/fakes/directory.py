@@ -44,8 +44,11 @@ class Directory:
 
     LISTING_CACHE_SIZE = 64
 
-    def __init__(self, make_key: Callable[[int, str], str]) -> None:
+    def __init__(self, make_key: Callable[[int, str], str], alias: Callable[[str], str] | None = None) -> None:
+        """``make_key`` gives a new account its key; ``alias`` (e.g. Bitbucket's slug) is indexed too."""
         self._make_key = make_key
+        self._alias = alias
+        self._aliases: dict[str, str] = {}
         self._users: dict[str, Account] = {}
         self._key_to_name: dict[str, str] = {}
         self._ids: list[int] = []  # every id ever issued, ascending: the cursor order
@@ -88,6 +91,18 @@ class Directory:
         name = self._key_to_name.get(key)
         return self._users.get(name) if name is not None else None
 
+    def user_by_alias(self, alias: str) -> Account | None:
+        name = self._aliases.get(alias)
+        return self._users.get(name) if name is not None else None
+
+    def _index_alias(self, name: str) -> None:
+        if self._alias is not None:
+            self._aliases[self._alias(name)] = fold(name)
+
+    def _drop_alias(self, name: str) -> None:
+        if self._alias is not None and self._aliases.get(self._alias(name)) == fold(name):
+            del self._aliases[self._alias(name)]
+
     def add_user(self, name: str, display_name: str, email: str, *, key: str | None = None, **fields: Any) -> Account:
         if fold(name) in self._users:
             raise ValueError(f"user {name!r} exists")
@@ -99,6 +114,7 @@ class Directory:
         self._ids.append(account_id)
         self._id_to_name[account_id] = fold(name)
         self._member_of[fold(name)] = {}
+        self._index_alias(name)
         self._changed()
         return account
 
@@ -113,7 +129,9 @@ class Directory:
             raise ValueError(f"user {new_name!r} exists")
         groups = self._member_of.pop(old)
         del self._users[old]
+        self._drop_alias(account.name)
         account.name = new_name
+        self._index_alias(new_name)
         self._users[new] = account
         self._key_to_name[account.key] = new
         self._id_to_name[account.id] = new
@@ -130,6 +148,7 @@ class Directory:
         del self._users[name]
         del self._key_to_name[account.key]
         del self._id_to_name[account.id]
+        self._drop_alias(account.name)
         self._changed()
 
     def users(self) -> list[Account]:

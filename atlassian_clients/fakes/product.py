@@ -105,7 +105,7 @@ class FakeProduct:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.lock = threading.RLock()
-        self.directory = Directory(self.make_key)
+        self.directory = Directory(self.make_key, self.alias)
         self.knobs = Knobs(seed=seed, sleep=sleep)
         self.calls = CallCounter()
         self.version = version or self.default_version
@@ -121,6 +121,9 @@ class FakeProduct:
 
     def make_key(self, account_id: int, name: str) -> str:
         raise NotImplementedError
+
+    # A second name the product finds users by (Bitbucket's slug), or None.
+    alias: ClassVar[Callable[[str], str] | None] = None
 
     def seed_instance(self) -> None:
         """Create what a fresh instance has (licence and administrator groups)."""

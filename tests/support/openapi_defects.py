@@ -223,21 +223,47 @@ CONFLUENCE_REPAIRS: tuple[Repair, ...] = (
 # --- Bitbucket --------------------------------------------------------------------------------
 
 
+def bitbucket_plain_json_media_type(doc: Document) -> None:
+    # Success bodies are keyed "application/json;charset=UTF-8". openapi-core matches a key that
+    # carries parameters only by its exact spelling, so an answer sent as
+    # "application/json; charset=utf-8" (the same media type, RFC 9110 §8.3.1: charset is
+    # case-insensitive) would find no schema. Keyed by the bare media type instead.
+    for methods in doc["paths"].values():
+        for method, operation in methods.items():
+            if method not in HTTP_METHODS:
+                continue
+            for response in operation["responses"].values():
+                content = response.get("content", {})
+                if "application/json;charset=UTF-8" in content:
+                    content["application/json"] = content.pop("application/json;charset=UTF-8")
+
+
+def bitbucket_error_context_nullable(doc: Document) -> None:
+    # RestErrorMessage.context is declared a plain string, but an error that concerns no single
+    # field carries "context": null (atlassian-rest.md §6.8).
+    doc["components"]["schemas"]["RestErrorMessage"]["properties"]["context"]["nullable"] = True
+
+
+def bitbucket_user_links_readable(doc: Document) -> None:
+    # The user schemas mark "links" write-only, yet every user Bitbucket answers carries
+    # "links": {"self": [{"href": ...}]} (the same links as on every Bitbucket entity).
+    for schema in ("RestApplicationUser", "RestDetailedUser"):
+        del doc["components"]["schemas"][schema]["properties"]["links"]["writeOnly"]
+
+
 def bitbucket_groups_for_user(doc: Document) -> None:
     # README defect: GET /admin/users/more-members (operationId findGroupsForUser) is described as
     # "users that are not members", but it is called with context=<username> and answers a page of
     # that user's groups (atlassian-rest.md §6.6); its page declares RestDetailedUser items.
     content = _operation(doc, "/api/latest/admin/users/more-members", "get")["responses"]["200"]["content"]
-    content["application/json;charset=UTF-8"]["schema"]["properties"]["values"]["items"] = _schema_ref(
-        "RestDetailedGroup"
-    )
+    content["application/json"]["schema"]["properties"]["values"]["items"] = _schema_ref("RestDetailedGroup")
 
 
 def bitbucket_directories_list(doc: Document) -> None:
     # GET /admin/user-directories is "a list of directories" (its own description and
     # atlassian-rest.md §6.6) but declares a single RestUserDirectory.
     content = _operation(doc, "/api/latest/admin/user-directories", "get")["responses"]["200"]["content"]
-    content["application/json;charset=UTF-8"]["schema"] = {"type": "array", "items": _schema_ref("RestUserDirectory")}
+    content["application/json"]["schema"] = {"type": "array", "items": _schema_ref("RestUserDirectory")}
 
 
 BITBUCKET_BODYLESS_MEMBERSHIP_CALLS = (
@@ -258,6 +284,9 @@ def bitbucket_bodyless_membership_calls(doc: Document) -> None:
 BITBUCKET_REPAIRS: tuple[Repair, ...] = (
     keep_admin_sync_paths("bitbucket"),
     accept_personal_access_tokens,
+    bitbucket_plain_json_media_type,
+    bitbucket_error_context_nullable,
+    bitbucket_user_links_readable,
     bitbucket_groups_for_user,
     bitbucket_directories_list,
     bitbucket_bodyless_membership_calls,
