@@ -65,11 +65,14 @@ def create_bitbucket_app(bitbucket: FakeBitbucket, recorder: ExchangeLog | None 
             body["nextPageStart"] = start + len(chunk)
         return json_response(body)
 
-    def filtered_users(accounts: list[Account], key: Any) -> list[Account]:
+    def group_members_matching(group: str) -> list[Account]:
         needle = request.args.get("filter", "")
+        members = directory.members(group)
         if not needle:
-            return accounts
-        return directory.listing((key, fold(needle)), lambda: (a for a in accounts if a.matches(needle)))
+            return members
+        return directory.listing(
+            ("bb-members", fold(group), fold(needle)), lambda: (a for a in members if a.matches(needle))
+        )
 
     def filtered_groups(groups: list[str]) -> list[str]:
         needle = fold(request.args.get("filter", ""))
@@ -110,7 +113,8 @@ def create_bitbucket_app(bitbucket: FakeBitbucket, recorder: ExchangeLog | None 
 
     @api.route("/admin/users", "GET", Access.USER)
     def list_users() -> Response:
-        return paged(filtered_users(directory.users(), "bb-users"), detailed)
+        needle = request.args.get("filter", "")
+        return paged(directory.search(needle) if needle else directory.users(), detailed)
 
     @api.route("/admin/users", "PUT")
     def update_user() -> Response:
@@ -226,7 +230,7 @@ def create_bitbucket_app(bitbucket: FakeBitbucket, recorder: ExchangeLog | None 
     @api.route("/admin/groups/more-members", "GET", Access.USER)
     def group_members() -> Response:
         group = directory.group(request.args.get("context", ""))
-        members = filtered_users(directory.members(group), ("bb-members", fold(group))) if group else []
+        members = group_members_matching(group) if group else []
         return paged(members, detailed)
 
     def permission_arg() -> str:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from atlassian_clients.fakes.text_index import TextIndex
+
 
 def fold(name: str) -> str:
     return name.casefold()
@@ -50,6 +52,7 @@ class Directory:
         self._alias = alias
         self._aliases: dict[str, str] = {}
         self._users: dict[str, Account] = {}
+        self._text = TextIndex()
         self._key_to_name: dict[str, str] = {}
         self._ids: list[int] = []  # every id ever issued, ascending: the cursor order
         self._id_to_name: dict[int, str] = {}
@@ -115,12 +118,17 @@ class Directory:
         self._id_to_name[account_id] = fold(name)
         self._member_of[fold(name)] = {}
         self._index_alias(name)
+        self._index_text(account)
         self._changed()
         return account
+
+    def _index_text(self, account: Account) -> None:
+        self._text.put(account.id, fold(account.name), fold(account.display_name), fold(account.email))
 
     def update_user(self, account: Account, **fields: Any) -> None:
         for name, value in fields.items():
             setattr(account, name, value)
+        self._index_text(account)
         self._changed()
 
     def rename_user(self, account: Account, new_name: str) -> None:
@@ -132,6 +140,7 @@ class Directory:
         self._drop_alias(account.name)
         account.name = new_name
         self._index_alias(new_name)
+        self._index_text(account)
         self._users[new] = account
         self._key_to_name[account.key] = new
         self._id_to_name[account.id] = new
@@ -149,11 +158,22 @@ class Directory:
         del self._key_to_name[account.key]
         del self._id_to_name[account.id]
         self._drop_alias(account.name)
+        self._text.remove(account.id)
         self._changed()
 
     def users(self) -> list[Account]:
         """All accounts sorted by case-folded name."""
         return self.listing("users", lambda: (self._users[n] for n in sorted(self._users)))
+
+    def search(self, text: str) -> list[Account]:
+        """Accounts whose username, display name or e-mail contains ``text``, sorted by name."""
+        needle = fold(text)
+
+        def build() -> list[Account]:
+            found = (self._users[self._id_to_name[i]] for i in self._text.search(needle))
+            return sorted(found, key=lambda account: fold(account.name))
+
+        return self.memo(("search", needle), build)
 
     def users_after_id(self, cursor: int, limit: int) -> tuple[list[Account], bool]:
         """Up to ``limit`` accounts with an id above ``cursor`` in id order, and whether that was all."""

@@ -138,11 +138,10 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
         active, inactive = bool_arg("includeActive", True), bool_arg("includeInactive", False)
         # Jira 10 returns at most 100 users whatever maxResults asks (JRASERVER-78660); Jira 9, 1000.
         cap = 100 if jira.version_at_least("10") else 1000
+        # Every prefix match is a substring match: the substring index narrows, _starts decides.
         found = directory.listing(
-            ("search", query, active, inactive),
-            lambda: (
-                a for a in directory.users() if (a.active and active or not a.active and inactive) and _starts(a, query)
-            ),
+            ("jira-search", query, active, inactive),
+            lambda: (a for a in directory.search(query) if (active if a.active else inactive) and _starts(a, query)),
         )
         chunk, _ = page(found, int_arg("startAt", 0), min(int_arg("maxResults", 50), cap))
         return json_response([jira.user_bean(base_url(), a) for a in chunk])

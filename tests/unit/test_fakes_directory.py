@@ -8,6 +8,7 @@ import requests
 from atlassian_clients.fakes import start_fakes
 from atlassian_clients.fakes.directory import Directory, page
 from atlassian_clients.fakes.knobs import Knobs, retry_after_value
+from atlassian_clients.fakes.text_index import TextIndex
 
 
 @pytest.fixture
@@ -85,6 +86,37 @@ def test_cursor_walk_skips_deleted_accounts_and_knows_the_end(directory):
 
     assert [a.name for a in found] == ["u0", "u1", "u3"] and last is False
     assert [a.name for a in rest] == ["u4"] and rest_last is True
+
+
+def test_search_finds_substrings_of_name_display_name_or_email_and_follows_changes(directory):
+    alice = directory.add_user("alice", "Alice Liddell", "al@wonder.example")
+    directory.add_user("bob", "Bob", "bob@builder.example")
+
+    assert [a.name for a in directory.search("LIDDELL")] == ["alice"]
+    assert [a.name for a in directory.search(".example")] == ["alice", "bob"]
+    assert directory.search("aliceAlice") == []  # no match across two fields
+
+    directory.update_user(alice, email="alice@elsewhere.example")
+    directory.rename_user(alice, "alys")
+    assert directory.search("wonder") == []
+    assert [a.name for a in directory.search("elsewhere")] == ["alys"]
+    assert [a.name for a in directory.search("alice")] == ["alys"]  # the display name still says Alice
+
+    directory.remove_user(directory.user("bob"))
+    assert directory.search("builder") == []
+
+
+def test_search_over_many_blocks_finds_every_match_once():
+    index = TextIndex()
+    for n in range(5000):
+        index.put(n, f"user{n}", "name", f"user{n}@{'even' if n % 2 == 0 else 'odd'}.example")
+    index.put(4, "renamed", "name", "x@odd.example")
+    index.remove(6)
+
+    evens = index.search("@even.")
+
+    assert len(evens) == 2498 and 4 not in evens and 6 not in evens
+    assert index.search("user4999@") == {4999}
 
 
 def test_page_slices_and_reports_the_end():
