@@ -15,7 +15,11 @@ from atlassian_clients.fakes.server import PRODUCTS, start_fakes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m atlassian_clients.fakes", description=__doc__.splitlines()[2])
+    parser = argparse.ArgumentParser(
+        prog="python -m atlassian_clients.fakes",
+        description="Serve fake Jira, Confluence and Bitbucket under /jira, /confluence and /bitbucket "
+        "(state dump and knobs under /_fake).",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8990, help="port to listen on; 0 picks a free one (default 8990)")
     parser.add_argument("--admin-user", default="admin", help="administrator account of each product (default admin)")

@@ -75,11 +75,12 @@ class Directory:
 
     def memo(self, key: Any, build: Callable[[], Any]) -> Any:
         """What ``build`` returns, reused until the directory changes."""
-        if key not in self._listings:
-            if len(self._listings) >= self.LISTING_CACHE_SIZE:
-                self._listings.clear()
-            self._listings[key] = build()
-        return self._listings[key]
+        if key in self._listings:
+            return self._listings[key]
+        if len(self._listings) >= self.LISTING_CACHE_SIZE:
+            self._listings.clear()
+        value = self._listings[key] = build()
+        return value
 
     def listing(self, key: Any, build: Callable[[], Iterable]) -> list:
         """The list of what ``build`` yields, reused until the directory changes."""

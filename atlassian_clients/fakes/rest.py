@@ -198,7 +198,8 @@ class ProductApi:
         if request.endpoint is None:
             return None  # routing failed: the 404 / 405 handler answers
         access = self._access[request.endpoint]
-        authenticated = self._authenticate()
+        with self.product.lock:  # the directory is read while resources may change it
+            authenticated = self._authenticate()
         if isinstance(authenticated, Response):
             if access is Access.ANONYMOUS and "Authorization" not in request.headers:
                 return None
