@@ -216,6 +216,8 @@ def create_bitbucket_app(bitbucket: FakeBitbucket, recorder: ExchangeLog | None 
     def delete_group() -> Response:
         group = group_named(request.args.get("name"))
         own = caller().name
+        if rank(bitbucket.group_permissions.get(fold(group))) > rank(bitbucket.permission_of(own)):
+            raise ProductError(403, "You cannot delete a group with a higher permission level than yours.")
         if bitbucket.is_admin(own) and directory.is_member(group, own):
             directory.remove_member(group, own)
             still_admin = bitbucket.is_admin(own)

@@ -209,6 +209,18 @@ def test_deleting_the_group_that_makes_you_admin_is_refused(fakes):
     assert fakes.bitbucket.members("admins") == ["mia"]
 
 
+def test_deleting_a_group_above_your_permission_is_refused(fakes):
+    fakes.bitbucket.add_user("max", password="pw")
+    fakes.bitbucket.add_group("sysadmins")
+    bitbucket(fakes, "PUT", "/admin/permissions/users", params={"name": "max", "permission": "ADMIN"})
+    bitbucket(fakes, "PUT", "/admin/permissions/groups", params={"name": "sysadmins", "permission": "SYS_ADMIN"})
+
+    response = bitbucket(fakes, "DELETE", "/admin/groups", params={"name": "sysadmins"}, auth=("max", "pw"))
+
+    assert response.status_code == 403
+    assert fakes.bitbucket.directory.group("sysadmins") == "sysadmins"
+
+
 def test_add_user_to_groups_adds_to_all_or_none(fakes):
     fakes.bitbucket.add_user("nina")
     fakes.bitbucket.add_group("g1")
