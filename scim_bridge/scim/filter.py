@@ -239,19 +239,26 @@ class _Parser:
         start = self.pos
         if self.keyword("not"):
             self.skip_ws()
-            if self.peek() != "(":
-                # RFC 7644 writes not "(" filter ")"; a bare "not attr op value" is taken as meant.
-                return Not(self.parse_unary('"not"'))
-            return Not(self.group())
+            if self.peek() == "(":
+                return Not(self.group())
+            # RFC 7644 writes not "(" filter ")"; a bare "not attr op value" is taken as meant.
+            self.enter()
+            node = Not(self.parse_unary('"not"'))
+            self.depth -= 1
+            return node
         self.pos = start
         return self.attribute_expression(after)
+
+    def enter(self) -> None:
+        """Bound the recursion, so that no filter can exhaust the stack."""
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            self.fail(f'"(" and "not" nested more than {_MAX_DEPTH} deep')
 
     def group(self) -> Node:
         opened = self.pos
         self.pos += 1
-        self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            self.fail(f"parentheses nested more than {_MAX_DEPTH} deep")
+        self.enter()
         node = self.parse_or('"("')
         self.close("(", ")", opened)
         self.depth -= 1
@@ -417,7 +424,10 @@ class _Parser:
         if kind == "binary" and op in ORDERING:
             self.fail(f'"{op}" cannot compare the binary "{path.dotted}"', at)
         # Strings: an unquoted number or boolean is taken as its text (employeeNumber eq 1234).
-        return literal.value if literal.kind == "string" else literal.raw
+        text = literal.value if literal.kind == "string" else literal.raw
+        if "\x00" in text:  # no stored value holds one, and PostgreSQL refuses it in a query
+            self.fail("a NUL character (\\u0000) cannot appear in a value", at)
+        return text
 
     def date_time(self, path: AttributePath, literal: _Literal, at: int) -> datetime:
         parsed = parse_date_time(str(literal.value)) if literal.kind == "string" else None

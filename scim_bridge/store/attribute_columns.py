@@ -150,8 +150,7 @@ def _user_table() -> ResourceTable:
                 sa.select(GroupMember.user_id).join(Group, Group.id == GroupMember.group_id)
                 .where(Group.deleted_at.is_(None)),
                 {
-                    # ids are minted as lower-case uuid4 text, so the column is already "lowered".
-                    "value": Operand(GroupMember.group_id, groups.sub("value"), lowered=True),
+                    "value": Operand(GroupMember.group_id, groups.sub("value")),
                     "display": Operand(Group.display_name_lower, groups.sub("display"), lowered=True),
                     "type": Operand(sa.literal("direct", sa.String), groups.sub("type")),
                 }, in_resource=False),
@@ -175,7 +174,7 @@ def _group_table() -> ResourceTable:
         {
             # As the repository renders members: type "User", display = the member's userName.
             "members": ChildRows(members, Group.id, sa.select(GroupMember.group_id), {
-                "value": Operand(GroupMember.user_id, members.sub("value"), lowered=True),
+                "value": Operand(GroupMember.user_id, members.sub("value")),
                 "display": Operand(member_name, members.sub("display"), lowered=True),
                 "type": Operand(sa.literal("User", sa.String), members.sub("type")),
             }, in_resource=False),

@@ -101,6 +101,7 @@ CASES = [
     ('name[givenName eq "barbara"]', True),
     ('groups[display eq "tour guides"]', True),
     ('groups.value eq "e9e30dba-f08f-4109-8486-d5c6a331660a"', True),
+    ('groups.value eq "E9E30DBA-F08F-4109-8486-D5C6A331660A"', False),
     # extension attributes, qualified or not
     (f'{ENTERPRISE_USER}:employeeNumber eq "701984"', True),
     ("employeeNumber eq 701984", True),

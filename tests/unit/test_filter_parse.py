@@ -240,7 +240,10 @@ ERRORS = [
     ("title gt null", '"gt" cannot compare with null at position 10; expected "title pr" or "not (title pr)"'),
     ('password eq "secret"', '"password" is write-only and cannot be used in a filter at position 1'),
     ('userName eq "x" andtitle pr', 'unexpected "andtitle" at position 17'),
-    ("(" * 70 + "title pr" + ")" * 70, "parentheses nested more than 64 deep"),
+    ("(" * 70 + "title pr" + ")" * 70, '"(" and "not" nested more than 64 deep'),
+    ("not " * 70 + "title pr", '"(" and "not" nested more than 64 deep'),
+    ("not (" * 70 + "title pr" + ")" * 70, '"(" and "not" nested more than 64 deep'),
+    (r'userName eq "a\u0000b"', r"a NUL character (\u0000) cannot appear in a value at position 13"),
 ]
 
 
