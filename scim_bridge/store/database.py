@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from scim_bridge.store.dialect import register_sqlite_functions
+
 
 def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
@@ -24,6 +26,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    register_sqlite_functions(dbapi_connection)
 
 
 def _sqlite_begin(conn):
