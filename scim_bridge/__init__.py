@@ -15,15 +15,23 @@ from scim_bridge.scim.documents import Limits
 from scim_bridge.store import migrate
 from scim_bridge.store.database import make_engine
 from scim_bridge.store.repository import Repository
+from scim_bridge.sync.setup import build_sync
 
 
-def create_app(config: dict | None = None, *, store: Repository | None = None, clients=None) -> Flask:
+def create_app(config: dict | None = None, *, store: Repository | None = None, clients: dict | None = None) -> Flask:
     """Build the app. ``config`` is a raw or validated settings dict (default: the YAML file);
-    ``store`` and ``clients`` let tests and the demo pass their own."""
+    ``store`` (a Repository) and ``clients`` (DirectoryClients by target name) let tests and the demo
+    pass their own."""
     config = load_config() if config is None else validate_config(config)
     app = Flask(__name__)
     configure_logging(config["logging"]["level"], config["logging"]["json"])
-    store = store or setup_store(config)
+    engine = store.engine if store is not None else setup_engine(config)
+    sync = build_sync(config, engine, clients)
+    store = store or Repository(engine)
+    if sync is not None:
+        store.attach_targets(sync.naming)
+        if config["delivery"]["worker"]:
+            sync.start()
     limits = Limits(
         max_results=config["scim"]["max_results"],
         max_payload_bytes=config["server"]["max_body_bytes"],
@@ -31,16 +39,16 @@ def create_app(config: dict | None = None, *, store: Repository | None = None, c
     )
     app.config["MAX_CONTENT_LENGTH"] = limits.max_payload_bytes
     setup_request_logging(app)
-    metrics = Metrics(store.engine)
+    metrics = Metrics(engine)
     app.extensions["scim_bridge_metrics"] = metrics
     setup_metrics(app, metrics)
-    verifier = TokenVerifier.from_config(config["auth"]["tokens"], store.engine)
-    setup_api(app, ScimContext(store, verifier, limits, config["server"]["base_url"]))
+    verifier = TokenVerifier.from_config(config["auth"]["tokens"], engine)
+    setup_api(app, ScimContext(store, verifier, limits, config["server"]["base_url"], sync))
     app.register_blueprint(ops_blueprint())
     return app
 
 
-def setup_store(config: dict) -> Repository:
+def setup_engine(config: dict):
     engine = make_engine(config["database"]["url"])
     migrate.upgrade(engine)
-    return Repository(engine)
+    return engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 import sqlalchemy as sa
@@ -101,6 +102,83 @@ def token_revoke(config: dict, name: str) -> None:
     if not revoke_token(_engine(config), name):
         raise click.ClickException(f"no active token named {name!r}")
     click.echo(f"revoked {name}")
+
+
+@main.command("status")
+@click.pass_obj
+def status(config: dict) -> None:
+    """Outbox depth by target and state, and links that failed or were skipped."""
+    from scim_bridge.store.models import Link, OutboxRow
+
+    engine = _engine(config)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(OutboxRow.target, OutboxRow.state, sa.func.count(), sa.func.min(OutboxRow.due_at))
+                            .group_by(OutboxRow.target, OutboxRow.state).order_by(OutboxRow.target)).all()
+        click.echo("outbox:" if rows else "outbox: empty")
+        for target, state, count, due in rows:
+            click.echo(f"  {target}\t{state}\t{count} row(s)\tnext due {due:%Y-%m-%d %H:%M:%S}")
+        problems = conn.execute(sa.select(Link.target, Link.resource_type, Link.resource_id, Link.remote_name,
+                                          Link.status, sa.func.coalesce(Link.last_error, Link.reason))
+                                .where(Link.status.in_(["failed", "skipped", "planned"]))
+                                .order_by(Link.target, Link.status)).all()
+        for target, kind, resource_id, name, state, why in problems:
+            click.echo(f"{target}\t{kind} {resource_id} ({name})\t{state}: {why}")
+
+
+@main.command("retry")
+@click.option("--target", default=None, help="only this target")
+@click.pass_obj
+def retry(config: dict, target: str | None) -> None:
+    """Queue parked deliveries (refused by a target) again."""
+    from scim_bridge.sync.outbox import Outbox
+
+    count = Outbox(_engine(config), owner="cli").requeue_parked(target)
+    click.echo(f"{count} parked row(s) queued again")
+
+
+@main.command("audit")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--resource", default=None, help="only entries about this SCIM id")
+@click.option("--outcome", default=None, help="applied, refused, failed, planned or skipped")
+@click.pass_obj
+def audit(config: dict, limit: int, resource: str | None, outcome: str | None) -> None:
+    """The newest audit entries (a dry run's plan is the entries with outcome 'planned')."""
+    from scim_bridge.store.models import AuditEntry
+
+    query = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if resource:
+        query = query.where(AuditEntry.resource_id == resource)
+    if outcome:
+        query = query.where(AuditEntry.outcome == outcome)
+    with _engine(config).connect() as conn:
+        for entry in reversed(conn.execute(query).all()):
+            subject = f"{entry.resource_type or '-'} {entry.resource_id or '-'}"
+            click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S}\t{entry.actor}\t{entry.scope}\t{entry.action}\t"
+                       f"{subject}\t{entry.outcome}\t{entry.detail or ''}")
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="deliver what is due now, then exit")
+@click.pass_obj
+def worker(config: dict, once: bool) -> None:
+    """Run the delivery worker as its own process (set delivery.worker: false for the app then)."""
+    from scim_bridge.sync.setup import build_sync
+
+    engine = _engine(config)
+    migrate.upgrade(engine)
+    sync = build_sync(config, engine)
+    if sync is None:
+        raise click.ClickException("no enabled target in the configuration: nothing to deliver to")
+    if once:
+        click.echo(f"{sync.worker.drain()} delivery(ies) attempted")
+        return
+    sync.start()
+    click.echo(f"delivering to {', '.join(sync.targets)}; Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sync.stop()
 
 
 @main.command("demo")

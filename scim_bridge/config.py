@@ -15,6 +15,7 @@ import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from scim_bridge.errors import ConfigError
+from scim_bridge.rules.settings import RulesSchema
 
 DEFAULT_PATH = "config.yaml"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -59,6 +60,35 @@ class LoggingSchema(_Strict):
 
 class DeliverySchema(_Strict):
     wait_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0, max=55))
+    worker = fields.Boolean(load_default=True)
+    concurrency = fields.Integer(load_default=4, validate=validate.Range(min=1, max=32))
+    lease_seconds = fields.Float(load_default=120.0, validate=validate.Range(min=5))
+    poll_seconds = fields.Float(load_default=1.0, validate=validate.Range(min=0.01, max=60))
+    backoff_initial = fields.Float(load_default=2.0, validate=validate.Range(min=0.01))
+    backoff_max = fields.Float(load_default=300.0, validate=validate.Range(min=0.01))
+
+
+class HttpSchema(_Strict):
+    connect_timeout = fields.Float(load_default=5.0, validate=validate.Range(min=0.1))
+    read_timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1))
+    # One operation with all its retries; past it the outbox takes over with its own backoff.
+    deadline = fields.Float(load_default=20.0, validate=validate.Range(min=0.1))
+    rate = fields.Float(load_default=10.0, validate=validate.Range(min=0.1))
+    burst = fields.Integer(load_default=10, validate=validate.Range(min=1))
+    pool_size = fields.Integer(load_default=10, validate=validate.Range(min=1))
+
+
+class TargetSchema(_Strict):
+    type = fields.String(required=True)
+    url = fields.String(required=True, validate=validate.Regexp(r"^https?://", error="must start with http:// or https://"))
+    username = fields.String(load_default=None)
+    password = fields.String(load_default=None)
+    token = fields.String(load_default=None)
+    enabled = fields.Boolean(load_default=True)
+    rules = fields.Nested(RulesSchema, load_default=dict)
+    http = fields.Nested(HttpSchema, load_default=lambda: HttpSchema().load({}))
+    # Product client options, e.g. Confluence licence_group, Bitbucket add_to_default_group.
+    options = fields.Dict(keys=fields.String(), load_default=dict)
 
 
 class ConfigSchema(_Strict):
@@ -68,6 +98,9 @@ class ConfigSchema(_Strict):
     auth = fields.Nested(AuthSchema, load_default=lambda: AuthSchema().load({}))
     logging = fields.Nested(LoggingSchema, load_default=lambda: LoggingSchema().load({}))
     delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
+    rules = fields.Nested(RulesSchema, load_default=dict)
+    targets = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$")),
+                          values=fields.Nested(TargetSchema), load_default=dict)
 
 
 def load_config(path: str | os.PathLike | None = None, *, environ=None) -> dict:
@@ -109,7 +142,24 @@ def validate_config(raw: object, *, environ=None, source: str = "configuration")
     for i, token in enumerate(config["auth"]["tokens"]):
         if (token["value"] is None) == (token["sha256"] is None):
             raise ConfigError(f"{source}: auth.tokens.{i}: give exactly one of value or sha256")
+    for name, target in config["targets"].items():
+        _check_target(source, name, target)
     return config
+
+
+def _check_target(source: str, name: str, target: dict) -> None:
+    from atlassian_clients import UnknownClientType, client_class
+
+    try:
+        client_class(target["type"])
+    except UnknownClientType as exc:
+        raise ConfigError(f"{source}: targets.{name}.type: {exc}") from None
+    has_basic = target["username"] is not None and target["password"] is not None
+    if has_basic == (target["token"] is not None):
+        raise ConfigError(
+            f"{source}: targets.{name}: give either username and password (basic auth) or token (a personal "
+            "access token); Bitbucket admin calls need basic auth"
+        )
 
 
 def _substitute(value, environ, path: list[str]):

@@ -1,4 +1,6 @@
-"""The zero-configuration demo: a throw-away store and a bearer token, served on loopback."""
+"""The zero-configuration demo: a throw-away store, a bearer token, and fakes of Jira, Confluence and
+Bitbucket started in-process as the targets, all on loopback.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +13,34 @@ import tempfile
 
 from werkzeug.serving import make_server
 
+from atlassian_clients.fakes import PRODUCTS, start_fakes
 from scim_bridge import create_app
 from scim_bridge.auth import new_token_value
 
+# The licence-granting groups the fakes start with, as an administrator would list them.
+LICENCE_GROUPS = {"jira": ["jira-software-users"], "confluence": ["confluence-users"], "bitbucket": ["stash-users"]}
 
-def demo_config(database_url: str, token: str) -> dict:
-    return {
+
+def demo_config(database_url: str, token: str, fakes_url: str | None = None) -> dict:
+    config = {
         "database": {"url": database_url},
         "auth": {"tokens": [{"name": "demo", "value": token}]},
         "logging": {"level": "WARNING", "json": True},
     }
+    if fakes_url:
+        config["rules"] = {"username": {"regex": "(.*)@.*", "replacement": "$1"}}
+        config["targets"] = {
+            product: {
+                "type": product,
+                "url": f"{fakes_url}/{product}",
+                "username": "admin",
+                "password": "admin",
+                "rules": {"default_groups": LICENCE_GROUPS[product]},
+                "http": {"rate": 200, "burst": 50},
+            }
+            for product in PRODUCTS
+        }
+    return config
 
 
 def run_demo(host: str, port: int) -> int:
@@ -28,20 +48,24 @@ def run_demo(host: str, port: int) -> int:
     generated = not token
     token = token or new_token_value()
     workdir = tempfile.mkdtemp(prefix="scim-bridge-demo-")
+    fakes = start_fakes(host="127.0.0.1", port=0)
     try:
-        app = create_app(demo_config(f"sqlite:///{workdir}/demo.db", token))
+        app = create_app(demo_config(f"sqlite:///{workdir}/demo.db", token, fakes.url))
         server = make_server(host, port, app, threaded=True)
         print(f"scim-bridge demo: SCIM base URL http://{host}:{server.server_port}/scim/v2", flush=True)
         if generated:
             print(f"scim-bridge demo: bearer token {token}", flush=True)
         else:
             print("scim-bridge demo: bearer token taken from SCIM_BRIDGE_TOKEN", flush=True)
+        print(f"scim-bridge demo: fake Jira, Confluence and Bitbucket at {fakes.url} (admin/admin); "
+              f"their state at {fakes.url}/_fake/state", flush=True)
         # SIGTERM (how test harnesses stop the demo) ends it like Ctrl-C, so the store is removed.
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
         return 0
     finally:
+        fakes.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -10,6 +10,7 @@ from flask import Response, current_app, g, request
 from scim_bridge.auth import TokenVerifier
 from scim_bridge.scim.documents import Limits
 from scim_bridge.store.repository import Repository
+from scim_bridge.sync.service import Sync
 
 PREFIX = "/scim/v2"
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -21,6 +22,14 @@ class ScimContext:
     verifier: TokenVerifier
     limits: Limits
     base_url: str | None = None  # configured public URL of the SCIM API, else taken from the request
+    sync: Sync | None = None  # None when no target is configured
+
+
+def delivered(queued) -> None:
+    """After a committed write: let delivery run, waiting up to delivery.wait_seconds for it."""
+    sync = context().sync
+    if sync is not None:
+        sync.changed(queued)
 
 
 def context() -> ScimContext:

@@ -10,7 +10,7 @@ from functools import partial
 
 from flask import Blueprint, request
 
-from scim_bridge.api.context import actor, base_url, context, scim_response
+from scim_bridge.api.context import actor, base_url, context, delivered, scim_response
 from scim_bridge.api.params import json_body, list_query, projection
 from scim_bridge.errors import InvalidValue
 from scim_bridge.scim.documents import SEARCH_REQUEST, list_response
@@ -131,6 +131,7 @@ def read(rtype: ResourceType, resource_id: str):
 def create(rtype: ResourceType):
     incoming = parse_resource(rtype, json_body(request))
     record = context().repository.create(rtype, incoming, actor())
+    delivered(record.queued)
     return _one(record, 201, _item_projection(rtype))
 
 
@@ -141,6 +142,7 @@ def replace(rtype: ResourceType, resource_id: str):
         rtype, resource_id, incoming, actor(), if_match=request.headers.get("If-Match"),
         with_related=_related(rtype, proj),
     )
+    delivered(record.queued)
     return _one(record, proj=proj)
 
 
@@ -156,6 +158,7 @@ def patch(rtype: ResourceType, resource_id: str):
         if_match=request.headers.get("If-Match"),
         with_related=wants_body and _related(rtype, proj),
     )
+    delivered(record.queued)
     if not wants_body:
         # Entra asks for 204 on group PATCH rather than a list of every member (RFC 7644 §3.5.2
         # allows either); the ETag still tells the client the new version.
@@ -164,5 +167,5 @@ def patch(rtype: ResourceType, resource_id: str):
 
 
 def delete(rtype: ResourceType, resource_id: str):
-    context().repository.delete(rtype, resource_id, actor(), if_match=request.headers.get("If-Match"))
+    delivered(context().repository.delete(rtype, resource_id, actor(), if_match=request.headers.get("If-Match")))
     return scim_response(None, 204)

@@ -8,7 +8,7 @@ does not want its members does not query them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +23,7 @@ from scim_bridge.scim.patch import MemberChanges, PatchResult
 from scim_bridge.scim.resources import Incoming
 from scim_bridge.scim.schemas import ResourceType
 from scim_bridge.store.database import make_session_factory
+from scim_bridge.store.links import Naming, reserve
 from scim_bridge.store.members import apply_member_changes, replace_members
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, utcnow
 from scim_bridge.store.outbox import enqueue
@@ -42,6 +43,8 @@ class Record:
     last_modified: datetime
     members: list[dict] | None = None
     groups: list[dict] | None = None
+    # (resource type, id) of every resource the change queued for delivery, for callers that wait.
+    queued: tuple[tuple[str, str], ...] = ()
 
 
 def version_matches(if_match: str, version: int) -> bool:
@@ -51,13 +54,19 @@ def version_matches(if_match: str, version: int) -> bool:
 
 
 class Repository:
-    def __init__(self, engine: sa.Engine, *, targets: Iterable[str] = (), clock=utcnow, new_id=None):
+    def __init__(self, engine: sa.Engine, *, naming: Naming | None = None, clock=utcnow, new_id=None):
         self.engine = engine
-        self.targets = tuple(targets)
+        self.naming = naming
+        self.targets = naming.targets if naming else ()
         self.clock = clock
         self.new_id = new_id or (lambda: str(uuid.uuid4()))
         self._read = make_session_factory(engine)
         self._write = make_session_factory(engine, write=True)
+
+    def attach_targets(self, naming: Naming) -> None:
+        """From now on, changes reserve target names and queue deliveries to these targets."""
+        self.naming = naming
+        self.targets = naming.targets
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -126,10 +135,12 @@ class Repository:
             affected = set()
             if table.model is Group and incoming.members:
                 affected = replace_members(session, row.id, incoming.members)
-            self._changed(session, table, row, affected, bump=False)
+            queued = self._changed(session, table, row, affected, bump=False)
             self._audit(session, actor, "create", table, row.id, None, incoming.attributes)
             session.flush()
-            return self._records(session, table, [row], True)[0]
+            record = self._records(session, table, [row], True)[0]
+            record.queued = queued
+            return record
 
     def replace(
         self, rtype, resource_id: str, incoming: Incoming, actor: str, if_match=None, with_related=True
@@ -180,12 +191,15 @@ class Repository:
             affected = change(session, table, row)
             after = attributes if attributes is not None else result["after"]
             self._check_unique(session, table, after, row.id)
-            self._changed(session, table, row, affected)
+            queued = self._changed(session, table, row, affected)
             self._audit(session, actor, action, table, row.id, before, after)
             session.flush()
-            return self._records(session, table, [row], with_related)[0]
+            record = self._records(session, table, [row], with_related)[0]
+            record.queued = queued
+            return record
 
-    def delete(self, rtype: ResourceType, resource_id: str, actor: str, if_match=None) -> None:
+    def delete(self, rtype: ResourceType, resource_id: str, actor: str, if_match=None) -> tuple[tuple[str, str], ...]:
+        """Returns the resources queued for delivery, like ``Record.queued``."""
         table = TABLES[rtype.name]
         with self._transaction() as session:
             row = _live(session, table, resource_id, lock=True)
@@ -205,6 +219,10 @@ class Repository:
                 session.delete(row)
             if table.model is Group:
                 enqueue(session, "User", affected, self.targets, self.clock())
+            if not self.targets:
+                return ()
+            users = tuple(("User", u) for u in sorted(affected)) if table.model is Group else ()
+            return ((rtype.name, row.id), *users)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -237,15 +255,20 @@ class Repository:
         if password is not None and isinstance(row, User):
             row.password_hash = generate_password_hash(password)
 
-    def _changed(self, session: Session, table: Table, row, affected_users: set[str], bump=True) -> None:
+    def _changed(self, session: Session, table: Table, row, affected_users: set[str], bump=True) -> tuple:
+        """Bump the version, reserve target names, queue deliveries; returns the queued keys."""
         now = self.clock()
         if bump:
             row.version += 1
             row.last_modified = now
+        if not self.targets:
+            return ()
+        reserve(session, self.naming, table.rtype.name, row.id, row.resource)
         enqueue(session, table.rtype.name, [row.id], self.targets, now)
         if affected_users:
             # Memberships travel with users (ARCHITECTURE decision 3).
             enqueue(session, "User", affected_users, self.targets, now)
+        return ((table.rtype.name, row.id), *(("User", u) for u in sorted(affected_users)))
 
     def _audit(self, session, actor, action, table: Table, resource_id, before, after) -> None:
         session.add(AuditEntry(

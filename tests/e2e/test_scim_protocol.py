@@ -135,7 +135,6 @@ def test_patch_user_returns_the_resource_and_group_patch_returns_204(scim):
     assert added.status == 204 and added.headers["ETag"] == 'W/"2"'
     read = scim.get(f"/Groups/{group['id']}")
     assert [m["value"] for m in read.body["members"]] == [user["id"]]
-    assert read.body["members"][0]["display"] == "q@example.com"
     assert scim.get(f"/Users/{user['id']}").body["groups"][0]["value"] == group["id"]
     with_body = scim.call("PATCH", f"/Groups/{group['id']}?excludedAttributes=members",
                           {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName",

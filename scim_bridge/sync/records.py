@@ -1,0 +1,133 @@
+"""What delivery reads and writes in the store: SCIM snapshots, link rows, target audit entries."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import sqlalchemy as sa
+
+from scim_bridge.rules.model import AppliedUser, GroupSnapshot, UserSnapshot
+from scim_bridge.store.database import make_session_factory
+from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, OutboxRow, User, utcnow
+
+
+def display_name_of(resource: dict) -> str:
+    """displayName, else name.formatted, else given and family name, else userName."""
+    name = resource.get("name") or {}
+    joined = " ".join(p for p in (name.get("givenName"), name.get("familyName")) if p)
+    return resource.get("displayName") or name.get("formatted") or joined or resource["userName"]
+
+
+def email_of(resource: dict) -> str | None:
+    """The primary email, else the work one, else the first (RFC 7643 §4.1.2)."""
+    emails = [e for e in resource.get("emails") or [] if e.get("value")]
+    for choose in (lambda e: e.get("primary") is True, lambda e: e.get("type") == "work", lambda e: True):
+        found = next((e["value"] for e in emails if choose(e)), None)
+        if found:
+            return found
+    return None
+
+
+class DeliveryRecords:
+    def __init__(self, engine: sa.Engine, clock=utcnow):
+        self.engine = engine
+        self.clock = clock
+        self._read = make_session_factory(engine)
+        self._write = make_session_factory(engine, write=True)
+
+    # -- SCIM side ----------------------------------------------------------------------------------
+
+    def user(self, user_id: str) -> UserSnapshot | None:
+        with self._read() as session:
+            row = session.get(User, user_id)
+            if row is None:
+                return None
+            groups = session.scalars(
+                sa.select(Group.display_name)
+                .join(GroupMember, GroupMember.group_id == Group.id)
+                .where(GroupMember.user_id == user_id, Group.deleted_at.is_(None))
+                .order_by(Group.display_name_lower)
+            ).all()
+            return UserSnapshot(
+                id=row.id, user_name=row.user_name, display_name=display_name_of(row.resource),
+                email=email_of(row.resource), active=row.active, deleted=row.deleted_at is not None,
+                groups=tuple(groups),
+            )
+
+    def group(self, group_id: str) -> GroupSnapshot | None:
+        with self._read() as session:
+            row = session.get(Group, group_id)
+            if row is None:
+                return None
+            return GroupSnapshot(id=row.id, display_name=row.display_name, deleted=row.deleted_at is not None)
+
+    def live_group_names(self) -> list[str]:
+        with self._read() as session:
+            return list(session.scalars(sa.select(Group.display_name).where(Group.deleted_at.is_(None))))
+
+    def linked_member_names(self, group_id: str, target: str) -> tuple[str, ...]:
+        """The target usernames of the group's members that the bridge has applied on the target."""
+        with self._read() as session:
+            rows = session.execute(
+                sa.select(Link.applied)
+                .join(GroupMember, GroupMember.user_id == Link.resource_id)
+                .where(GroupMember.group_id == group_id, Link.resource_type == "User", Link.target == target)
+            ).scalars()
+            return tuple(sorted(a["name"] for a in rows if a and a.get("name")))
+
+    # -- links ----------------------------------------------------------------------------------------
+
+    def applied(self, resource_type: str, resource_id: str, target: str) -> dict | None:
+        with self._read() as session:
+            return session.scalar(sa.select(Link.applied).where(*_link(resource_type, resource_id, target)))
+
+    def record_outcome(self, resource_type: str, resource_id: str, target: str, *, status: str,
+                       applied: dict | None, reason: str | None = None, error: str | None = None) -> None:
+        with self._write() as session, session.begin():
+            link = session.scalar(sa.select(Link).where(*_link(resource_type, resource_id, target)))
+            if link is None:
+                link = Link(resource_type=resource_type, resource_id=resource_id, target=target, created=self.clock())
+                session.add(link)
+            if applied is not None:
+                link.applied = applied
+            link.status, link.reason, link.last_error, link.updated = status, reason, error, self.clock()
+
+    def forget(self, resource_type: str, resource_id: str, target: str) -> None:
+        """The target no longer holds anything for a deleted resource; purge the tombstone when last."""
+        model = User if resource_type == "User" else Group
+        with self._write() as session, session.begin():
+            session.execute(sa.delete(Link).where(*_link(resource_type, resource_id, target)))
+            others = session.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(
+                OutboxRow.resource_type == resource_type, OutboxRow.resource_id == resource_id,
+                OutboxRow.target != target))
+            links = session.scalar(sa.select(sa.func.count()).select_from(Link).where(
+                Link.resource_type == resource_type, Link.resource_id == resource_id))
+            if not others and not links:
+                session.execute(sa.delete(model).where(model.id == resource_id, model.deleted_at.is_not(None)))
+
+    # -- audit ---------------------------------------------------------------------------------------
+
+    def audit(self, target: str, action: str, resource_type: str, resource_id: str, *, outcome: str,
+              detail: str | None = None, before: dict | None = None, after: dict | None = None) -> None:
+        with self._write() as session, session.begin():
+            session.add(AuditEntry(at=self.clock(), actor="delivery", scope=target, action=action,
+                                   resource_type=resource_type, resource_id=resource_id, before=before,
+                                   after=after, outcome=outcome, detail=detail))
+
+
+def applied_user(state: dict | None) -> AppliedUser | None:
+    if not state or not state.get("name"):
+        return None
+    return AppliedUser(name=state["name"], key=state.get("key"), display_name=state.get("display_name"),
+                       email=state.get("email"), active=state.get("active"),
+                       groups=frozenset(state.get("groups") or ()))
+
+
+def applied_user_state(applied: AppliedUser) -> dict:
+    state = asdict(applied)
+    state["groups"] = sorted(applied.groups)
+    return state
+
+
+def _link(resource_type: str, resource_id: str, target: str):
+    return (Link.resource_type == resource_type, Link.resource_id == resource_id, Link.target == target)

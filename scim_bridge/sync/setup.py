@@ -1,0 +1,48 @@
+"""Building the delivery side from the configuration (targets, their clients and rules)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from atlassian_clients import BasicAuth, HttpSettings, TokenAuth, build_client
+from scim_bridge.rules.settings import effective_rules
+from scim_bridge.sync.delivery import Target
+from scim_bridge.sync.service import Sync
+from scim_bridge.sync.worker import Backoff
+
+
+def build_targets(config: dict, clients: dict | None = None) -> dict[str, Target]:
+    """Enabled targets; ``clients`` (by target name) replaces the built client, for tests and demos."""
+    targets = {}
+    for name, settings in config["targets"].items():
+        if not settings["enabled"]:
+            continue
+        client = (clients or {}).get(name) or _client(name, settings)
+        rules = effective_rules(config["rules"], settings["rules"], settings["type"])
+        targets[name] = Target(name, client, rules)
+    return targets
+
+
+def _client(name: str, settings: dict):
+    if settings["token"] is not None:
+        auth = TokenAuth(settings["token"])
+    else:
+        auth = BasicAuth(settings["username"], settings["password"])
+    return build_client(name, settings["type"], settings["url"], auth, http=HttpSettings(**settings["http"]),
+                        **settings["options"])
+
+
+def build_sync(config: dict, engine: sa.Engine, clients: dict | None = None) -> Sync | None:
+    targets = build_targets(config, clients)
+    if not targets:
+        return None
+    delivery = config["delivery"]
+    return Sync(
+        engine,
+        targets,
+        wait_seconds=delivery["wait_seconds"],
+        concurrency=delivery["concurrency"],
+        lease_seconds=delivery["lease_seconds"],
+        poll_seconds=delivery["poll_seconds"],
+        backoff=Backoff(delivery["backoff_initial"], delivery["backoff_max"]),
+    )

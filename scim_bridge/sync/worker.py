@@ -1,0 +1,123 @@
+"""The background worker: one loop per target, each with a bounded pool, so a slow or unreachable
+target never holds back the others (ARCHITECTURE "Delivery, reconciliation and the worker").
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from scim_bridge.store.models import utcnow
+from scim_bridge.sync.delivery import Delivery, Outcome
+from scim_bridge.sync.outbox import Claim, Outbox
+
+log = logging.getLogger("scim_bridge.worker")
+
+
+class Backoff:
+    """Capped exponential backoff with full jitter, in seconds, by the attempts made so far."""
+
+    def __init__(self, initial: float = 2.0, maximum: float = 300.0, rand=random.random):
+        self.initial, self.maximum, self.rand = initial, maximum, rand
+
+    def delay(self, attempts: int, at_least: float | None = None) -> float:
+        ceiling = min(self.maximum, self.initial * 2 ** max(attempts, 0))
+        return max(ceiling / 2 + self.rand() * ceiling / 2, at_least or 0.0)
+
+
+class Worker:
+    def __init__(self, outbox: Outbox, delivery: Delivery, *, concurrency: int = 4, poll_seconds: float = 1.0,
+                 backoff: Backoff | None = None, clock=utcnow, on_settled=None):
+        self.outbox = outbox
+        self.delivery = delivery
+        self.concurrency = concurrency
+        self.poll_seconds = poll_seconds
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.on_settled = on_settled or (lambda claim, outcome: None)
+        self._wake = {name: threading.Event() for name in delivery.targets}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._pools = {name: ThreadPoolExecutor(concurrency, thread_name_prefix=f"deliver-{name}")
+                       for name in delivery.targets}
+
+    # -- one round, also what tests and the CLI drive directly ------------------------------------
+
+    def run_once(self, target: str) -> int:
+        """Claim what is due on one target, deliver it in parallel, settle it; returns rows handled."""
+        claims = self.outbox.claim(target, self.concurrency)
+        if not claims:
+            return 0
+        list(self._pools[target].map(self._deliver_and_settle, claims))
+        return len(claims)
+
+    def drain(self, rounds: int = 1000) -> int:
+        """Deliver everything due now on every target (synchronously); returns rows handled."""
+        handled = 0
+        for _ in range(rounds):
+            done = sum(self.run_once(name) for name in self.delivery.targets)
+            handled += done
+            if not done:
+                break
+        return handled
+
+    def _deliver_and_settle(self, claim: Claim) -> Outcome:
+        try:
+            outcome = self.delivery.deliver(claim)
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the loop; the row is retried
+            log.error("delivery of %s %s to %s crashed: %s", claim.resource_type, claim.resource_id, claim.target,
+                      exc.__class__.__name__)
+            outcome = Outcome("retry", f"internal error ({exc.__class__.__name__})")
+        if outcome.kind == "done":
+            self.outbox.done(claim)
+        elif outcome.kind == "park":
+            self.outbox.park(claim, outcome.error or "refused")
+        else:
+            self.outbox.retry(claim, outcome.error or "failed", self.backoff.delay(claim.attempts, outcome.retry_after))
+        self.on_settled(claim, outcome)
+        return outcome
+
+    # -- the background loops ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name in self.delivery.targets:
+            thread = threading.Thread(target=self._loop, args=(name,), name=f"worker-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def notify(self) -> None:
+        for event in self._wake.values():
+            event.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.notify()
+        for thread in self._threads:
+            thread.join(timeout)
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _loop(self, target: str) -> None:
+        wake = self._wake[target]
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once(target)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database briefly unreachable
+                log.error("worker for %s: %s", target, exc.__class__.__name__)
+                busy = 0
+            if busy:
+                continue
+            wake.wait(self._idle_seconds(target))
+            wake.clear()
+
+    def _idle_seconds(self, target: str) -> float:
+        try:
+            due: datetime | None = self.outbox.next_due(target)
+        except Exception:  # noqa: BLE001
+            return self.poll_seconds
+        if due is None:
+            return self.poll_seconds
+        return min(max((due - self.clock()).total_seconds(), 0.01), self.poll_seconds)

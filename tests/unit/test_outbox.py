@@ -1,0 +1,98 @@
+"""Outbox semantics on SQLite and PostgreSQL: one row per (resource, target), coalescing, leases,
+generations, parking."""
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from scim_bridge.store.database import make_session_factory
+from scim_bridge.store.models import OutboxRow
+from scim_bridge.store.outbox import enqueue
+from scim_bridge.sync.outbox import Outbox
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self):
+        return self.now
+
+
+def _enqueue(engine, ids, targets=("jira",), clock=None):
+    with make_session_factory(engine, write=True)() as session, session.begin():
+        enqueue(session, "User", ids, targets, (clock or Clock())())
+
+
+def _rows(engine):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(OutboxRow.resource_id, OutboxRow.target, OutboxRow.state, OutboxRow.generation,
+                                      OutboxRow.attempts).order_by(OutboxRow.resource_id, OutboxRow.target)).all()
+
+
+def test_changes_coalesce_into_one_row_per_resource_and_target(engine):
+    for _ in range(5):
+        _enqueue(engine, ["u1", "u2"], ("jira", "confluence"))
+    rows = _rows(engine)
+    assert [(r.resource_id, r.target, r.generation) for r in rows] == [
+        ("u1", "confluence", 5), ("u1", "jira", 5), ("u2", "confluence", 5), ("u2", "jira", 5)]
+
+
+def test_claim_takes_due_rows_of_one_target_once(engine):
+    clock = Clock()
+    _enqueue(engine, ["a", "b", "c"], ("jira", "bitbucket"), clock)
+    first, second = Outbox(engine, owner="one", clock=clock), Outbox(engine, owner="two", clock=clock)
+    claimed = first.claim("jira", 2)
+    assert [c.resource_id for c in claimed] == ["a", "b"]
+    assert [c.resource_id for c in second.claim("jira", 5)] == ["c"]
+    assert second.claim("jira", 5) == []  # leased
+    assert len(second.claim("bitbucket", 5)) == 3
+
+
+def test_an_expired_lease_makes_a_row_claimable_again(engine):
+    clock = Clock()
+    _enqueue(engine, ["a"], clock=clock)
+    dead = Outbox(engine, owner="dead", lease_seconds=60, clock=clock)
+    assert dead.claim("jira", 1)
+    alive = Outbox(engine, owner="alive", lease_seconds=60, clock=clock)
+    assert alive.claim("jira", 1) == []
+    clock.now += timedelta(seconds=61)
+    assert [c.resource_id for c in alive.claim("jira", 1)] == ["a"]
+
+
+def test_done_keeps_the_row_when_a_newer_change_arrived_during_delivery(engine):
+    clock = Clock()
+    _enqueue(engine, ["a", "b"], clock=clock)
+    outbox = Outbox(engine, owner="w", clock=clock)
+    a, b = outbox.claim("jira", 2)
+    _enqueue(engine, ["a"], clock=clock)  # a SCIM change while "a" is being delivered
+    outbox.done(a)
+    outbox.done(b)
+    assert [(r.resource_id, r.state, r.generation) for r in _rows(engine)] == [("a", "pending", 2)]
+    assert [c.resource_id for c in outbox.claim("jira", 5)] == ["a"]  # released, due again
+
+
+def test_retry_reschedules_and_park_sets_aside_until_a_new_change(engine):
+    clock = Clock()
+    _enqueue(engine, ["a", "b"], clock=clock)
+    outbox = Outbox(engine, owner="w", clock=clock)
+    a, b = outbox.claim("jira", 2)
+    outbox.retry(a, "503 from jira", delay=30)
+    outbox.park(b, "licence limit")
+    assert outbox.claim("jira", 5) == []
+    assert outbox.unattempted([("User", "a"), ("User", "b")]) == 0
+    clock.now += timedelta(seconds=31)
+    assert [c.resource_id for c in outbox.claim("jira", 5)] == ["a"]
+    _enqueue(engine, ["b"], clock=clock)  # the IdP changed the user: try the new state
+    assert [c.resource_id for c in outbox.claim("jira", 5)] == ["b"]
+
+
+def test_operator_retry_requeues_parked_rows(engine):
+    clock = Clock()
+    _enqueue(engine, ["a"], ("jira", "bitbucket"), clock)
+    outbox = Outbox(engine, owner="w", clock=clock)
+    for target in ("jira", "bitbucket"):
+        outbox.park(outbox.claim(target, 1)[0], "refused")
+    assert outbox.requeue_parked("jira") == 1
+    assert [r.state for r in _rows(engine)] == ["parked", "pending"]
+    assert outbox.requeue_parked() == 1
