@@ -122,6 +122,7 @@ class RemoteAccount:
     active: bool | None = None
     directory: str | None = None
     groups: frozenset[str] | None = None  # None when not read
+    mutable: bool | None = None  # False: the product says its details cannot change (read-only LDAP)
 
 
 @dataclass(frozen=True)
@@ -165,3 +166,9 @@ class Plan:
     operations: tuple[Operation, ...] = ()
     skipped: str | None = None  # the whole resource is left alone on this target, and why
     notes: tuple[str, ...] = ()  # things reported without failing (e.g. Confluence cannot rename)
+    # The user's or group's name on the target once every operation has run; None when skipped or
+    # when nothing will exist there (deleted, never created).
+    final_name: str | None = None
+    # User plans: the link row's applied state once every operation has run (``key`` is None after
+    # a create: take it from the client's answer); None when no account remains or when skipped.
+    applied: AppliedUser | None = None
