@@ -28,8 +28,8 @@ def plan_group(
     """The operations that bring the group in line on this target.
 
     ``applied_name`` is the name the link row holds (None: never linked). ``remote_exists`` says
-    whether the group the plan is about exists on the target: ``desired.name`` for a live group,
-    the applied name (else ``desired.name``) for a deleted one. ``members`` are the target
+    whether a group named ``desired.name`` exists on the target; it is not consulted for a deleted
+    group, whose delete is idempotent (absent counts as done). ``members`` are the target
     usernames of the group's linked members, moved across a rename.
     """
     if desired is None:
@@ -41,7 +41,7 @@ def plan_group(
         return Plan(skipped=f"no longer pushed to this target (groups.include / groups.exclude): "
                             f"{applied_name} is left on the target as it is")
     if desired.deleted:
-        return _deleted(applied_name or desired.name, remote_exists, rules)
+        return _deleted(applied_name, rules)
     # Case-only changes are no rename: every product compares group names case-insensitively.
     if applied_name is not None and name_key(applied_name) != name_key(desired.name):
         return _renamed(desired.name, applied_name, remote_exists, members, rules)
@@ -57,14 +57,16 @@ def _is_default(name: str, rules: TargetRules) -> bool:
     return name_key(name) in {name_key(g) for g in rules.default_groups}
 
 
-def _deleted(name: str, remote_exists: bool, rules: TargetRules) -> Plan:
-    if not remote_exists:
+def _deleted(applied_name: str | None, rules: TargetRules) -> Plan:
+    if applied_name is None:
+        # Never linked here: a group of that name on the target is not the bridge's to delete.
         return Plan()
-    if _is_default(name, rules):
-        return Plan(skipped=f"{name} is one of default_groups (a licence group): never deleted")
+    if _is_default(applied_name, rules):
+        return Plan(skipped=f"{applied_name} is one of default_groups (a licence group): never deleted")
     if not rules.groups.delete:
-        return Plan(skipped=f"deleted in the identity provider; groups.delete is off: {name} is left on the target")
-    return Plan((Operation("delete_group", name),))
+        return Plan(skipped=f"deleted in the identity provider; groups.delete is off: {applied_name} is left "
+                            "on the target")
+    return Plan((Operation("delete_group", applied_name),))
 
 
 def _renamed(new: str, old: str, remote_exists: bool, members: tuple[str, ...], rules: TargetRules) -> Plan:
