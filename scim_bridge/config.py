@@ -137,18 +137,20 @@ def validate_config(raw: object, *, environ=None, source: str = "configuration")
     try:
         config = ConfigSchema().load(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{key}: {message}" for key, message in _flatten(exc.messages))
+        # marshmallow files errors of a Dict field's values under "value": targets.jira.value.url.
+        problems = "; ".join(f"{key.replace('.value.', '.')}: {message}" for key, message in _flatten(exc.messages))
         raise ConfigError(f"{source}: {problems}") from None
     for i, token in enumerate(config["auth"]["tokens"]):
         if (token["value"] is None) == (token["sha256"] is None):
             raise ConfigError(f"{source}: auth.tokens.{i}: give exactly one of value or sha256")
     for name, target in config["targets"].items():
-        _check_target(source, name, target)
+        _check_target(source, name, target, config["rules"])
     return config
 
 
-def _check_target(source: str, name: str, target: dict) -> None:
+def _check_target(source: str, name: str, target: dict, global_rules: dict) -> None:
     from atlassian_clients import UnknownClientType, client_class
+    from scim_bridge.rules.settings import effective_rules
 
     try:
         client_class(target["type"])
@@ -160,6 +162,10 @@ def _check_target(source: str, name: str, target: dict) -> None:
             f"{source}: targets.{name}: give either username and password (basic auth) or token (a personal "
             "access token); Bitbucket admin calls need basic auth"
         )
+    try:
+        effective_rules(global_rules, target["rules"], target["type"], target=name)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def _substitute(value, environ, path: list[str]):

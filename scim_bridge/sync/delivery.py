@@ -97,6 +97,10 @@ class Delivery:
             self.records.record_outcome("User", user_id, target.name, status="failed",
                                         applied=applied_user_state(state) if state else None)
             raise
+        if plan.applied is not None and state is not None:
+            # The plan knows the whole resulting state (e.g. a Bitbucket licence, which the product
+            # does not report); the calls added what only the target knows (the account's key).
+            state = replace(plan.applied, key=state.key or plan.applied.key)
         if snapshot.deleted:
             self.records.forget("User", user_id, target.name)
         else:
@@ -123,7 +127,7 @@ class Delivery:
         if rules.groups.sync_members or rules.default_groups:
             groups = frozenset(client.user_groups(user.name))
         return RemoteAccount(name=user.name, key=user.key, display_name=user.display_name, email=user.email,
-                             active=user.active, directory=user.directory, groups=groups)
+                             active=user.active, directory=user.directory, groups=groups, mutable=user.mutable)
 
     # -- groups ------------------------------------------------------------------------------------
 
@@ -229,6 +233,7 @@ def _advance(state: AppliedUser | None, operation: Operation, result) -> Applied
         remote = result.resource if isinstance(result, Creation) else None
         return replace(state, name=remote.name if remote else operation.name,
                        key=remote.key if remote else state.key,
+                       active=True if kind == "create_user" else state.active,
                        display_name=remote.display_name if remote else state.display_name,
                        email=remote.email if remote else state.email)
     if kind == "update_user":
@@ -236,6 +241,9 @@ def _advance(state: AppliedUser | None, operation: Operation, result) -> Applied
                        email=operation.email or state.email)
     if kind == "set_active":
         return replace(state, active=operation.active)
+    if kind in ("grant_licence", "revoke_licence"):
+        # Where the product cannot deactivate (Bitbucket), the licence is what "active" means.
+        return replace(state, active=kind == "grant_licence")
     if kind == "rename_user":
         return replace(state, name=operation.new_name)
     if kind == "add_member":

@@ -18,7 +18,7 @@ def build_targets(config: dict, clients: dict | None = None) -> dict[str, Target
         if not settings["enabled"]:
             continue
         client = (clients or {}).get(name) or _client(name, settings)
-        rules = effective_rules(config["rules"], settings["rules"], settings["type"])
+        rules = effective_rules(config["rules"], settings["rules"], settings["type"], target=name)
         targets[name] = Target(name, client, rules)
     return targets
 

@@ -63,3 +63,37 @@ def test_broken_yaml_and_missing_explicit_file(tmp_path):
         load_config(file, environ={})
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "absent.yaml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"targets": {"jira": {"type": "jiraa", "url": "http://j", "token": "t"}}},
+         "targets.jira.type: unknown target"),
+        ({"targets": {"jira": {"type": "jira", "url": "ftp://j", "token": "t"}}}, "targets.jira.url: must start"),
+        ({"targets": {"jira": {"type": "jira", "url": "http://j"}}}, "targets.jira: give either username"),
+        ({"targets": {"jira": {"type": "jira", "url": "http://j", "token": "t", "rules": {"bogus": 1}}}},
+         "targets.jira.rules.bogus: unknown key"),
+        ({"targets": {"wiki": {"type": "confluence", "url": "http://c", "token": "t",
+                               "rules": {"username": {"lowercase": False}}}}}, "targets.wiki.rules.username.lowercase"),
+        ({"rules": {"username": {"regex": "(.*@"}}}, "rules.username.regex: not a valid regular expression"),
+        ({"rules": {"users": {"on_delete": "purge"}}}, "rules.users.on_delete"),
+        ({"delivery": {"concurrency": 0}}, "delivery.concurrency"),
+    ],
+)
+def test_bad_targets_and_rules_stop_the_start_naming_the_key(raw, message):
+    with pytest.raises(ConfigError) as raised:
+        validate_config(raw, environ={})
+    assert message in str(raised.value)
+
+
+def test_a_target_with_basic_auth_and_rule_overrides_is_accepted():
+    config = validate_config({
+        "rules": {"username": {"regex": "(.*)@.*", "replacement": "$1"}},
+        "targets": {"bitbucket": {"type": "bitbucket", "url": "https://git.example.com", "username": "svc",
+                                  "password": "${BB_PASSWORD}", "rules": {"deactivate_with": "delete"}}},
+    }, environ={"BB_PASSWORD": "hunter22"})
+    target = config["targets"]["bitbucket"]
+    assert target["password"] == "hunter22" and target["enabled"] is True
+    assert target["rules"] == {"deactivate_with": "delete"}
+    assert target["http"]["deadline"] == 20.0
