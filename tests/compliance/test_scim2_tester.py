@@ -66,6 +66,9 @@ def demo_bridge(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_BRIDGE_")}
     env["SCIM_BRIDGE_TOKEN"] = token
+    scratch = tmp_path / "tmp"  # the demo's throw-away store goes here (tempfile honours TMPDIR)
+    scratch.mkdir()
+    env["TMPDIR"] = str(scratch)
     log = tmp_path / "demo.log"
     # Its output goes to a file: an unread pipe fills up with request log lines and blocks the server.
     with log.open("w") as output:
@@ -85,6 +88,7 @@ def demo_bridge(tmp_path):
                 process.wait()
     # SIGTERM ends the demo like Ctrl-C: it removes its throw-away store and exits 0.
     assert process.returncode == 0, f"the demo exited with status {process.returncode} on SIGTERM:\n{log.read_text()}"
+    assert list(scratch.iterdir()) == [], "the demo left its throw-away store behind"
 
 
 def parse_results(output: str) -> list[tuple[str, str, list[str]]]:
