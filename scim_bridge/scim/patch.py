@@ -180,12 +180,25 @@ def _single(operation: Operation, target: PatchPath, container: dict) -> None:
         _assign(parent, sub.name, value)
         _assign(container, attr.name, parent or None)
     elif value is not None and attr.is_complex:
-        # RFC 7644 §3.5.2.1, §3.5.2.3: sub-attributes the value does not name are left unchanged.
-        container[attr.name] = {**(container.get(attr.name) or {}), **value}
+        # RFC 7644 §3.5.2.1, §3.5.2.3: sub-attributes the value does not name are left unchanged; one it
+        # names as null or "" becomes unassigned (RFC 7643 §2.5), e.g. Entra's manager {"$ref": null}.
+        merged = {**(container.get(attr.name) or {}), **value}
+        for name in _cleared_sub_attributes(attr, operation.value):
+            merged.pop(name, None)
+        container[attr.name] = merged
     else:
         # RFC 7644 §3.5.2.1: "add" on a single-valued attribute replaces it (Entra sends "Add" for changed
         # values); a null or "" value leaves it unassigned (RFC 7643 §2.5).
         _assign(container, attr.name, value)
+
+
+def _cleared_sub_attributes(attr: Attribute, raw: object) -> list[str]:
+    """Sub-attributes a complex value explicitly sets to null or "" (coercion drops them from the value)."""
+    if isinstance(raw, list) and len(raw) == 1:
+        raw = raw[0]  # Entra's manager arrives as a one-element array
+    if not isinstance(raw, dict):
+        return []
+    return [attr.sub(k).name for k, v in raw.items() if isinstance(k, str) and v in (None, "") and attr.sub(k)]
 
 
 def _whole_list(operation: Operation, attr: Attribute, elements: list) -> tuple[list, list]:
