@@ -158,6 +158,12 @@ class Delivery:
             self.records.record_outcome("Group", group_id, target.name, status="failed",
                                         applied={"name": name} if name else None)
             raise
+        moved = frozenset(op.name for op in plan.operations if op.kind == "add_member")
+        if moved and applied_name and desired:
+            # A rename moved these accounts to the new group behind their own deliveries' backs: their
+            # links must name it, or it would not count as managed for them and a later removal or
+            # group deletion would leave them in it (keep_unmanaged).
+            self.records.move_applied_group(group_id, target.name, applied_name, desired.name, moved)
         if snapshot.deleted or desired is None:
             self.records.forget("Group", group_id, target.name)
         else:

@@ -105,6 +105,22 @@ class DeliveryRecords:
             if not others and not links:
                 session.execute(sa.delete(model).where(model.id == resource_id, model.deleted_at.is_not(None)))
 
+    def move_applied_group(self, group_id: str, target: str, old: str, new: str, moved: frozenset[str]) -> None:
+        """A group rename moved the accounts named in ``moved`` from ``old`` to ``new`` on the target."""
+        moved_keys, old_key, new_key = {m.lower() for m in moved}, old.lower(), new.lower()
+        with self._write() as session, session.begin():
+            links = session.scalars(
+                sa.select(Link)
+                .join(GroupMember, GroupMember.user_id == Link.resource_id)
+                .where(GroupMember.group_id == group_id, Link.resource_type == "User", Link.target == target)
+            ).all()
+            for link in links:
+                applied = link.applied or {}
+                if (applied.get("name") or "").lower() not in moved_keys:
+                    continue
+                kept = [g for g in applied.get("groups") or () if g.lower() not in (old_key, new_key)]
+                link.applied = {**applied, "groups": sorted([*kept, new])}
+
     # -- audit ---------------------------------------------------------------------------------------
 
     def audit(self, target: str, action: str, resource_type: str, resource_id: str, *, outcome: str,
