@@ -111,6 +111,10 @@ class FakeProduct:
         self.version = version or self.default_version
         self.tokens: dict[str, str] = {}
         self.admin_user = admin_user
+        # Directories whose accounts the product may edit: the internal one, and any a test adds
+        # (a Crowd or read-write LDAP directory), so that accounts outside the directory a bridge
+        # manages can be told apart from read-only ones.
+        self.writable_directories: set[str] = {self.internal_directory}
         with self.lock:
             self.seed_instance()
             self.add_user(admin_user, "Administrator", f"{admin_user}@example.com", password=admin_password, admin=True)
@@ -157,8 +161,9 @@ class FakeProduct:
         return _version_tuple(self.version) >= _version_tuple(minimum)
 
     def writable(self, account: Account) -> bool:
-        """Accounts of other directories (LDAP, Crowd) are read-only here (atlassian-rest.md §8)."""
-        return account.directory == self.internal_directory
+        """Accounts of other directories (LDAP, Crowd) are read-only unless the directory was made
+        writable (``writable_directories``) (atlassian-rest.md §8)."""
+        return account.directory in self.writable_directories
 
     def canonical_path(self, path: str) -> str:
         for root in self.rest_roots[1:]:
