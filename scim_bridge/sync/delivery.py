@@ -149,7 +149,10 @@ class Delivery:
         try:
             for operation in plan.operations:
                 run_operation(target.client, operation)
-                if operation.kind == "create_group" and desired and operation.name == desired.name:
+                # During a rename the link keeps the old name until the members have moved: a
+                # failure half-way then leaves a rename for the next attempt to finish.
+                if operation.kind == "create_group" and desired and operation.name == desired.name \
+                        and applied_name is None:
                     name = desired.name
                 elif operation.kind == "delete_group" and operation.name == name:
                     name = None
