@@ -30,6 +30,11 @@ def reserve(session: Session, naming: Naming, resource_type: str, resource_id: s
     for target, name in naming.remote_names(resource_type, attributes).items():
         if name is None:
             continue  # not pushed to this target; an existing link stays for deprovisioning
+        link = session.execute(
+            sa.select(Link).where(
+                Link.resource_type == resource_type, Link.resource_id == resource_id, Link.target == target
+            )
+        ).scalar()
         holder = session.execute(
             sa.select(Link.resource_id).where(
                 Link.target == target,
@@ -45,13 +50,15 @@ def reserve(session: Session, naming: Naming, resource_type: str, resource_id: s
                 f"{holder} already maps to (the rules map both to one Atlassian account): change the "
                 "name in the identity provider or the target's name rules."
             )
-        link = session.execute(
-            sa.select(Link).where(
-                Link.resource_type == resource_type, Link.resource_id == resource_id, Link.target == target
-            )
-        ).scalar()
         if link is None:
             session.add(Link(resource_type=resource_type, resource_id=resource_id, target=target, remote_name=name,
                              remote_name_lower=name.lower(), status="pending", created=utcnow(), updated=utcnow()))
-        elif link.remote_name != name:
+            continue
+        # An account the target will not rename (Confluence cannot; users.update off) keeps the name
+        # it has: that name, not the newly mapped one, stays reserved, or the next user mapped to it
+        # would be linked to this user's account.
+        applied = link.applied or {}
+        if applied.get("renamable") is False and applied.get("name"):
+            name = applied["name"]
+        if link.remote_name != name:
             link.remote_name, link.remote_name_lower, link.updated = name, name.lower(), utcnow()

@@ -104,8 +104,12 @@ class Delivery:
         if snapshot.deleted:
             self.records.forget("User", user_id, target.name)
         else:
-            self.records.record_outcome("User", user_id, target.name, status="ok",
-                                        applied=applied_user_state(state) if state else None,
+            outcome = applied_user_state(state) if state else None
+            if outcome is not None:
+                # Read by the name reservations (store/links.py): an account this target will not
+                # rename (Confluence; users.update off) keeps its name, which stays reserved for it.
+                outcome["renamable"] = target.client.capabilities().can_rename_user and rules.users.update
+            self.records.record_outcome("User", user_id, target.name, status="ok", applied=outcome,
                                         reason="; ".join(plan.notes) or None)
         return DONE
 
