@@ -1,0 +1,130 @@
+"""Run every benchmark on SQLite and PostgreSQL and record the results in bench/results/.
+
+    .venv/bin/python -m bench.run [--quick] [--postgres URL | --sqlite-only]
+
+PostgreSQL gets a fresh schema per store, dropped afterwards; when the server does not answer, its
+half of the run is skipped with the reason printed and recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from atlassian_clients.fakes import start_fakes
+from bench.bridge import running_bridge
+from bench.dataset import Scale, load
+from bench.delivery import delivery_table
+from bench.lookups import lookup_table, measure_lookups
+from bench.membership import membership_table
+from bench.memory import memory_table
+from bench.report import Run
+from bench.stores import DEFAULT_POSTGRES, PostgresServer, SqliteServer
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DATABASE_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str
+    large: Scale
+    small: Scale
+    request_runs: int
+    request_warmup: int
+    replace_runs: int
+    replace_budget: float  # seconds; a full replace slower than this is not repeated
+    memory_runs: int
+    delivery_users: int
+    delivery_runs: int
+
+    def describe(self) -> str:
+        return (f"{self.large.label} with a {self.large.members:,}-member group, baseline {self.small.label}; "
+                f"{self.request_runs} runs per request, {self.delivery_users} users per delivery run")
+
+
+SMALL = Scale(users=1_000, members=500, groups=200)
+DEFAULT = Plan("default", Scale(users=100_000, members=50_000, groups=20_000), SMALL, request_runs=30,
+               request_warmup=3, replace_runs=5, replace_budget=30.0, memory_runs=3, delivery_users=300,
+               delivery_runs=3)
+QUICK = Plan("quick", Scale(users=10_000, members=5_000, groups=2_000), SMALL, request_runs=10, request_warmup=2,
+             replace_runs=2, replace_budget=10.0, memory_runs=2, delivery_users=50, delivery_runs=2)
+
+
+class Progress:
+    def __init__(self):
+        self.started = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.perf_counter() - self.started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def bench_database(server, plan: Plan, fakes_url: str, run: Run, say: Progress) -> None:
+    database = DATABASE_LABELS[server.kind]
+    with server.fresh() as small_engine, server.fresh() as engine:
+        say(f"{database}: loading {plan.small.label} and {plan.large.label}")
+        load(small_engine, plan.small)
+        started = time.perf_counter()
+        load(engine, plan.large)
+        loaded = time.perf_counter() - started
+        with running_bridge(small_engine, fakes_url) as small, running_bridge(engine, fakes_url) as bridge:
+            say(f"{database}: look-ups")
+            measured = measure_lookups([(plan.large, bridge), (plan.small, small)], repeat=plan.request_runs,
+                                       warmup=plan.request_warmup)
+            lookups = lookup_table(database, plan.large, plan.small, measured)
+            lookups.notes.append(f"Bulk-loading {plan.large.label} (not through SCIM) took {loaded:.1f} s.")
+            run.tables.append(lookups)
+            say(f"{database}: memory of the big group read")
+            run.tables.append(memory_table(database, bridge, plan.large, repeat=plan.memory_runs))
+            say(f"{database}: membership changes")
+            run.tables.append(membership_table(database, bridge, engine, plan.large, repeat=plan.request_runs,
+                                               warmup=plan.request_warmup, replace_repeat=plan.replace_runs,
+                                               replace_budget=plan.replace_budget))
+    say(f"{database}: delivery throughput")
+    with start_fakes(record=True) as fakes, server.fresh() as engine, running_bridge(engine, fakes.url) as bridge:
+        run.tables.append(delivery_table(database, bridge, fakes, users=plan.delivery_users,
+                                         repeat=plan.delivery_runs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller, shorter run (a smoke test of the harness)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--postgres", default=DEFAULT_POSTGRES, metavar="URL",
+                       help=f"PostgreSQL server to benchmark (default {DEFAULT_POSTGRES})")
+    which.add_argument("--sqlite-only", action="store_true", help="leave PostgreSQL out")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="directory for the results files")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else DEFAULT
+    say = Progress()
+    run = Run(plan.mode, plan.describe())
+    servers = [SqliteServer()]
+    versions = {"sqlite": servers[0].version()}
+    if args.sqlite_only:
+        run.skipped.append("PostgreSQL (--sqlite-only)")
+    else:
+        postgres = PostgresServer(args.postgres)
+        reason = postgres.unreachable()
+        if reason:
+            say(f"skipping PostgreSQL: {reason}")
+            run.skipped.append(reason)
+        else:
+            servers.append(postgres)
+            versions["postgresql"] = postgres.version()
+    run.describe_machine(versions)
+    with start_fakes() as fakes:
+        for server in servers:
+            bench_database(server, plan, fakes.url, run, say)
+    run.tables.sort(key=lambda table: int(table.title.split(".", 1)[0]))
+    run.finish(time.perf_counter() - say.started)
+    markdown, data = run.write(args.output)
+    say(f"results written to {markdown} and {data.name}")
+    print(markdown.read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
