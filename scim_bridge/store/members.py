@@ -77,7 +77,8 @@ def replace_members(session: Session, group_id: str, members: list[dict]) -> set
     wanted = _user_ids(members)
     _check_users_exist(session, wanted)
     present = current_members(session, group_id)
-    removed = _remove(session, group_id, [i for i in present if i not in set(wanted)])
+    keep = set(wanted)
+    removed = _remove(session, group_id, [i for i in present if i not in keep])
     added = _add(session, group_id, wanted, present)
     return removed | added
 
