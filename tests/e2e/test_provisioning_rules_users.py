@@ -183,36 +183,46 @@ def seed_everywhere(bridge, name: str, display: str, email: str, **options) -> N
         bridge.fake(product).add_user(name, display, email, **options)
 
 
-@pytest.mark.parametrize("match_existing", ["username", "email", "none"])
-def test_users_match_existing(start, match_existing):
-    # Confluence reports no e-mail addresses (reference §5.2), so matching by e-mail is set where the
-    # products can do it: Jira and Bitbucket.
-    by_email = {"jira": {"users": {"match_existing": "email"}}, "bitbucket": {"users": {"match_existing": "email"}}}
-    rules = {**EMAIL_LOCAL_PART, "users": {"match_existing": "username" if match_existing == "email"
-                                                             else match_existing}}
-    bridge = start(rules=rules, targets=with_licences(by_email if match_existing == "email" else {}), worker=False)
-    if match_existing == "email":
-        # No account named alice, but one with Alice's address under another name.
-        for product in ("jira", "bitbucket"):
-            bridge.fake(product).add_user("asmith", "A. Smith (old)", "alice.smith@example.com")
-    else:
-        seed_everywhere(bridge, "alice", "A. Smith (old)", "alice.smith@example.com")
+@pytest.mark.parametrize("match_existing", ["username", "none"])
+def test_users_match_existing_by_username(start, match_existing):
+    bridge = start(rules={**EMAIL_LOCAL_PART, "users": {"match_existing": match_existing}}, targets=LICENCE_GROUPS,
+                   worker=False)
+    seed_everywhere(bridge, "alice", "A. Smith (old)", "alice.smith@example.com")
     alice = bridge.idp.create_user("alice@example.com", "Alice Smith", "alice.smith@example.com")
     bridge.drain()
-    if match_existing == "none":
-        for product in PRODUCTS:
-            assert users(bridge, product) == {"alice": account("A. Smith (old)", "alice.smith@example.com",
-                                                               licensed=False if product == "bitbucket" else None)}
-            assert bridge.fake(product).calls.received(*CREATE_CALL[product]) == 0
-        assert {(link.status, link.reason) for link in bridge.links("User", alice).values()} == {
-            ("skipped", "an account alice already exists and users.match_existing is none: not linked")}
-        return
-    # The existing account is linked and brought in line, never duplicated: no create call at all.
-    # Found by e-mail, it takes the username the rules give (Jira and Bitbucket rename).
-    for product in ("jira", "bitbucket") if match_existing == "email" else PRODUCTS:
-        assert users(bridge, product) == {"alice": licensed(product, "Alice Smith", "alice.smith@example.com")}
+    for product in PRODUCTS:
+        if match_existing == "username":  # linked and brought in line
+            expected = licensed(product, "Alice Smith", "alice.smith@example.com")
+        else:  # left as it is
+            expected = account("A. Smith (old)", "alice.smith@example.com",
+                               licensed=False if product == "bitbucket" else None)
+        assert users(bridge, product) == {"alice": expected}, product
+        # Never duplicated: not even a create attempt.
         assert bridge.fake(product).calls.received(*CREATE_CALL[product]) == 0, product
-        assert bridge.links("User", alice)[product].status == "ok"
+    links = {(link.status, link.reason) for link in bridge.links("User", alice).values()}
+    assert links == ({("ok", None)} if match_existing == "username" else {
+        ("skipped", "an account alice already exists and users.match_existing is none: not linked")})
+
+
+@pytest.mark.parametrize("match_existing", ["username", "email"])
+def test_users_match_existing_by_email(start, match_existing):
+    # Set per target: Confluence reports no e-mail addresses (reference §5.2) and cannot match by one.
+    overrides = {p: {"users": {"match_existing": match_existing}} for p in ("jira", "bitbucket")}
+    bridge = start(rules=EMAIL_LOCAL_PART, targets=with_licences(overrides), worker=False)
+    for product in ("jira", "bitbucket"):  # no account named alice, but one with Alice's address
+        bridge.fake(product).add_user("asmith", "A. Smith (old)", "alice.smith@example.com")
+    bridge.idp.create_user("alice@example.com", "Alice Smith", "alice.smith@example.com")
+    bridge.drain()
+    for product in ("jira", "bitbucket"):
+        alice = licensed(product, "Alice Smith", "alice.smith@example.com")
+        if match_existing == "email":
+            # Linked, not duplicated, and given the username the rules make (both products rename).
+            assert users(bridge, product) == {"alice": alice}, product
+            assert bridge.fake(product).calls.received(*CREATE_CALL[product]) == 0, product
+        else:
+            asmith = account("A. Smith (old)", "alice.smith@example.com",
+                             licensed=False if product == "bitbucket" else None)
+            assert users(bridge, product) == {"alice": alice, "asmith": asmith}, product
 
 
 @pytest.mark.parametrize("protected", [[], ["jenkins", "svc-*"]])
