@@ -65,9 +65,9 @@ class Sync:
             self.running = True
 
     def stop(self) -> None:
-        if self.running:
-            self.worker.stop()
-            self.running = False
+        """Stop the loops (if started) and the delivery pools (also used by ``worker.drain()``)."""
+        self.worker.stop()
+        self.running = False
 
     def _on_settled(self, claim, outcome) -> None:
         with self._settled:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 
 from atlassian_clients import BasicAuth, HttpSettings, TokenAuth, build_client
@@ -9,6 +11,8 @@ from scim_bridge.rules.settings import effective_rules
 from scim_bridge.sync.delivery import Target
 from scim_bridge.sync.service import Sync
 from scim_bridge.sync.worker import Backoff
+
+log = logging.getLogger("scim_bridge.config")
 
 
 def build_targets(config: dict, clients: dict | None = None) -> dict[str, Target]:
@@ -19,8 +23,23 @@ def build_targets(config: dict, clients: dict | None = None) -> dict[str, Target
             continue
         client = (clients or {}).get(name) or _client(name, settings)
         rules = effective_rules(config["rules"], settings["rules"], settings["type"], target=name)
+        _warn_unrevocable_licence(name, settings, rules)
         targets[name] = Target(name, client, rules)
     return targets
+
+
+def _warn_unrevocable_licence(name: str, settings: dict, rules) -> None:
+    """Bitbucket adds new users to its default group, which usually grants the licence; the bridge can
+    only take that licence away again if the group is one of the target's default_groups."""
+    adds_default = settings["options"].get("add_to_default_group", True)
+    if settings["type"] == "bitbucket" and rules.deactivate_with == "remove_license" and adds_default \
+            and not rules.default_groups:
+        log.warning(
+            "targets.%s: new users join Bitbucket's default group, but rules.default_groups is empty, so "
+            "deactivating a user (deactivate_with: remove_license) cannot remove the licence that group "
+            "grants: list the default group (often stash-users) in default_groups", name,
+            extra={"target": name},
+        )
 
 
 def _client(name: str, settings: dict):

@@ -37,8 +37,16 @@ class ScimClient:
         self.http = app.test_client()
         self.token = token
 
-    def call(self, method: str, path: str, body=None, *, headers=None, raw: bytes | str | None = None,
-             content_type="application/scim+json") -> Reply:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body=None,
+        *,
+        headers=None,
+        raw: bytes | str | None = None,
+        content_type="application/scim+json",
+    ) -> Reply:
         sent = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         if body is not None or raw is not None:
             sent["Content-Type"] = content_type
@@ -68,7 +76,8 @@ class ScimClient:
 def serve(app):
     """Serve ``app`` on a free loopback port in a thread; yields the SCIM base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll lets shutdown() return at once instead of after up to half a second.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/scim/v2"
