@@ -21,9 +21,12 @@ class Records(logging.Handler):
 def warnings():
     handler = Records()
     logger = logging.getLogger("scim_bridge.config")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # other tests' apps may have set the bridge's level to ERROR
     logger.addHandler(handler)
     yield handler.messages
     logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 def _config(rules=None, options=None, **extra):
