@@ -157,6 +157,35 @@ def audit(config: dict, limit: int, resource: str | None, outcome: str | None) -
                        f"{subject}\t{entry.outcome}\t{entry.detail or ''}")
 
 
+@main.command("reconcile")
+@click.option("--dry-run", is_flag=True, help="show the plan, change nothing")
+@click.option("--target", "targets", multiple=True, help="only this target (repeatable)")
+@click.option("--deactivate-unmanaged", is_flag=True,
+              help="also deactivate accounts no identity provider user maps to (protected ones excepted)")
+@click.pass_obj
+def reconcile_command(config: dict, dry_run: bool, targets: tuple[str, ...], deactivate_unmanaged: bool) -> None:
+    """Compare the targets with the store, print the plan, and apply it unless --dry-run."""
+    from scim_bridge.sync.reconcile import reconcile
+    from scim_bridge.sync.setup import build_sync
+
+    sync = build_sync(config, _engine(config))
+    if sync is None:
+        raise click.ClickException("no enabled target in the configuration: nothing to reconcile")
+    unknown = set(targets) - set(sync.targets)
+    if unknown:
+        raise click.ClickException(f"no enabled target named {', '.join(sorted(unknown))}")
+    try:
+        reports = reconcile(sync, targets=list(targets) or None, dry_run=dry_run,
+                            deactivate_unmanaged=deactivate_unmanaged)
+        for report in reports:
+            for line in report.lines():
+                click.echo(line)
+        if not dry_run:
+            click.echo(f"{sync.worker.drain()} delivery(ies) made")
+    finally:
+        sync.stop()
+
+
 @main.command("worker")
 @click.option("--once", is_flag=True, help="deliver what is due now, then exit")
 @click.pass_obj

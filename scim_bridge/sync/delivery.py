@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from atlassian_clients.base import (
     AtlassianError,
@@ -21,7 +22,17 @@ from atlassian_clients.base import (
     WrongEndpoint,
 )
 from scim_bridge.rules.groups import desired_group, plan_group
-from scim_bridge.rules.model import AppliedUser, DesiredUser, Operation, Plan, RemoteAccount, TargetRules
+from scim_bridge.rules.model import (
+    AppliedUser,
+    DesiredGroup,
+    DesiredUser,
+    GroupSnapshot,
+    Operation,
+    Plan,
+    RemoteAccount,
+    TargetRules,
+    UserSnapshot,
+)
 from scim_bridge.rules.names import managed_groups
 from scim_bridge.rules.users import desired_user, plan_user
 from scim_bridge.sync.operations import run_operation
@@ -48,6 +59,20 @@ class Outcome:
 DONE = Outcome("done")
 
 
+class UserPlan(NamedTuple):
+    snapshot: UserSnapshot
+    applied: AppliedUser | None
+    desired: DesiredUser
+    plan: Plan
+
+
+class GroupPlan(NamedTuple):
+    snapshot: GroupSnapshot
+    applied_name: str | None
+    desired: DesiredGroup | None
+    plan: Plan
+
+
 class Delivery:
     def __init__(self, records: DeliveryRecords, targets: dict[str, Target]):
         self.records = records
@@ -67,10 +92,11 @@ class Delivery:
 
     # -- users -------------------------------------------------------------------------------------
 
-    def _user(self, target: Target, user_id: str) -> Outcome:
+    def prepare_user(self, target: Target, user_id: str) -> UserPlan | None:
+        """Read the SCIM record and the account, and plan; None when the record is gone (purged)."""
         snapshot = self.records.user(user_id)
         if snapshot is None:
-            return DONE  # purged after an earlier, completed delivery
+            return None
         rules = target.rules
         applied = applied_user(self.records.applied("User", user_id, target.name))
         desired = desired_user(snapshot, rules)
@@ -82,6 +108,14 @@ class Delivery:
         existing = frozenset(g for g in needed if self._group_exists(target, g))
         plan = plan_user(desired, applied, remote, capabilities=target.client.capabilities(), managed=managed,
                          existing_groups=existing, rules=rules)
+        return UserPlan(snapshot, applied, desired, plan)
+
+    def _user(self, target: Target, user_id: str) -> Outcome:
+        planned = self.prepare_user(target, user_id)
+        if planned is None:
+            return DONE  # purged after an earlier, completed delivery
+        snapshot, applied, desired, plan = planned
+        rules = target.rules
         if self._settled_without_calls(target, "User", user_id, plan):
             if snapshot.deleted:
                 self.records.forget("User", user_id, target.name)
@@ -135,16 +169,23 @@ class Delivery:
 
     # -- groups ------------------------------------------------------------------------------------
 
-    def _group(self, target: Target, group_id: str) -> Outcome:
+    def prepare_group(self, target: Target, group_id: str) -> GroupPlan | None:
         snapshot = self.records.group(group_id)
         if snapshot is None:
-            return DONE
+            return None
         rules = target.rules
         applied_name = (self.records.applied("Group", group_id, target.name) or {}).get("name")
         desired = desired_group(snapshot, rules)
         remote_exists = bool(desired and not desired.deleted and self._group_exists(target, desired.name))
         members = self.records.linked_member_names(group_id, target.name)
         plan = plan_group(desired, applied_name, remote_exists=remote_exists, members=members, rules=rules)
+        return GroupPlan(snapshot, applied_name, desired, plan)
+
+    def _group(self, target: Target, group_id: str) -> Outcome:
+        planned = self.prepare_group(target, group_id)
+        if planned is None:
+            return DONE
+        snapshot, applied_name, desired, plan = planned
         if self._settled_without_calls(target, "Group", group_id, plan):
             if snapshot.deleted:
                 self.records.forget("Group", group_id, target.name)

@@ -75,6 +75,22 @@ class DeliveryRecords:
             ).scalars()
             return tuple(sorted(a["name"] for a in rows if a and a.get("name")))
 
+    def resource_ids(self, resource_type: str) -> list[str]:
+        """Every stored resource of a type, tombstones included (they may still need deprovisioning)."""
+        model = User if resource_type == "User" else Group
+        with self._read() as session:
+            return list(session.scalars(sa.select(model.id).order_by(model.created, model.id)))
+
+    def linked_user_names(self, target: str) -> set[str]:
+        """Lower-cased names the bridge manages on a target: applied ones and reserved ones."""
+        with self._read() as session:
+            rows = session.execute(sa.select(Link.applied, Link.remote_name_lower).where(
+                Link.target == target, Link.resource_type == "User"))
+            names = set()
+            for applied, reserved in rows:
+                names.update(n.lower() for n in ((applied or {}).get("name"), reserved) if n)
+            return names
+
     # -- links ----------------------------------------------------------------------------------------
 
     def applied(self, resource_type: str, resource_id: str, target: str) -> dict | None:

@@ -1,0 +1,72 @@
+"""Reconciliation: drift made on the products behind the bridge's back is found, shown as a plan by a
+dry run (which changes nothing), and repaired by a real run; accounts no identity provider user maps
+to are listed, and deactivated only when asked."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from scim_bridge.cli import main
+from scim_bridge.sync.reconcile import reconcile
+from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, bridge_config, bridges
+
+RULES = {**EMAIL_LOCAL_PART, "users": {"protected": ["admin"]}}
+
+
+@pytest.fixture
+def drifted(engine):
+    with bridges(engine) as start:
+        bridge = start(rules=RULES, targets=LICENCE_GROUPS, worker=False)
+        alice = bridge.idp.create_user("alice@example.com", "Alice Smith")
+        bridge.idp.create_group("Dev Team", alice)
+        bridge.drain()
+        # Someone edits Jira by hand: alice leaves the team and her licence group, and an account
+        # appears that no identity provider user maps to.
+        bridge.jira.remove_member("Dev Team", "alice")
+        bridge.jira.remove_member("jira-software-users", "alice")
+        bridge.jira.add_user("mallory", "Mallory", "mallory@example.com", groups=["jira-software-users"])
+        yield bridge
+
+
+def test_a_dry_run_shows_the_drift_and_changes_nothing(drifted):
+    before = drifted.mutating_calls()
+    report = {r.target: r for r in reconcile(drifted.sync, dry_run=True)}
+    jira = report["jira"]
+    assert sorted(op.describe() for _, _, op in jira.planned) == [
+        "add alice to Dev Team", "add alice to jira-software-users"]
+    assert jira.unmanaged == ["mallory"]  # admin is protected, alice is managed
+    assert report["confluence"].planned == [] and report["bitbucket"].planned == []
+    assert jira.queued == 0
+    assert drifted.mutating_calls() == before
+    assert "alice" not in drifted.jira.members("Dev Team")
+
+
+def test_a_real_run_repairs_the_drift_and_deactivates_unmanaged_accounts_only_when_asked(drifted):
+    reports = reconcile(drifted.sync, dry_run=False)
+    assert {r.target: r.queued for r in reports} == {"jira": 1, "confluence": 0, "bitbucket": 0}
+    drifted.drain()
+    assert "alice" in drifted.jira.members("Dev Team")
+    assert set(drifted.jira.groups_of("alice")) == {"Dev Team", "jira-software-users"}
+    assert drifted.jira.user("mallory").active is True
+    again = {r.target: r for r in reconcile(drifted.sync, dry_run=False, deactivate_unmanaged=True)}
+    assert again["jira"].planned == [] and again["jira"].deactivated == ["mallory"]
+    assert drifted.jira.user("mallory").active is False
+    assert drifted.jira.user("admin").active is True
+    assert ("jira", "applied", "deactivate mallory (no identity provider user maps to it)") in \
+        drifted.target_audit(outcome="applied")
+
+
+def test_the_command_line_prints_the_plan(drifted, tmp_path):
+    config = bridge_config(drifted.fakes.url, drifted.database_url, rules=RULES, targets=LICENCE_GROUPS, worker=False)
+    file = tmp_path / "config.yaml"
+    file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = CliRunner().invoke(main, ["reconcile", "--dry-run", "--target", "jira"],
+                                env={"SCIM_BRIDGE_CONFIG": str(file), "SCIM_BRIDGE_DATABASE_URL": ""})
+    assert result.exit_code == 0, result.output
+    printed = result.output
+    assert "jira: 2 operation(s) to bring it in line" in printed
+    assert "add alice to Dev Team" in printed
+    assert "account not managed by the bridge: mallory" in printed
+    assert "alice" not in drifted.jira.members("Dev Team")
