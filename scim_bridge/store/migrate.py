@@ -20,8 +20,15 @@ def _config(connection) -> Config:
     return config
 
 
+# Several processes start at once (gunicorn workers, instances sharing PostgreSQL): the first to take
+# the lock migrates, the others wait and then find the schema current.
+_MIGRATION_LOCK = 0x5C1B_0001
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    with engine.begin() as connection:
+    with engine.execution_options(write=True).begin() as connection:  # SQLite: BEGIN IMMEDIATE
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         command.upgrade(_config(connection), revision)
 
 
