@@ -42,7 +42,8 @@ def service_provider_config(base_url: str, limits: Limits) -> dict:
         "patch": {"supported": True},
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": limits.max_results},
-        "changePassword": {"supported": True},
+        # Passwords are accepted and dropped: the bridge never sends one to a product (SSO set-ups).
+        "changePassword": {"supported": False},
         "sort": {"supported": True},
         "etag": {"supported": True},
         "authenticationSchemes": [

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from scim_bridge.errors import Uniqueness
-from scim_bridge.store.models import Link, utcnow
+from scim_bridge.store.models import Group, Link, User, utcnow
 
 
 class Naming(Protocol):
@@ -30,35 +30,43 @@ def reserve(session: Session, naming: Naming, resource_type: str, resource_id: s
     for target, name in naming.remote_names(resource_type, attributes).items():
         if name is None:
             continue  # not pushed to this target; an existing link stays for deprovisioning
+        key = name.lower()
         link = session.execute(
             sa.select(Link).where(
                 Link.resource_type == resource_type, Link.resource_id == resource_id, Link.target == target
             )
         ).scalar()
         holder = session.execute(
-            sa.select(Link.resource_id).where(
+            sa.select(Link.resource_id)
+            .where(
                 Link.target == target,
                 Link.resource_type == resource_type,
-                Link.remote_name_lower == name.lower(),
                 Link.resource_id != resource_id,
+                # The name the rules give another resource, or the name its account still has there
+                # (an IdP rename not yet applied, or one Confluence cannot apply).
+                sa.or_(Link.remote_name_lower == key, Link.applied_name_lower == key),
             )
-        ).scalar()
+            .limit(1)
+        ).first()
         if holder is not None:
-            kind = "username" if resource_type == "User" else "group name"
-            raise Uniqueness(
-                f'On target "{target}" this {resource_type} would be the {kind} "{name}", which {resource_type} '
-                f"{holder} already maps to (the rules map both to one Atlassian account): change the "
-                "name in the identity provider or the target's name rules."
-            )
+            raise Uniqueness(_taken(session, target, resource_type, name, holder[0]))
         if link is None:
             session.add(Link(resource_type=resource_type, resource_id=resource_id, target=target, remote_name=name,
-                             remote_name_lower=name.lower(), status="pending", created=utcnow(), updated=utcnow()))
+                             remote_name_lower=key, status="pending", created=utcnow(), updated=utcnow()))
             continue
-        # An account the target will not rename (Confluence cannot; users.update off) keeps the name
-        # it has: that name, not the newly mapped one, stays reserved, or the next user mapped to it
-        # would be linked to this user's account.
-        applied = link.applied or {}
-        if applied.get("renamable") is False and applied.get("name"):
-            name = applied["name"]
         if link.remote_name != name:
-            link.remote_name, link.remote_name_lower, link.updated = name, name.lower(), utcnow()
+            link.remote_name, link.remote_name_lower, link.updated = name, key, utcnow()
+
+
+def _taken(session: Session, target: str, resource_type: str, name: str, holder_id: str) -> str:
+    model = User if resource_type == "User" else Group
+    kind = "username" if resource_type == "User" else "group name"
+    deleted = session.scalar(sa.select(model.deleted_at).where(model.id == holder_id))
+    if deleted is not None:
+        # The holder is invisible to the IdP (deleted, 404): say what blocks the name and for how long.
+        return (f'On target "{target}" the {kind} "{name}" still belongs to a deleted {resource_type} that the '
+                "bridge is deprovisioning there: retry shortly (scim-bridge status shows what is pending; "
+                "scim-bridge retry re-queues a refused deprovisioning).")
+    return (f'On target "{target}" this {resource_type} would be the {kind} "{name}", which {resource_type} '
+            f"{holder_id} already has or maps to (the rules map both to one Atlassian account): change the "
+            "name in the identity provider or the target's name rules.")

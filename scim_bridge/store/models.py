@@ -65,9 +65,9 @@ class User(Base):
     display_name_lower: Mapped[str | None] = mapped_column(String(512), index=True)
     primary_email_lower: Mapped[str | None] = mapped_column(String(512), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # The SCIM resource without id, meta, groups and password.
+    # The SCIM resource without id, meta and groups. No password: the bridge never sends one to a
+    # target, so it keeps none, not even a hash (RFC 7643 §7 writeOnly, returned never).
     resource: Mapped[dict] = mapped_column(Document)
-    password_hash: Mapped[str | None] = mapped_column(String(255))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -124,8 +124,13 @@ class Link(Base):
     resource_type: Mapped[str] = mapped_column(String(16))
     resource_id: Mapped[str] = mapped_column(String(36))
     target: Mapped[str] = mapped_column(String(128))
+    # The name the rules give the resource on the target, reserved at SCIM write time.
     remote_name: Mapped[str | None] = mapped_column(String(512))
     remote_name_lower: Mapped[str | None] = mapped_column(String(512))
+    # The name the account or group really has there now (stays reserved too: after an IdP rename
+    # the old name is still this account's until the rename is applied, and forever on Confluence).
+    applied_name_lower: Mapped[str | None] = mapped_column(String(512))
+    # The product's own key of the account (Jira user key, Bitbucket id): one account, one link.
     remote_key: Mapped[str | None] = mapped_column(String(512))
     applied: Mapped[dict | None] = mapped_column(Document)
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -138,6 +143,8 @@ class Link(Base):
         UniqueConstraint("resource_type", "resource_id", "target", name="uq_links_resource_target"),
         # Two IdP users that the rules map to one Atlassian account collide here.
         UniqueConstraint("target", "resource_type", "remote_name_lower", name="uq_links_remote_name"),
+        Index("ix_links_applied_name", "target", "resource_type", "applied_name_lower"),
+        Index("ix_links_remote_key", "target", "resource_type", "remote_key"),
     )
 
 

@@ -15,7 +15,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from scim_bridge.errors import NotFound, PreconditionFailed, Uniqueness
 from scim_bridge.scim.filter import Node
@@ -25,7 +24,7 @@ from scim_bridge.scim.schemas import ResourceType
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.links import Naming, reserve
 from scim_bridge.store.members import apply_member_changes, replace_members
-from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, utcnow
+from scim_bridge.store.models import AuditEntry, Group, GroupMember, utcnow
 from scim_bridge.store.outbox import enqueue
 from scim_bridge.store.query import order_clause, where_clause
 from scim_bridge.store.tables import TABLES, Table, group_rows, member_rows
@@ -131,7 +130,6 @@ class Repository:
             table.fill(session, row, incoming.attributes)
             session.add(row)
             session.flush()
-            self._set_password(row, incoming.password)
             affected = set()
             if table.model is Group and incoming.members:
                 affected = replace_members(session, row.id, incoming.members)
@@ -147,7 +145,6 @@ class Repository:
     ) -> Record:
         def change(session: Session, table: Table, row) -> set[str]:
             table.fill(session, row, incoming.attributes)
-            self._set_password(row, incoming.password)
             if table.model is Group and incoming.members is not None:
                 return replace_members(session, row.id, incoming.members)
             return set()
@@ -167,8 +164,6 @@ class Repository:
             result["after"] = outcome.attributes
             if outcome.changed:
                 table.fill(session, row, outcome.attributes)
-            if outcome.password is not None:
-                self._set_password(row, outcome.password)
             members: MemberChanges | None = outcome.members
             if members is not None and table.model is Group:
                 return apply_member_changes(session, row.id, members, rtype)
@@ -249,11 +244,6 @@ class Repository:
                 f'{table.unique_attribute} "{value}" is already taken by {table.rtype.name} {other.id} '
                 "(compared case-insensitively): look that resource up instead of creating it again."
             )
-
-    def _set_password(self, row, password: str | None) -> None:
-        # RFC 7643 §4.1.1: writeOnly, returned never; the store keeps only a salted hash.
-        if password is not None and isinstance(row, User):
-            row.password_hash = generate_password_hash(password)
 
     def _changed(self, session: Session, table: Table, row, affected_users: set[str], bump=True) -> tuple:
         """Bump the version, reserve target names, queue deliveries; returns the queued keys."""

@@ -108,6 +108,10 @@ class Delivery:
         existing = frozenset(g for g in needed if self._group_exists(target, g))
         plan = plan_user(desired, applied, remote, capabilities=target.client.capabilities(), managed=managed,
                          existing_groups=existing, rules=rules)
+        if applied is None and remote is not None and remote.key and \
+                self.records.key_linked_elsewhere(target.name, "User", remote.key, user_id):
+            # Never two IdP users on one account: this one found an account another user is linked to.
+            plan = Plan(skipped=f"the account {remote.name} is already linked to another identity provider user")
         return UserPlan(snapshot, applied, desired, plan)
 
     def _user(self, target: Target, user_id: str) -> Outcome:
@@ -115,9 +119,9 @@ class Delivery:
         if planned is None:
             return DONE  # purged after an earlier, completed delivery
         snapshot, applied, desired, plan = planned
-        rules = target.rules
         if self._settled_without_calls(target, "User", user_id, plan):
-            if snapshot.deleted:
+            if snapshot.deleted and not target.rules.dry_run:
+                # A dry run keeps the tombstone and link: once it is off, reconciliation deprovisions.
                 self.records.forget("User", user_id, target.name)
             return DONE
         state = applied or AppliedUser(name=desired.name)
@@ -139,10 +143,6 @@ class Delivery:
             self.records.forget("User", user_id, target.name)
         else:
             outcome = applied_user_state(state) if state else None
-            if outcome is not None:
-                # Read by the name reservations (store/links.py): an account this target will not
-                # rename (Confluence; users.update off) keeps its name, which stays reserved for it.
-                outcome["renamable"] = target.client.capabilities().can_rename_user and rules.users.update
             self.records.record_outcome("User", user_id, target.name, status="ok", applied=outcome,
                                         reason="; ".join(plan.notes) or None)
         return DONE
@@ -187,7 +187,7 @@ class Delivery:
             return DONE
         snapshot, applied_name, desired, plan = planned
         if self._settled_without_calls(target, "Group", group_id, plan):
-            if snapshot.deleted:
+            if snapshot.deleted and not target.rules.dry_run:
                 self.records.forget("Group", group_id, target.name)
             return DONE
         name = applied_name

@@ -91,6 +91,13 @@ class DeliveryRecords:
                 names.update(n.lower() for n in ((applied or {}).get("name"), reserved) if n)
             return names
 
+    def key_linked_elsewhere(self, target: str, resource_type: str, key: str, resource_id: str) -> bool:
+        """Whether another resource is already linked to the target account with this product key."""
+        with self._read() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(Link).where(
+                Link.target == target, Link.resource_type == resource_type, Link.remote_key == key,
+                Link.resource_id != resource_id)) > 0
+
     # -- links ----------------------------------------------------------------------------------------
 
     def applied(self, resource_type: str, resource_id: str, target: str) -> dict | None:
@@ -106,6 +113,10 @@ class DeliveryRecords:
                 session.add(link)
             if applied is not None:
                 link.applied = applied
+                # Indexed copies for the name reservations (store/links.py) and the one-account-one-link
+                # check (key_linked_elsewhere).
+                link.applied_name_lower = applied["name"].lower() if applied.get("name") else None
+                link.remote_key = applied.get("key")
             link.status, link.reason, link.last_error, link.updated = status, reason, error, self.clock()
 
     def forget(self, resource_type: str, resource_id: str, target: str) -> None:
