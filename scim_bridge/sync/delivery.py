@@ -17,6 +17,7 @@ from atlassian_clients.base import (
     AuthFailed,
     Creation,
     DirectoryClient,
+    PermissionDenied,
     RateLimited,
     Unavailable,
     WrongEndpoint,
@@ -36,7 +37,7 @@ from scim_bridge.rules.model import (
 from scim_bridge.rules.names import managed_groups
 from scim_bridge.rules.users import desired_user, plan_user
 from scim_bridge.sync.operations import run_operation
-from scim_bridge.sync.outbox import Claim
+from scim_bridge.sync.outbox import Claim, ClaimLost
 from scim_bridge.sync.records import DeliveryRecords, applied_user, applied_user_state
 
 log = logging.getLogger("scim_bridge.delivery")
@@ -79,14 +80,19 @@ class Delivery:
         self.targets = targets
         self._known_groups: dict[str, set[str]] = {name: set() for name in targets}
 
-    def deliver(self, claim: Claim) -> Outcome:
+    def deliver(self, claim: Claim, heartbeat=None) -> Outcome:
+        """``heartbeat`` is called after each call made on the target (the worker renews its lease
+        there, and raises ClaimLost to stop a delivery another worker took over)."""
         target = self.targets.get(claim.target)
         if target is None:
             return Outcome("park", f"target {claim.target!r} is no longer configured")
+        beat = heartbeat or (lambda: None)
         try:
             if claim.resource_type == "User":
-                return self._user(target, claim.resource_id)
-            return self._group(target, claim.resource_id)
+                return self._user(target, claim.resource_id, beat)
+            return self._group(target, claim.resource_id, beat)
+        except _WriteRefused as refused:
+            return self._failed(target, claim, refused.error, refusal=True)
         except AtlassianError as error:
             return self._failed(target, claim, error)
 
@@ -114,7 +120,7 @@ class Delivery:
             plan = Plan(skipped=f"the account {remote.name} is already linked to another identity provider user")
         return UserPlan(snapshot, applied, desired, plan)
 
-    def _user(self, target: Target, user_id: str) -> Outcome:
+    def _user(self, target: Target, user_id: str, beat) -> Outcome:
         planned = self.prepare_user(target, user_id)
         if planned is None:
             return DONE  # purged after an earlier, completed delivery
@@ -127,10 +133,11 @@ class Delivery:
         state = applied or AppliedUser(name=desired.name)
         try:
             for operation in plan.operations:
-                result = run_operation(target.client, operation)
+                result = _write(target.client, operation)
                 state = _advance(state, operation, result)
                 self._after(target, operation, "User", user_id)
-        except AtlassianError:
+                beat()
+        except (AtlassianError, _WriteRefused, ClaimLost):
             # Keep what did happen (an account created, a rename made) for the next attempt.
             self.records.record_outcome("User", user_id, target.name, status="failed",
                                         applied=applied_user_state(state) if state else None)
@@ -181,7 +188,7 @@ class Delivery:
         plan = plan_group(desired, applied_name, remote_exists=remote_exists, members=members, rules=rules)
         return GroupPlan(snapshot, applied_name, desired, plan)
 
-    def _group(self, target: Target, group_id: str) -> Outcome:
+    def _group(self, target: Target, group_id: str, beat) -> Outcome:
         planned = self.prepare_group(target, group_id)
         if planned is None:
             return DONE
@@ -193,7 +200,7 @@ class Delivery:
         name = applied_name
         try:
             for operation in plan.operations:
-                run_operation(target.client, operation)
+                _write(target.client, operation)
                 # During a rename the link keeps the old name until the members have moved: a
                 # failure half-way then leaves a rename for the next attempt to finish.
                 if operation.kind == "create_group" and desired and operation.name == desired.name \
@@ -202,7 +209,8 @@ class Delivery:
                 elif operation.kind == "delete_group" and operation.name == name:
                     name = None
                 self._after(target, operation, "Group", group_id)
-        except AtlassianError:
+                beat()
+        except (AtlassianError, _WriteRefused, ClaimLost):
             self.records.record_outcome("Group", group_id, target.name, status="failed",
                                         applied={"name": name} if name else None)
             raise
@@ -256,9 +264,9 @@ class Delivery:
         self.records.audit(target.name, operation.kind, kind, resource_id, outcome="applied",
                            detail=operation.describe())
 
-    def _failed(self, target: Target, claim: Claim, error: AtlassianError) -> Outcome:
+    def _failed(self, target: Target, claim: Claim, error: AtlassianError, *, refusal: bool = False) -> Outcome:
         message = str(error)
-        transient = isinstance(error, Unavailable | AuthFailed | WrongEndpoint)
+        transient = not refusal and isinstance(error, Unavailable | AuthFailed | WrongEndpoint)
         # A refusal is about this change and waits for a new one; an outage or a configuration
         # problem of the target is retried with backoff until someone fixes it.
         self.records.record_outcome(claim.resource_type, claim.resource_id, target.name, status="failed",
@@ -272,6 +280,23 @@ class Delivery:
         if transient:
             return Outcome("retry", message, error.retry_after if isinstance(error, RateLimited) else None)
         return Outcome("park", message)
+
+
+class _WriteRefused(Exception):
+    """A change the product refused as not permitted for this object (403 on a write, e.g. Bitbucket's
+    "cannot delete a group with a higher permission than you"): a refusal to park, not an outage.
+    The same 403 on a read means the bridge's account lacks rights, which is retried until fixed."""
+
+    def __init__(self, error: PermissionDenied):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _write(client: DirectoryClient, operation: Operation):
+    try:
+        return run_operation(client, operation)
+    except PermissionDenied as denied:
+        raise _WriteRefused(denied) from denied
 
 
 def _spelled_like(names: frozenset[str], reference: frozenset[str]) -> frozenset[str]:

@@ -17,7 +17,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.models import OutboxRow, utcnow
+from scim_bridge.store.models import Group, Link, OutboxRow, User, utcnow
+
+
+class ClaimLost(Exception):
+    """The lease ran out and another worker took the row: this delivery must stop where it is."""
 
 
 @dataclass(frozen=True)
@@ -65,20 +69,54 @@ class Outbox:
             return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts) for r in rows]
 
     def done(self, claim: Claim) -> None:
-        """Delivered: drop the row, unless a newer change arrived meanwhile (then deliver again)."""
+        """Delivered: drop the row, unless a newer change arrived meanwhile (then deliver again).
+
+        A deleted resource whose last row and last link this was is purged in the same transaction;
+        deciding it here, serialised on the resource row, is what keeps two targets finishing at once
+        from each leaving the purge to the other.
+        """
         with self._write() as session, session.begin():
+            tombstone = self._lock_tombstone(session, claim)
             deleted = session.execute(
-                sa.delete(OutboxRow).where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation)
+                sa.delete(OutboxRow).where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation,
+                                           OutboxRow.claimed_by == self.owner)
             ).rowcount
             if not deleted:
                 self._release(session, claim)
+            elif tombstone is not None and not self._anything_left(session, claim):
+                session.delete(tombstone)
+
+    def _lock_tombstone(self, session, claim: Claim):
+        model = User if claim.resource_type == "User" else Group
+        row = session.get(model, claim.resource_id)
+        if row is None or row.deleted_at is None:
+            return None
+        # PostgreSQL: concurrent settles of one deleted resource take turns (SQLite: already serial).
+        return session.scalar(sa.select(model).where(model.id == claim.resource_id).with_for_update())
+
+    def _anything_left(self, session, claim: Claim) -> bool:
+        key = (OutboxRow.resource_type == claim.resource_type, OutboxRow.resource_id == claim.resource_id)
+        rows = session.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(*key))
+        links = session.scalar(sa.select(sa.func.count()).select_from(Link).where(
+            Link.resource_type == claim.resource_type, Link.resource_id == claim.resource_id))
+        return bool(rows or links)
+
+    def renew(self, claim: Claim) -> bool:
+        """Extend the lease of a delivery still running; False when the claim was lost (lease ran out
+        and another worker took the row), in which case the delivery must stop."""
+        with self._write() as session, session.begin():
+            return session.execute(
+                sa.update(OutboxRow).where(OutboxRow.id == claim.id, OutboxRow.claimed_by == self.owner)
+                .values(lease_until=self.clock() + self.lease)
+            ).rowcount > 0
 
     def retry(self, claim: Claim, error: str, delay: float) -> None:
         """A transient failure: try again after ``delay`` seconds (or at once if the state moved on)."""
         with self._write() as session, session.begin():
             updated = session.execute(
                 sa.update(OutboxRow)
-                .where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation)
+                .where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation,
+                       OutboxRow.claimed_by == self.owner)
                 .values(attempts=OutboxRow.attempts + 1, last_error=error[:2000],
                         due_at=self.clock() + timedelta(seconds=delay), claimed_by=None, lease_until=None)
             ).rowcount
@@ -90,7 +128,8 @@ class Outbox:
         with self._write() as session, session.begin():
             updated = session.execute(
                 sa.update(OutboxRow)
-                .where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation)
+                .where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation,
+                       OutboxRow.claimed_by == self.owner)
                 .values(state="parked", attempts=OutboxRow.attempts + 1, last_error=error[:2000],
                         claimed_by=None, lease_until=None)
             ).rowcount
@@ -98,8 +137,10 @@ class Outbox:
                 self._release(session, claim)
 
     def _release(self, session, claim: Claim) -> None:
+        """Give the row back (a newer change arrived); never another worker's claim."""
         session.execute(
-            sa.update(OutboxRow).where(OutboxRow.id == claim.id).values(claimed_by=None, lease_until=None)
+            sa.update(OutboxRow).where(OutboxRow.id == claim.id, OutboxRow.claimed_by == self.owner)
+            .values(claimed_by=None, lease_until=None)
         )
 
     def unattempted(self, keys: list[tuple[str, str]]) -> int:

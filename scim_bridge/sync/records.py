@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from scim_bridge.rules.model import AppliedUser, GroupSnapshot, UserSnapshot
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, OutboxRow, User, utcnow
+from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, User, utcnow
 
 
 def display_name_of(resource: dict) -> str:
@@ -120,17 +120,10 @@ class DeliveryRecords:
             link.status, link.reason, link.last_error, link.updated = status, reason, error, self.clock()
 
     def forget(self, resource_type: str, resource_id: str, target: str) -> None:
-        """The target no longer holds anything for a deleted resource; purge the tombstone when last."""
-        model = User if resource_type == "User" else Group
+        """The target no longer holds anything for a deleted resource: drop its link. The tombstone is
+        purged when its last outbox row is settled (``Outbox.done``)."""
         with self._write() as session, session.begin():
             session.execute(sa.delete(Link).where(*_link(resource_type, resource_id, target)))
-            others = session.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(
-                OutboxRow.resource_type == resource_type, OutboxRow.resource_id == resource_id,
-                OutboxRow.target != target))
-            links = session.scalar(sa.select(sa.func.count()).select_from(Link).where(
-                Link.resource_type == resource_type, Link.resource_id == resource_id))
-            if not others and not links:
-                session.execute(sa.delete(model).where(model.id == resource_id, model.deleted_at.is_not(None)))
 
     def move_applied_group(self, group_id: str, target: str, old: str, new: str, moved: frozenset[str]) -> None:
         """A group rename moved the accounts named in ``moved`` from ``old`` to ``new`` on the target."""

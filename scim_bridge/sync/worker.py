@@ -7,12 +7,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from scim_bridge.store.models import utcnow
 from scim_bridge.sync.delivery import Delivery, Outcome
-from scim_bridge.sync.outbox import Claim, Outbox
+from scim_bridge.sync.outbox import Claim, ClaimLost, Outbox
 
 log = logging.getLogger("scim_bridge.worker")
 
@@ -64,12 +66,32 @@ class Worker:
                 break
         return handled
 
+    def _heartbeat(self, claim: Claim):
+        """Renews the claim's lease during a long delivery (a third of the lease at a time)."""
+        renewed = [time.monotonic()]
+        every = self.outbox.lease.total_seconds() / 3
+
+        def beat() -> None:
+            if time.monotonic() - renewed[0] < every:
+                return
+            if not self.outbox.renew(claim):
+                raise ClaimLost(f"lease on {claim.resource_type} {claim.resource_id} for {claim.target} lost")
+            renewed[0] = time.monotonic()
+
+        return beat
+
     def _deliver_and_settle(self, claim: Claim) -> Outcome:
         try:
-            outcome = self.delivery.deliver(claim)
+            outcome = self.delivery.deliver(claim, self._heartbeat(claim))
+        except ClaimLost:
+            log.warning("delivery of %s %s to %s outlived its lease and was taken over; stopped",
+                        claim.resource_type, claim.resource_id, claim.target)
+            return Outcome("lost")
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the loop; the row is retried
-            log.error("delivery of %s %s to %s crashed: %s", claim.resource_type, claim.resource_id, claim.target,
-                      exc.__class__.__name__)
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            # Where, not what: the message or the frame's values could carry request data.
+            log.error("delivery of %s %s to %s crashed: %s at %s:%s", claim.resource_type, claim.resource_id,
+                      claim.target, exc.__class__.__name__, frame.filename.rsplit("/", 1)[-1], frame.lineno)
             outcome = Outcome("retry", f"internal error ({exc.__class__.__name__})")
         if outcome.kind == "done":
             self.outbox.done(claim)

@@ -107,3 +107,20 @@ def test_a_group_rename_refused_half_way_is_completed_by_retry(start, tmp_path):
     assert bridge.jira.dump()["groups"] == [{"name": name, "members": members} for name, members in (
         ("jira-administrators", ["admin"]), ("jira-software-users", ["alice"]), ("Platform", ["alice"]))]
     assert bridge.links("Group", team)["jira"].name == "Platform"
+
+
+def test_a_permission_refused_for_one_object_is_parked_as_a_refusal_not_retried_as_an_outage(start):
+    """Bitbucket answers 403 to deleting a group with a higher permission than the bridge's account:
+    nothing will change that by waiting, so the row is parked and audited as refused."""
+    bridge = start(rules={**EMAIL_LOCAL_PART, "groups": {"delete": True}}, targets=LICENCE_GROUPS, worker=False)
+    ops = bridge.idp.create_group("Ops")
+    bridge.drain()
+    bridge.bitbucket.knobs.force_error("DELETE", "/rest/api/latest/admin/groups", 403, count=1)
+    assert bridge.idp.delete(f"/Groups/{ops}").status == 204
+    bridge.drain()
+    parked = [row for row in bridge.outbox() if row.target == "bitbucket"]
+    assert [row.state for row in parked] == ["parked"]
+    assert ("bitbucket", "refused") in {(scope, outcome) for scope, outcome, _ in bridge.target_audit(ops)}
+    assert bridge.links("Group", ops)["bitbucket"].status == "failed"
+    assert "Ops" in {g["name"] for g in bridge.bitbucket.dump()["groups"]}  # refused: still there
+    assert "Ops" not in {g["name"] for g in bridge.jira.dump()["groups"]}  # the others went ahead

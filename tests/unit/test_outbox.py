@@ -96,3 +96,59 @@ def test_operator_retry_requeues_parked_rows(engine):
     assert outbox.requeue_parked("jira") == 1
     assert [r.state for r in _rows(engine)] == ["parked", "pending"]
     assert outbox.requeue_parked() == 1
+
+
+def test_a_long_delivery_keeps_its_claim_by_renewing_and_a_lost_one_cannot_be_renewed(engine):
+    clock = Clock()
+    _enqueue(engine, ["a"], clock=clock)
+    first = Outbox(engine, owner="first", lease_seconds=60, clock=clock)
+    second = Outbox(engine, owner="second", lease_seconds=60, clock=clock)
+    (claim,) = first.claim("jira", 1)
+    for _ in range(3):  # three minutes of work, renewed as it goes
+        clock.now += timedelta(seconds=40)
+        assert first.renew(claim)
+        assert second.claim("jira", 1) == []
+    clock.now += timedelta(seconds=61)  # then it hangs past its lease
+    (taken,) = second.claim("jira", 1)
+    assert not first.renew(claim)
+
+
+def test_a_worker_that_lost_its_claim_settles_nothing_of_the_new_owners(engine):
+    clock = Clock()
+    _enqueue(engine, ["a"], clock=clock)
+    first = Outbox(engine, owner="first", lease_seconds=60, clock=clock)
+    second = Outbox(engine, owner="second", lease_seconds=60, clock=clock)
+    (old,) = first.claim("jira", 1)
+    clock.now += timedelta(seconds=61)
+    (new,) = second.claim("jira", 1)
+    first.done(old)
+    first.retry(old, "late", delay=1)
+    first.park(old, "late")
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(OutboxRow.claimed_by, OutboxRow.state, OutboxRow.attempts)).one()
+    assert tuple(row) == ("second", "pending", 0)  # untouched: still the second worker's
+    third = Outbox(engine, owner="third", lease_seconds=60, clock=clock)
+    assert third.claim("jira", 1) == []
+    second.done(new)
+    assert _rows(engine) == []
+
+
+def test_the_last_target_to_finish_purges_a_deleted_users_tombstone_whatever_the_order(engine):
+    from scim_bridge.store.models import Link, User
+
+    clock = Clock()
+    with make_session_factory(engine, write=True)() as session, session.begin():
+        session.add(User(id="gone", user_name="gone", user_name_lower=None, resource={"userName": "gone"},
+                         version=2, created=clock(), last_modified=clock(), deleted_at=clock()))
+    _enqueue(engine, ["gone"], ("jira", "confluence"), clock)
+    jira, confluence = Outbox(engine, owner="j", clock=clock), Outbox(engine, owner="c", clock=clock)
+    (j,), (c,) = jira.claim("jira", 1), confluence.claim("confluence", 1)
+    # Both deliveries finish deprovisioning (their links go) before either settles its row.
+    with engine.begin() as conn:
+        conn.execute(sa.delete(Link))
+    jira.done(j)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(User)) == 1  # confluence still pending
+    confluence.done(c)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(User)) == 0
