@@ -48,6 +48,7 @@ class Target:
     name: str
     client: DirectoryClient
     rules: TargetRules
+    service_account: str | None = None  # the account the bridge logs in with (never reconciled away)
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,7 @@ def reconcile(sync: Sync, *, targets: list[str] | None = None, dry_run: bool = T
 def _unmanaged(sync: Sync, target: Target, report: TargetReport, *, deactivate: bool) -> None:
     managed = sync.records.linked_user_names(target.name)
     try:
-        accounts = [a for a in target.client.iter_users()
-                    if a.name.lower() not in managed and not is_protected(a.name, target.rules)]
+        accounts = [a for a in target.client.iter_users() if a.name.lower() not in managed and _ours(a, target)]
     except AtlassianError as error:
         report.errors.append(f"listing accounts: {error}")
         return
@@ -85,7 +84,11 @@ def _unmanaged(sync: Sync, target: Target, report: TargetReport, *, deactivate: 
         try:
             if capable:
                 target.client.set_active(name, False)
-            else:  # Bitbucket: without a licence the account cannot log in
+            else:
+                # Bitbucket: as delivery deprovisions (deactivate_with: remove_license), the licence
+                # groups go as well as the direct permission, or the account keeps its licence.
+                for group in target.rules.default_groups:
+                    target.client.remove_member(group, name)
                 target.client.revoke_licence(name)
         except AtlassianError as error:
             report.errors.append(f"deactivating {name}: {error}")
@@ -93,6 +96,18 @@ def _unmanaged(sync: Sync, target: Target, report: TargetReport, *, deactivate: 
         report.deactivated.append(name)
         sync.records.audit(target.name, "deactivate_unmanaged", "User", None, outcome="applied",
                            detail=f"deactivate {name} (no identity provider user maps to it)")
+
+
+def _ours(account, target: Target) -> bool:
+    """Accounts reconciliation may report and deactivate: not protected, not the bridge's own service
+    account, not read-only, and in the managed directory where the product tells (ARCHITECTURE: other
+    directories are reported by delivery and left alone)."""
+    rules = target.rules
+    if is_protected(account.name, rules) or account.mutable is False:
+        return False
+    if target.service_account and account.name.lower() == target.service_account.lower():
+        return False
+    return not (rules.directory and account.directory and account.directory != rules.directory)
 
 
 def _queue(sync: Sync, target: str, needing: dict[str, list[str]]) -> int:

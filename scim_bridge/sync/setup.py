@@ -24,7 +24,7 @@ def build_targets(config: dict, clients: dict | None = None) -> dict[str, Target
         client = (clients or {}).get(name) or _client(name, settings)
         rules = effective_rules(config["rules"], settings["rules"], settings["type"], target=name)
         _warn_unrevocable_licence(name, settings, rules)
-        targets[name] = Target(name, client, rules)
+        targets[name] = Target(name, client, rules, service_account=settings["username"])
     return targets
 
 

@@ -70,3 +70,18 @@ def test_the_command_line_prints_the_plan(drifted, tmp_path):
     assert "add alice to Dev Team" in printed
     assert "account not managed by the bridge: mallory" in printed
     assert "alice" not in drifted.jira.members("Dev Team")
+
+
+def test_unmanaged_accounts_of_other_directories_read_only_or_the_service_account_are_left_alone(engine):
+    with bridges(engine) as start:
+        bridge = start(rules={**EMAIL_LOCAL_PART, "directory": "Bitbucket Internal Directory"},
+                       targets=LICENCE_GROUPS, worker=False)
+        bitbucket = bridge.bitbucket
+        bitbucket.add_user("carol", "Carol", "carol@example.com", directory="Corporate LDAP",
+                           groups=["stash-users"])
+        bitbucket.add_user("dave", "Dave", "dave@example.com", groups=["stash-users"])
+        report = {r.target: r for r in reconcile(bridge.sync, dry_run=False, deactivate_unmanaged=True)}
+        # "admin" is the bridge's own login (not protected here); carol lives in another directory.
+        assert report["bitbucket"].unmanaged == ["dave"] and report["bitbucket"].deactivated == ["dave"]
+        assert bitbucket.is_licensed("carol") and not bitbucket.is_licensed("dave")
+        assert "stash-users" not in bitbucket.groups_of("dave")
