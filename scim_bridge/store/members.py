@@ -35,8 +35,10 @@ def _user_ids(members: list[dict]) -> list[str]:
 def _check_users_exist(session: Session, ids: list[str]) -> None:
     found: set[str] = set()
     for chunk in _chunks(ids):
+        # FOR SHARE (PostgreSQL; SQLite writers are serial anyway): a concurrent DELETE of one of
+        # these users commits first or waits, so a member is never added to a tombstone.
         found.update(session.scalars(
-            sa.select(User.id).where(User.id.in_(chunk), User.deleted_at.is_(None))
+            sa.select(User.id).where(User.id.in_(chunk), User.deleted_at.is_(None)).with_for_update(read=True)
         ))
     missing = [i for i in ids if i not in found]
     if missing:

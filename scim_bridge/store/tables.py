@@ -88,7 +88,7 @@ def member_rows(session: Session, group_ids: list[str]) -> dict[str, list[dict]]
     rows = session.execute(
         sa.select(GroupMember.group_id, User.id)
         .join(User, User.id == GroupMember.user_id)
-        .where(GroupMember.group_id.in_(group_ids))
+        .where(GroupMember.group_id.in_(group_ids), User.deleted_at.is_(None))
         .order_by(GroupMember.group_id, User.user_name_lower)
     )
     for group_id, user_id in rows:
