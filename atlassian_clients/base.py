@@ -177,7 +177,8 @@ class Creation(Generic[T]):
 
     ``created`` is ``False`` when the product said the name was taken and the existing object is
     returned instead (the caller decides whether to link it). After an ambiguous failure (timeout,
-    reset, 5xx) the client looks the object up; finding it counts as ``created=True``.
+    reset, 5xx) the client looks the object up; finding it counts as ``created=True``, and so does
+    "name taken" when the create had to be sent again after such a failure.
     """
 
     resource: T

@@ -3,8 +3,9 @@
 Bitbucket quirks handled here:
 
 * user create takes query parameters only, no body, and answers 204 with nothing to read (§6.1);
-  its ``password`` is therefore in the URL, so a random throwaway goes there and a real password,
-  when one is given, follows in the JSON body of ``PUT /admin/users/credentials``;
+  its ``password`` is therefore in the URL, where access and proxy logs keep it (§6.1, §10.9). A
+  random throwaway goes there and is replaced at once, in the JSON body of
+  ``PUT /admin/users/credentials``, by the given password or a new random one (see ``create_user``);
 * POSTs without a JSON body are stopped by the XSRF filter unless ``X-Atlassian-Token: no-check``
   is sent (§2.4): the transport sends it with every write;
 * there is no deactivation: the licence is the ``LICENSED_USER`` global permission (§6.4, §6.7);
@@ -15,10 +16,12 @@ Bitbucket quirks handled here:
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 from atlassian_clients.base import (
+    AtlassianError,
     Capabilities,
     Creation,
     LicenceLimit,
@@ -28,6 +31,7 @@ from atlassian_clients.base import (
     Rejected,
     RemoteGroup,
     RemoteUser,
+    Unavailable,
     UserDirectory,
 )
 from atlassian_clients.http import ProductProfile, Transport
@@ -70,6 +74,8 @@ class BitbucketClient(ProductClient):
     def __init__(self, transport: Transport, *, add_to_default_group: bool = True, page_size: int = 100) -> None:
         super().__init__(transport, page_size=page_size)
         self.add_to_default_group = add_to_default_group
+        # Accounts this client created whose password from the create's URL may still be set.
+        self._url_password_set = _Names()
 
     def _read_product_info(self) -> ProductInfo:
         info = self._get(f"{API}/application-properties")
@@ -103,8 +109,23 @@ class BitbucketClient(ProductClient):
         """``GET /admin/users?filter=``: substring of name, display name or e-mail (§6.2)."""
         return map(_user, self._paged(f"{API}/admin/users", {"filter": text}))
 
-    def get_user(self, username: str) -> RemoteUser | None:
+    def _lookup_user(self, username: str) -> RemoteUser | None:
         return named(self._admin_users(username), username, lambda user: user.name)
+
+    def get_user(self, username: str) -> RemoteUser | None:
+        """The account, once its password is no longer the one a failed create put in a URL.
+
+        A create that failed ambiguously (see :meth:`create_user`) may have made the account
+        anyway; the next delivery finds it here and would only link it. So the first look-up that
+        finds such an account replaces that password, and one that finds nothing forgets the name.
+        """
+        user = self._lookup_user(username)
+        if username in self._url_password_set:
+            if user is None:
+                self._url_password_set.discard(username)  # the create never landed
+            else:
+                self._replace_url_password(user.name, None)
+        return user
 
     def find_users_by_email(self, email: str) -> list[RemoteUser]:
         return [user for user in self._admin_users(email) if self._emails_equal(user, email)]
@@ -118,6 +139,15 @@ class BitbucketClient(ProductClient):
         password: str | None = None,
         application_keys: tuple[str, ...] | None = None,
     ) -> Creation[RemoteUser]:
+        """Create with a throwaway password in the URL, then set ``password`` (or a new random one) in a body.
+
+        Whenever the account may be this call's (created, found after an ambiguous failure, or
+        "name taken" after one), the URL password is replaced before returning. If the create
+        fails ambiguously, or the replacement fails, the name is remembered and the next
+        :meth:`get_user` or :meth:`create_user` of it replaces it. An account someone else made
+        ("name taken" without any doubt) keeps its password. The memory is this client's: after a
+        restart an account left that way keeps the URL password until an administrator resets it.
+        """
         params = {
             "name": username,
             "displayName": display_name,
@@ -127,11 +157,25 @@ class BitbucketClient(ProductClient):
             "notify": "false",
         }
 
-        with self._licence_refusal():
-            creation = self._create_user_checked(username, f"{API}/admin/users", params=params)
-        if creation.created and password is not None:
-            self.set_password(username, password)
+        earlier = not self._url_password_set.add(username)
+        try:
+            with self._licence_refusal():
+                creation = self._create_user_checked(username, f"{API}/admin/users", params=params)
+        except Unavailable:
+            raise  # the create may have landed: the name stays remembered
+        except AtlassianError:
+            self._url_password_set.discard(username)  # a definite refusal: nothing was created
+            raise
+        if creation.created or earlier:
+            self._replace_url_password(creation.resource.name, password)
+        else:
+            self._url_password_set.discard(username)
         return creation
+
+    def _replace_url_password(self, username: str, password: str | None) -> None:
+        with contextlib.suppress(NotFound):  # deleted meanwhile: no password left to replace
+            self.set_password(username, password if password is not None else throwaway_password())
+        self._url_password_set.discard(username)
 
     def set_password(self, username: str, password: str) -> None:
         """``PUT /admin/users/credentials`` (the password travels in the body, not the URL)."""
@@ -249,3 +293,27 @@ class BitbucketClient(ProductClient):
                     product_message=denied.product_message,
                 ) from None
             raise
+
+
+class _Names:
+    """A thread-safe set of user names, compared case-insensitively as Bitbucket compares them."""
+
+    def __init__(self) -> None:
+        self._names: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, name: str) -> bool:
+        """Add ``name``; ``False`` if it was there already."""
+        with self._lock:
+            key = name.casefold()
+            fresh = key not in self._names
+            self._names.add(key)
+            return fresh
+
+    def discard(self, name: str) -> None:
+        with self._lock:
+            self._names.discard(name.casefold())
+
+    def __contains__(self, name: str) -> bool:
+        with self._lock:
+            return name.casefold() in self._names

@@ -127,7 +127,7 @@ class ProductClient:
     def _create_user_checked(self, username: str, path: str, **request: Any) -> Creation[RemoteUser]:
         """POST a user create; "name taken" returns the existing account."""
         return self._create_checked(
-            lambda: self.get_user(username), lambda: self._read_back_user(username), path, **request
+            lambda: self._lookup_user(username), lambda: self._read_back_user(username), path, **request
         )
 
     def _create_group_checked(self, name: str, path: str, **request: Any) -> Creation[RemoteGroup]:
@@ -141,19 +141,28 @@ class ProductClient:
 
         After a failure that may have landed, the transport calls ``lookup`` instead of sending the
         create again. A refusal (Jira 400, Confluence and Bitbucket 409) means "already exists"
-        only if ``lookup`` then finds the object.
+        only if ``lookup`` then finds the object. A refusal that follows an ambiguous attempt of
+        this same call counts as created: the object is, in all likelihood, that attempt landing
+        late (after the look-up said "absent", before the create was sent again).
         """
+        ambiguous = False
+
+        def landed() -> bool:
+            nonlocal ambiguous
+            ambiguous = True
+            return lookup() is not None
+
         try:
-            self.http.request("POST", path, verify_after_ambiguous=lambda: lookup() is not None, **request)
+            self.http.request("POST", path, verify_after_ambiguous=landed, **request)
         except (Conflict, Rejected):
             existing = lookup()
             if existing is None:
                 raise
-            return Creation(existing, created=False)
+            return Creation(existing, created=ambiguous)
         return Creation(made(), created=True)
 
     def _read_back_user(self, username: str) -> RemoteUser:
-        user = self.get_user(username)
+        user = self._lookup_user(username)
         if user is None:
             raise Unavailable(
                 self.target,
@@ -184,6 +193,11 @@ class ProductClient:
 
     def _emails_equal(self, user: RemoteUser, email: str) -> bool:
         return bool(user.email) and user.email.casefold() == email.casefold()
+
+    def _lookup_user(self, username: str) -> RemoteUser | None:
+        """The look-up a create uses to settle its own outcome: ``get_user`` unless a client's
+        ``get_user`` does more than read (Bitbucket finishes securing accounts there)."""
+        return self.get_user(username)
 
     # The protocol methods the helpers above rely on; subclasses implement them.
     def get_user(self, username: str) -> RemoteUser | None:

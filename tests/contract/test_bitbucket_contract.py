@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 import responses
 
 from atlassian_clients import (
@@ -12,6 +13,7 @@ from atlassian_clients import (
     PermissionDenied,
     RemoteGroup,
     RemoteUser,
+    Unavailable,
     Unsupported,
     UserDirectory,
 )
@@ -104,17 +106,38 @@ def test_find_users_by_email(bitbucket, rsps):
     assert wire.sent()[0].query == {"filter": "jane@example.com", "start": "0", "limit": "2"}
 
 
+def body_password(sent: Sent) -> str:
+    """The password of a ``PUT /admin/users/credentials``, checked to be confirmed."""
+    assert (sent.method, sent.path) == ("PUT", f"{P}/admin/users/credentials")
+    assert sent.body["password"] == sent.body["passwordConfirm"]
+    return sent.body["password"]
+
+
+def assert_url_password_replaced(sent: list[Sent], name: str = "jdoe") -> str:
+    """The create's URL password was replaced, in a body, by one that never went into a URL."""
+    url_password = next(s.query["password"] for s in sent if s.method == "POST")
+    replacement = sent[-1]
+    new_password = body_password(replacement)
+    assert replacement.body["name"] == name and replacement.query == {}
+    assert new_password != url_password and len(new_password) >= 24
+    assert all(new_password not in str(s.query) for s in sent)
+    return new_password
+
+
 def test_create_user_sends_query_parameters_only_and_reads_back(bitbucket, rsps):
     client, wire = bitbucket
     add(rsps, responses.POST, f"{API}/admin/users", status=204)
     add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([detailed("jdoe", 201)]))
+    add(rsps, responses.PUT, f"{API}/admin/users/credentials", status=204)
 
     creation = client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
 
     assert creation == Creation(
         RemoteUser("jdoe", "201", "Jdoe", "jdoe@example.com", True, "Bitbucket Internal Directory", True), created=True
     )
-    create, read_back = wire.sent(headers=True)
+    create, read_back, secure = wire.sent(headers=True)
+    assert_url_password_replaced([create, read_back, secure])
+    assert secure.headers == WRITE
     throwaway = create.query.pop("password")
     assert len(throwaway) >= 24
     assert create == Sent(
@@ -142,7 +165,7 @@ def test_a_given_password_goes_in_a_body_never_in_the_url(bitbucket, rsps):
     client.create_user("jdoe", "Jane Doe", "jdoe@example.com", password="real-secret-1")
 
     sent = wire.sent(headers=True)
-    assert all("real-secret-1" not in str(s.query) for s in sent)
+    assert len(sent) == 3 and all("real-secret-1" not in str(s.query) for s in sent)
     assert sent[2] == Sent(
         "PUT",
         f"{P}/admin/users/credentials",
@@ -160,26 +183,136 @@ def test_create_user_can_leave_the_default_group_out(client_for, rsps):
     client, wire = client_for("bitbucket", add_to_default_group=False)
     add(rsps, responses.POST, f"{API}/admin/users", status=204)
     add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([detailed("jdoe")]))
+    add(rsps, responses.PUT, f"{API}/admin/users/credentials", status=204)
 
     client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
 
     assert wire.sent()[0].query["addToDefaultGroup"] == "false"
 
 
-def test_create_user_that_exists_returns_the_account(bitbucket, rsps):
-    client, _ = bitbucket
+NAME_TAKEN = bb_error(
+    "Another user with the same name already exists.", "com.atlassian.bitbucket.user.DuplicateUserException"
+)
+
+
+def test_create_user_that_exists_returns_the_account_and_leaves_its_password(bitbucket, rsps):
+    client, wire = bitbucket
+    add(rsps, responses.POST, f"{API}/admin/users", status=409, json=NAME_TAKEN)
+    add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([detailed("jdoe")]))
+
+    assert client.create_user("jdoe", "Jane Doe", "jdoe@example.com").created is False
+    # Someone else's account: its password is not the throwaway, and not the bridge's to change.
+    assert [s.method for s in wire.sent()] == ["POST", "GET"]
+
+
+def test_create_found_after_an_ambiguous_timeout_replaces_the_url_password(bitbucket, rsps):
+    client, wire = bitbucket
+    rsps.add(responses.POST, f"{API}/admin/users", body=requests.ReadTimeout("read timed out"))
+    add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([detailed("jdoe")]))
+    add(rsps, responses.PUT, f"{API}/admin/users/credentials", status=204)
+
+    assert client.create_user("jdoe", "Jane Doe", "jdoe@example.com").created is True
+
+    sent = wire.sent()
+    assert [s.method for s in sent] == ["POST", "GET", "GET", "PUT"]
+    assert_url_password_replaced(sent)
+
+
+def test_name_taken_after_an_ambiguous_attempt_is_this_create_landing_late(bitbucket, rsps):
+    client, wire = bitbucket
+    rsps.add(responses.POST, f"{API}/admin/users", body=requests.ConnectionError("Connection reset by peer"))
+    add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([]))  # not there yet
+    add(rsps, responses.POST, f"{API}/admin/users", status=409, json=NAME_TAKEN)
+    add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([detailed("jdoe")]))
+    add(rsps, responses.PUT, f"{API}/admin/users/credentials", status=204)
+
+    assert client.create_user("jdoe", "Jane Doe", "jdoe@example.com").created is True
+
+    sent = wire.sent()
+    assert [s.method for s in sent] == ["POST", "GET", "POST", "GET", "PUT"]
+    assert sent[0].query["password"] == sent[2].query["password"]  # one throwaway per create
+    assert_url_password_replaced(sent)
+
+
+def test_a_create_that_failed_ambiguously_is_secured_when_the_account_is_next_found(bitbucket, rsps):
+    client, wire = bitbucket
+    add(rsps, responses.POST, f"{API}/admin/users", status=503, json=bb_error("down", "x"))
+    add(rsps, responses.GET, f"{API}/admin/users", status=503, json=bb_error("down", "x"))
+
+    with pytest.raises(Unavailable):
+        client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+    rsps.replace(
+        responses.GET,
+        f"{API}/admin/users",
+        json=bb_page([detailed("jdoe")]),
+        content_type="application/json;charset=UTF-8",
+    )
+    add(rsps, responses.PUT, f"{API}/admin/users/credentials", status=204)
+    before = len(wire.sent())
+
+    # The next delivery finds the account and would only link it: the look-up replaces the password.
+    assert client.get_user("jdoe").name == "jdoe"
+    assert client.get_user("jdoe").name == "jdoe"
+
+    later = wire.sent()[before:]
+    assert [s.method for s in later] == ["GET", "PUT", "GET"]
+    assert_url_password_replaced(wire.sent()[: before + 2])
+
+
+def test_a_create_that_did_not_land_is_forgotten_by_the_next_lookup(bitbucket, rsps):
+    client, wire = bitbucket
+    rsps.add(responses.POST, f"{API}/admin/users", body=requests.ReadTimeout("read timed out"))
+    add(rsps, responses.GET, f"{API}/admin/users", status=503, json=bb_error("down", "x"))
+
+    with pytest.raises(Unavailable):
+        client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+    rsps.replace(responses.GET, f"{API}/admin/users", json=bb_page([]), content_type="application/json;charset=UTF-8")
+    assert client.get_user("jdoe") is None
+    # Made by someone else afterwards: that account's password is left alone.
+    rsps.replace(
+        responses.GET,
+        f"{API}/admin/users",
+        json=bb_page([detailed("jdoe")]),
+        content_type="application/json;charset=UTF-8",
+    )
+    assert client.get_user("jdoe") is not None
+
+    assert "PUT" not in [s.method for s in wire.sent()]
+
+
+def test_a_failed_password_replacement_is_retried_by_the_next_lookup(bitbucket, rsps):
+    client, wire = bitbucket
+    add(rsps, responses.POST, f"{API}/admin/users", status=204)
+    add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([detailed("jdoe")]))
+    add(rsps, responses.PUT, f"{API}/admin/users/credentials", status=503, json=bb_error("down", "x"))
+
+    with pytest.raises(Unavailable):
+        client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+    rsps.replace(responses.PUT, f"{API}/admin/users/credentials", status=204)
+
+    assert client.get_user("jdoe") is not None
+
+    sent = wire.sent()
+    assert sent[-1].method == "PUT" and sent[-2].method == "GET"
+    assert_url_password_replaced(sent)
+
+
+def test_a_create_refused_for_the_licence_is_not_remembered(bitbucket, rsps):
+    client, wire = bitbucket
     add(
         rsps,
         responses.POST,
         f"{API}/admin/users",
-        status=409,
-        json=bb_error(
-            "Another user with the same name already exists.", "com.atlassian.bitbucket.user.DuplicateUserException"
-        ),
+        status=403,
+        json=bb_error("Adding the user to the default group would exceed the server's license limit.", "x"),
     )
     add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([detailed("jdoe")]))
 
-    assert client.create_user("jdoe", "Jane Doe", "jdoe@example.com").created is False
+    with pytest.raises(LicenceLimit):
+        client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+    client.get_user("jdoe")  # made by an administrator afterwards
+
+    assert [s.method for s in wire.sent()] == ["POST", "GET"]
 
 
 def test_create_user_over_the_licence_limit_says_so(bitbucket, rsps):

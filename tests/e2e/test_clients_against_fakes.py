@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -331,6 +332,62 @@ def test_create_after_a_503_that_did_not_land_is_sent_again(client, fakes, produ
     assert client.create_user("jdoe", "Jane Doe", "jdoe@example.com").created is True
     assert fake.calls.received("POST", CREATE_USER[product]) == 2
     assert fake.calls.applied("POST", CREATE_USER[product]) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Bitbucket: the create's password travels in the URL (atlassian-rest.md §6.1)
+
+
+def url_passwords(fakes) -> list[str]:
+    """Every password Bitbucket received in a URL: what its access log, and any proxy's, holds."""
+    return [
+        value
+        for exchange in fakes.exchanges("bitbucket")
+        for name, value in parse_qsl(urlsplit(exchange.url).query)
+        if name == "password"
+    ]
+
+
+def signs_in(connect, name: str, password: str) -> bool:
+    try:
+        connect("bitbucket", auth=BasicAuth(name, password)).get_user(name)
+    except AuthFailed as refused:
+        assert not isinstance(refused, PermissionDenied)
+        return False
+    return True
+
+
+@pytest.mark.parametrize("fault", ["none", "create answered 503 after applying it"])
+@pytest.mark.parametrize("password", [None, "chosen-pw-1"])  # the bridge passes none
+def test_no_bitbucket_password_that_went_into_a_url_signs_in(connect, fakes, fault, password):
+    if fault != "none":
+        fakes.products.by_name()["bitbucket"].knobs.force_error("POST", CREATE_USER["bitbucket"], 503, after_apply=True)
+
+    connect("bitbucket").create_user("jdoe", "Jane Doe", "jdoe@example.com", password=password)
+
+    leaked = url_passwords(fakes)
+    assert leaked and password not in leaked
+    assert not any(signs_in(connect, "jdoe", url_password) for url_password in leaked)
+    if password:
+        assert signs_in(connect, "jdoe", password)
+
+
+def test_a_bitbucket_create_that_failed_ambiguously_is_secured_by_the_next_lookup(connect, fakes):
+    fake = fakes.products.by_name()["bitbucket"]
+    fake.knobs.force_error("POST", CREATE_USER["bitbucket"], 503, after_apply=True)
+    fake.knobs.force_error("GET", READ_USER["bitbucket"], 503, count=1000)  # until the deadline
+    client = connect("bitbucket")
+
+    with pytest.raises(Unavailable):
+        client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+    fake.knobs.clear()
+    [leaked] = url_passwords(fakes)
+    assert signs_in(connect, "jdoe", leaked)  # the account exists, with the logged password
+
+    # The next delivery looks the account up before linking it.
+    assert client.get_user("jdoe").name == "jdoe"
+
+    assert not signs_in(connect, "jdoe", leaked)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -267,6 +267,22 @@ def test_no_password_reaches_an_error_or_the_log(client_for, rsps, caplog):
     assert "?" not in str(caught.value)  # no query string at all
 
 
+def test_no_password_shows_when_replacing_the_url_password_fails(client_for, rsps, caplog):
+    client, wire = client_for("bitbucket", http=SHORT)
+    rsps.add(responses.POST, f"{BITBUCKET}/admin/users", status=204)
+    page = {"size": 1, "limit": 25, "isLastPage": True, "start": 0, "values": [{"name": "jdoe", "id": 7}]}
+    rsps.add(responses.GET, f"{BITBUCKET}/admin/users", json=page, content_type="application/json;charset=UTF-8")
+    rsps.add(responses.PUT, f"{BITBUCKET}/admin/users/credentials", status=503, body="down")
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(Unavailable) as caught:
+        client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+
+    sent = wire.sent()
+    secrets = {sent[0].query["password"], SERVICE_PASSWORD} | {s.body["password"] for s in sent if s.method == "PUT"}
+    shown = str(caught.value) + caplog.text
+    assert len(secrets) == 3 and not any(secret in shown for secret in secrets)
+
+
 def test_credentials_do_not_show_in_the_client_repr():
     from atlassian_clients import BasicAuth, build_client
 

@@ -225,9 +225,11 @@ def test_bitbucket_create_after_a_502_is_looked_up_not_resent(client_for, rsps):
         ],
     }
     rsps.add(responses.GET, f"{BITBUCKET}/admin/users", json=page, content_type="application/json;charset=UTF-8")
+    rsps.add(responses.PUT, f"{BITBUCKET}/admin/users/credentials", status=204)
 
     assert client.create_user("jdoe", "Jane", "j@example.com").resource.key == "7"
-    assert [s.method for s in wire.sent()] == ["POST", "GET", "GET"]
+    # The create found after the 502 is this one: its URL password is replaced as after a 204.
+    assert [s.method for s in wire.sent()] == ["POST", "GET", "GET", "PUT"]
 
 
 def test_create_refused_before_sending_is_retried_without_a_look(jira, rsps):
