@@ -31,19 +31,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# The bridge's own loggers and those of its Atlassian clients (retries, rate limits) alike.
+LOGGERS = ("scim_bridge", "atlassian_clients")
+
+
 def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
-    """Configure the bridge's loggers once per process; calling again only changes the level."""
-    logger = logging.getLogger("scim_bridge")
-    logger.setLevel(level)
-    if not any(getattr(h, "_scim_bridge", False) for h in logger.handlers):
-        handler = logging.StreamHandler()
-        handler._scim_bridge = True
-        logger.addHandler(handler)
-        logger.propagate = False
-    for handler in logger.handlers:
-        if getattr(handler, "_scim_bridge", False):
-            handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    """Configure the bridge's loggers once per process; calling again only changes level and format."""
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not any(getattr(h, "_scim_bridge", False) for h in logger.handlers):
+            handler = logging.StreamHandler()
+            handler._scim_bridge = True
+            logger.addHandler(handler)
+            logger.propagate = False
+        for handler in logger.handlers:
+            if getattr(handler, "_scim_bridge", False):
+                handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
+                    "%(asctime)s %(levelname)s %(name)s %(message)s"))
 
 
 def setup_request_logging(app: Flask) -> None:
