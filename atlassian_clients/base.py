@@ -240,7 +240,8 @@ class DirectoryClient(Protocol):
         """Create the account, or return the existing one with ``created=False``.
 
         ``password`` ``None`` means the product's own choice or a random one (SSO set-ups).
-        ``application_keys`` grants Jira application access on create (ignored elsewhere).
+        ``application_keys`` grants Jira application access on create (ignored elsewhere); ``None``
+        or empty means the client's configured keys, else the applications Jira selects by default.
         """
 
     def update_user(self, username: str, *, display_name: str | None = None, email: str | None = None) -> None:

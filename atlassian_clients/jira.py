@@ -24,6 +24,7 @@ from atlassian_clients.base import (
     Rejected,
     RemoteGroup,
     RemoteUser,
+    Unsupported,
     version_tuple,
 )
 from atlassian_clients.http import ProductProfile, Transport
@@ -52,7 +53,9 @@ class JiraClient(ProductClient):
     """Jira's users, groups and application access. See :class:`atlassian_clients.base.DirectoryClient`.
 
     ``application_keys`` (e.g. ``("jira-software",)``) is what :meth:`grant_licence` grants and what
-    a create asks for when the caller passes none.
+    a create asks for when the caller passes none. Empty (the default) means Jira's own default:
+    a create leaves ``applicationKeys`` out, so Jira grants the applications "selected by default"
+    (atlassian-rest.md §4.1), and :meth:`grant_licence` grants those same applications.
     """
 
     product = "jira"
@@ -66,7 +69,7 @@ class JiraClient(ProductClient):
         self,
         transport: Transport,
         *,
-        application_keys: tuple[str, ...] = ("jira-software",),
+        application_keys: tuple[str, ...] = (),
         page_size: int = 100,
         group_picker_limit: int = 1000,
     ) -> None:
@@ -83,7 +86,7 @@ class JiraClient(ProductClient):
             can_deactivate=numbers >= (8, 3),  # JRASERVER-37294
             can_rename_user=True,
             can_find_by_email=True,
-            licence="application access " + ", ".join(self.application_keys),
+            licence="application access " + (", ".join(self.application_keys) or "(Jira's default applications)"),
         )
         build = info.get("buildNumber")
         return ProductInfo("jira", version, None if build is None else str(build), capabilities)
@@ -115,7 +118,10 @@ class JiraClient(ProductClient):
         body: dict[str, Any] = {"name": username, "displayName": display_name, "emailAddress": email}
         if password is not None:
             body["password"] = password  # without one, Jira generates a random password
-        keys = self.application_keys if application_keys is None else tuple(application_keys)
+        # Keys are sent only when some are asked for: Jira reads an absent applicationKeys as "the
+        # applications selected by default" (§4.1) but an empty list as "no application at all"
+        # (third-party practice, pycontribs/jira#549), which nobody configuring [] meant.
+        keys = tuple(application_keys or ()) or self.application_keys
         if keys:
             body["applicationKeys"] = list(keys)
         return self._create_user_checked(username, f"{API}/user", json=body, headers=EXPERIMENTAL)
@@ -249,12 +255,26 @@ class JiraClient(ProductClient):
     # application access (licence)
 
     def grant_licence(self, username: str) -> None:
-        for key in self.application_keys:
+        for key in self._licence_keys():
             self.grant_application_access(username, key)
 
     def revoke_licence(self, username: str) -> None:
-        for key in self.application_keys:
+        for key in self._licence_keys():
             self.revoke_application_access(username, key)
+
+    def _licence_keys(self) -> tuple[str, ...]:
+        """The configured keys, else the applications Jira selects by default for new users (§4.7)."""
+        if self.application_keys:
+            return self.application_keys
+        roles = self._get(f"{API}/applicationrole")
+        keys = tuple(role["key"] for role in roles if role.get("selectedByDefault"))
+        if not keys:
+            raise Unsupported(
+                self.target,
+                "Jira selects no application by default for new users: set application_keys to the "
+                "applications a licence means",
+            )
+        return keys
 
     def application_access(self, username: str) -> list[str]:
         """Keys of the applications the user may use (``expand=applicationRoles``)."""

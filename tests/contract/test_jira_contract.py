@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import responses
 
-from atlassian_clients import Creation, NotFound, Rejected, RemoteGroup, RemoteUser
+from atlassian_clients import Creation, NotFound, Rejected, RemoteGroup, RemoteUser, Unsupported
 from tests.client_harness import BODYLESS_WRITE, READ, WRITE, Sent
 
 API = "http://atlassian.test/jira/rest/api/2"
@@ -127,14 +127,35 @@ def bean_user(name: str, key: str) -> RemoteUser:
     return RemoteUser(name, key, name.title(), f"{name}@example.com", True)
 
 
-def test_create_user_without_password_lets_jira_generate_one(jira, rsps):
-    client, wire = jira
+@pytest.mark.parametrize("asked", [None, ()])
+def test_create_without_application_keys_leaves_the_choice_to_jira(client_for, rsps, asked):
+    # Nothing configured, nothing asked: no applicationKeys, so Jira grants its default applications
+    # (an empty list would mean "no application", §4.1); no password, so Jira generates one.
+    client, wire = client_for("jira")
     rsps.add(responses.POST, f"{API}/user", status=201, json={"name": "jdoe", "key": "JIRAUSER1"})
     rsps.add(responses.GET, f"{API}/user", json=bean("jdoe"))
 
-    client.create_user("jdoe", "Jane Doe", "jdoe@example.com", application_keys=())
+    client.create_user("jdoe", "Jane Doe", "jdoe@example.com", application_keys=asked)
 
     assert wire.sent()[0].body == {"name": "jdoe", "displayName": "Jane Doe", "emailAddress": "jdoe@example.com"}
+
+
+@pytest.mark.parametrize(
+    ("asked", "sent"),
+    [
+        (None, ["jira-software"]),
+        ((), ["jira-software"]),
+        (("jira-core", "jira-servicedesk"), ["jira-core", "jira-servicedesk"]),
+    ],
+)
+def test_create_sends_the_keys_asked_for_else_the_configured_ones(jira, rsps, asked, sent):
+    client, wire = jira  # configured with jira-software
+    rsps.add(responses.POST, f"{API}/user", status=201, json={"name": "jdoe", "key": "JIRAUSER1"})
+    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe"))
+
+    client.create_user("jdoe", "Jane Doe", "jdoe@example.com", application_keys=asked)
+
+    assert wire.sent()[0].body["applicationKeys"] == sent
 
 
 def test_create_user_that_exists_links_the_existing_account(jira, rsps):
@@ -459,6 +480,42 @@ def test_grant_and_revoke_licence_use_application_access(jira, rsps):
         Sent("POST", f"{P}/user/application", query, None, EXPERIMENTAL_BODYLESS),
         Sent("DELETE", f"{P}/user/application", query, None, EXPERIMENTAL_BODYLESS),
     ]
+
+
+def role(key: str, selected: bool) -> dict:
+    return {
+        "key": key,
+        "name": key.title(),
+        "groups": [f"{key}-users"],
+        "defaultGroups": [f"{key}-users"],
+        "selectedByDefault": selected,
+        "defined": True,
+    }
+
+
+def test_licence_without_configured_keys_is_the_applications_selected_by_default(client_for, rsps):
+    client, wire = client_for("jira")
+    roles = [role("jira-software", True), role("jira-servicedesk", False), role("jira-core", True)]
+    rsps.add(responses.GET, f"{API}/applicationrole", json=roles)
+    rsps.add(responses.POST, f"{API}/user/application", status=200)
+
+    client.grant_licence("jdoe")
+
+    sent = wire.sent()
+    assert sent[0] == Sent("GET", f"{P}/applicationrole")
+    assert [(s.method, s.query["applicationKey"]) for s in sent[1:]] == [
+        ("POST", "jira-software"),
+        ("POST", "jira-core"),
+    ]
+
+
+def test_licence_without_keys_or_a_default_application_is_unsupported(client_for, rsps):
+    client, wire = client_for("jira")
+    rsps.add(responses.GET, f"{API}/applicationrole", json=[role("jira-software", False)])
+
+    with pytest.raises(Unsupported, match="set application_keys"):
+        client.revoke_licence("jdoe")
+    assert len(wire.sent()) == 1
 
 
 def test_application_access_lists_role_keys(jira, rsps):
