@@ -24,6 +24,9 @@ def build_targets(config: dict, clients: dict | None = None) -> dict[str, Target
         client = (clients or {}).get(name) or _client(name, settings)
         rules = effective_rules(config["rules"], settings["rules"], settings["type"], target=name)
         _warn_unrevocable_licence(name, settings, rules)
+        if rules.directory and settings["type"] in ("jira", "confluence"):
+            log.warning("targets.%s: rules.directory has no effect on %s, whose REST API does not say which "
+                        "directory an account is in", name, settings["type"], extra={"target": name})
         targets[name] = Target(name, client, rules, service_account=settings["username"])
     return targets
 

@@ -64,3 +64,12 @@ def test_bitbucket_without_its_licence_group_in_default_groups_is_warned_about(w
 def test_no_warning_when_the_licence_can_be_revoked(warnings, settings):
     build_targets(_config(**settings))
     assert warnings == []
+
+
+@pytest.mark.parametrize(("product", "warned"), [("jira", True), ("confluence", True), ("bitbucket", False)])
+def test_a_directory_rule_where_the_product_cannot_tell_directories_is_warned_about(warnings, product, warned):
+    config = validate_config({"targets": {"t": {
+        "type": product, "url": "https://x.example.com", "username": "svc", "password": "pw",
+        "rules": {"directory": "Internal", "default_groups": ["users"]}}}}, environ={})
+    build_targets(config)
+    assert any("rules.directory has no effect" in m for m in warnings) is warned
