@@ -230,10 +230,11 @@ class BitbucketClient(ProductClient):
         return map(_user, self._paged(f"{API}/admin/groups/more-members", {"context": group}))
 
     def user_groups(self, username: str) -> list[str]:
-        if self.get_user(username) is None:
+        groups = [group["name"] for group in self._paged(f"{API}/admin/users/more-members", {"context": username})]
+        if not groups and self.get_user(username) is None:
             # more-members answers an empty page for an unknown user; the protocol says NotFound.
             raise NotFound(self.target, f"Bitbucket has no user {username!r}")
-        return [group["name"] for group in self._paged(f"{API}/admin/users/more-members", {"context": username})]
+        return groups
 
     def add_member(self, group: str, username: str) -> None:
         with self._licence_refusal():

@@ -470,7 +470,6 @@ def test_iter_group_members(bitbucket, rsps):
 
 def test_user_groups_reads_more_members_with_the_user_as_context(bitbucket, rsps):
     client, wire = bitbucket
-    add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([detailed("jdoe")]))
     add(
         rsps,
         responses.GET,
@@ -479,13 +478,25 @@ def test_user_groups_reads_more_members_with_the_user_as_context(bitbucket, rsps
     )
 
     assert client.user_groups("jdoe") == ["stash-users"]
-    assert wire.sent()[1] == Sent(
-        "GET", f"{P}/admin/users/more-members", {"context": "jdoe", "start": "0", "limit": "2"}
-    )
+    # Groups prove the user exists: no second look-up through the admin/users filter.
+    assert wire.sent() == [
+        Sent("GET", f"{P}/admin/users/more-members", {"context": "jdoe", "start": "0", "limit": "2"})
+    ]
+
+
+def test_user_groups_of_a_user_without_groups_is_empty(bitbucket, rsps):
+    client, wire = bitbucket
+    add(rsps, responses.GET, f"{API}/admin/users/more-members", json=bb_page([]))
+    add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([detailed("jdoe")]))
+
+    assert client.user_groups("jdoe") == []
+    assert [s.path for s in wire.sent()] == [f"{P}/admin/users/more-members", f"{P}/admin/users"]
 
 
 def test_user_groups_of_a_missing_user_raises_not_found(bitbucket, rsps):
     client, _ = bitbucket
+    # more-members answers an empty page for an unknown user, as for one without groups.
+    add(rsps, responses.GET, f"{API}/admin/users/more-members", json=bb_page([]))
     add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([]))
 
     with pytest.raises(NotFound):
@@ -550,6 +561,7 @@ def test_remove_member_uses_remove_group(bitbucket, rsps):
 def test_remove_member_of_a_missing_user_succeeds(bitbucket, rsps):
     client, _ = bitbucket
     add(rsps, responses.POST, f"{API}/admin/users/remove-group", status=404, json=bb_error("User ghost does not exist"))
+    add(rsps, responses.GET, f"{API}/admin/users/more-members", json=bb_page([]))
     add(rsps, responses.GET, f"{API}/admin/users", json=bb_page([]))
 
     client.remove_member("devs", "ghost")
