@@ -12,53 +12,49 @@ import re
 from pathlib import Path
 
 import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from scim_bridge.errors import ConfigError
 from scim_bridge.rules.settings import RulesSchema
+from scim_bridge.validation import StrictSchema, error_lines
 
 DEFAULT_PATH = "config.yaml"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class ServerSchema(_Strict):
+class ServerSchema(StrictSchema):
     # Public base URL of the SCIM API (e.g. https://scim.example.com/scim/v2) for meta.location and
     # Location headers behind a proxy; None takes it from each request.
     base_url = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^https?://"))
     max_body_bytes = fields.Integer(load_default=1_048_576, validate=validate.Range(min=1024))
 
 
-class ScimSchema(_Strict):
+class ScimSchema(StrictSchema):
     max_results = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=100_000))
     default_count = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000))
 
 
-class DatabaseSchema(_Strict):
+class DatabaseSchema(StrictSchema):
     url = fields.String(load_default="sqlite:///scim-bridge.db",
                         validate=validate.Regexp(r"^(sqlite|postgresql)(\+\w+)?://"))
 
 
-class TokenSchema(_Strict):
+class TokenSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
     value = fields.String(load_default=None, validate=validate.Length(min=16))
     sha256 = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
-class AuthSchema(_Strict):
+class AuthSchema(StrictSchema):
     tokens = fields.List(fields.Nested(TokenSchema), load_default=list)
 
 
-class LoggingSchema(_Strict):
+class LoggingSchema(StrictSchema):
     level = fields.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
     json = fields.Boolean(load_default=True)
 
 
-class DeliverySchema(_Strict):
+class DeliverySchema(StrictSchema):
     wait_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0, max=55))
     worker = fields.Boolean(load_default=True)
     concurrency = fields.Integer(load_default=4, validate=validate.Range(min=1, max=32))
@@ -68,7 +64,7 @@ class DeliverySchema(_Strict):
     backoff_max = fields.Float(load_default=300.0, validate=validate.Range(min=0.01))
 
 
-class HttpSchema(_Strict):
+class HttpSchema(StrictSchema):
     connect_timeout = fields.Float(load_default=5.0, validate=validate.Range(min=0.1))
     read_timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1))
     # One operation with all its retries; past it the outbox takes over with its own backoff.
@@ -78,7 +74,7 @@ class HttpSchema(_Strict):
     pool_size = fields.Integer(load_default=10, validate=validate.Range(min=1))
 
 
-class TargetSchema(_Strict):
+class TargetSchema(StrictSchema):
     type = fields.String(required=True)
     url = fields.String(required=True, validate=validate.Regexp(r"^https?://", error="must start with http:// or https://"))
     username = fields.String(load_default=None)
@@ -91,7 +87,7 @@ class TargetSchema(_Strict):
     options = fields.Dict(keys=fields.String(), load_default=dict)
 
 
-class ConfigSchema(_Strict):
+class ConfigSchema(StrictSchema):
     server = fields.Nested(ServerSchema, load_default=lambda: ServerSchema().load({}))
     scim = fields.Nested(ScimSchema, load_default=lambda: ScimSchema().load({}))
     database = fields.Nested(DatabaseSchema, load_default=lambda: DatabaseSchema().load({}))
@@ -137,8 +133,7 @@ def validate_config(raw: object, *, environ=None, source: str = "configuration")
     try:
         config = ConfigSchema().load(raw)
     except ValidationError as exc:
-        # marshmallow files errors of a Dict field's values under "value": targets.jira.value.url.
-        problems = "; ".join(f"{key.replace('.value.', '.')}: {message}" for key, message in _flatten(exc.messages))
+        problems = "; ".join(f"{key}: {message}" for key, message in error_lines(exc.messages))
         raise ConfigError(f"{source}: {problems}") from None
     for i, token in enumerate(config["auth"]["tokens"]):
         if (token["value"] is None) == (token["sha256"] is None):
@@ -182,17 +177,6 @@ def _substitute(value, environ, path: list[str]):
 
         return _VARIABLE.sub(replace, value)
     return value
-
-
-def _flatten(messages, prefix: str = ""):
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            yield from _flatten(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        yield prefix, " ".join(m.replace("Unknown field.", "unknown key.") for m in messages)
-    else:
-        for i, item in enumerate(messages):
-            yield from _flatten(item, f"{prefix}.{i}")
 
 
 def _mark(exc: yaml.YAMLError) -> str:

@@ -48,14 +48,6 @@ class Mutability(ScimError):
     scim_type = "mutability"
 
 
-class TooMany(ScimError):
-    scim_type = "tooMany"
-
-
-class InvalidVersion(ScimError):
-    scim_type = "invalidVers"
-
-
 class Uniqueness(ScimError):
     status = 409
     scim_type = "uniqueness"
@@ -98,10 +90,6 @@ class UnsupportedMediaType(ScimError):
 
 class NotImplementedByServer(ScimError):
     status = 501
-
-
-class ServiceUnavailable(ScimError):
-    status = 503
 
 
 class InternalError(ScimError):

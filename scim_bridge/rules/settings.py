@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from scim_bridge.errors import ConfigError
 from scim_bridge.rules.model import GroupNameRule, GroupRules, TargetRules, UsernameRule, UserRules
 from scim_bridge.rules.names import DEFAULT_REPLACEMENT, LOWER_CASE_PRODUCTS, compiled_rule
+from scim_bridge.validation import StrictSchema, error_lines
 
 ON_DELETE = ("deactivate", "delete", "ignore")
 MATCH_EXISTING = ("username", "email", "none")
@@ -39,16 +40,11 @@ def _replacement_problem(regex: str, replacement: str) -> str | None:
     return None
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
 def _names() -> fields.List:
     return fields.List(fields.String(validate=validate.Length(min=1)))
 
 
-class _NameRuleSchema(_Strict):
+class _NameRuleSchema(StrictSchema):
     regex = fields.String(allow_none=True, validate=_compiles)
     replacement = fields.String()
     lowercase = fields.Boolean()
@@ -63,7 +59,7 @@ class _NameRuleSchema(_Strict):
                 raise ValidationError(problem, field_name="replacement")
 
 
-class UsersSchema(_Strict):
+class UsersSchema(StrictSchema):
     create = fields.Boolean()
     update = fields.Boolean()
     activate = fields.Boolean()
@@ -73,7 +69,7 @@ class UsersSchema(_Strict):
     protected = _names()
 
 
-class GroupsSchema(_Strict):
+class GroupsSchema(StrictSchema):
     create = fields.Boolean()
     delete = fields.Boolean()
     sync_members = fields.Boolean()
@@ -83,7 +79,7 @@ class GroupsSchema(_Strict):
     keep_unmanaged = fields.Boolean()
 
 
-class RulesSchema(_Strict):
+class RulesSchema(StrictSchema):
     """``rules:`` globally and ``targets.<name>.rules:``; every key optional (see the module doc)."""
 
     username = fields.Nested(_NameRuleSchema)
@@ -148,16 +144,8 @@ def _load(raw: dict | None, where: str) -> dict:
     try:
         return RulesSchema().load(raw or {})
     except ValidationError as exc:
-        problems = "; ".join(f"{where}.{key}: {message}" for key, message in _flatten(exc.messages))
+        problems = "; ".join(f"{where}.{key}: {message}" for key, message in error_lines(exc.messages))
         raise ConfigError(problems) from None
-
-
-def _flatten(messages, prefix: str = ""):
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            yield from _flatten(value, f"{prefix}.{key}" if prefix else str(key))
-    else:
-        yield prefix, " ".join(str(m).replace("Unknown field.", "unknown key.") for m in messages)
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
