@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -16,12 +15,9 @@ def blueprint() -> Blueprint:
 
     @bp.get("/readyz")
     def readyz():
-        engine = current_app.extensions["scim_bridge"].repository.engine
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.text("select 1"))
-        except sa.exc.SQLAlchemyError as exc:
-            return jsonify(status="unavailable", database=exc.__class__.__name__), 503
+        problem = current_app.extensions["scim_bridge"].repository.ping()
+        if problem:
+            return jsonify(status="unavailable", database=problem), 503
         return jsonify(status="ready", database="ok")
 
     @bp.get("/metrics")

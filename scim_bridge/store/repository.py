@@ -67,6 +67,15 @@ class Repository:
         self.naming = naming
         self.targets = naming.targets
 
+    def ping(self) -> str | None:
+        """None when the database answers, else the kind of error (for /readyz; no details leak)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("select 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            return exc.__class__.__name__
+        return None
+
     # -- reads ---------------------------------------------------------------------------------
 
     def get(self, rtype: ResourceType, resource_id: str, *, with_related: bool = True) -> Record:

@@ -48,3 +48,14 @@ def test_health_readiness_and_metrics_need_no_token(app, scim):
     metrics = http.get("/metrics").data.decode()
     assert 'scim_bridge_requests_total{method="GET",route="/scim/v2/Users",status="200"}' in metrics
     assert "scim_bridge_request_seconds_bucket" in metrics
+
+
+def test_readiness_fails_when_the_database_is_gone(tmp_path):
+    from scim_bridge.store.database import make_engine
+    from tests.support.bridge import bridge_app
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'gone' / 'bridge.db'}")  # a directory that does not exist
+    app = bridge_app(engine)
+    reply = app.test_client().get("/readyz")
+    assert reply.status_code == 503 and reply.get_json() == {"status": "unavailable", "database": "OperationalError"}
+    assert app.test_client().get("/healthz").status_code == 200  # alive, only not ready
