@@ -56,7 +56,6 @@ class Repository:
     def __init__(self, engine: sa.Engine, *, naming: Naming | None = None, clock=utcnow, new_id=None):
         self.engine = engine
         self.naming = naming
-        self.targets = naming.targets if naming else ()
         self.clock = clock
         self.new_id = new_id or (lambda: str(uuid.uuid4()))
         self._read = make_session_factory(engine)
@@ -65,7 +64,10 @@ class Repository:
     def attach_targets(self, naming: Naming) -> None:
         """From now on, changes reserve target names and queue deliveries to these targets."""
         self.naming = naming
-        self.targets = naming.targets
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.naming.targets if self.naming else ()
 
     def ping(self) -> str | None:
         """None when the database answers, else the kind of error (for /readyz; no details leak)."""
@@ -152,37 +154,34 @@ class Repository:
     def replace(
         self, rtype, resource_id: str, incoming: Incoming, actor: str, if_match=None, with_related=True
     ) -> Record:
-        def change(session: Session, table: Table, row) -> set[str]:
+        def change(session: Session, table: Table, row) -> tuple[dict, set[str]]:
             table.fill(session, row, incoming.attributes)
             if table.model is Group and incoming.members is not None:
-                return replace_members(session, row.id, incoming.members)
-            return set()
+                return incoming.attributes, replace_members(session, row.id, incoming.members)
+            return incoming.attributes, set()
 
-        return self._update(rtype, resource_id, actor, if_match, "replace", incoming.attributes, change,
-                            with_related=with_related)
+        return self._update(rtype, resource_id, actor, if_match, "replace", change, with_related)
 
     def patch(
         self, rtype, resource_id: str, apply: Callable[[dict], PatchResult], actor: str, if_match=None,
         with_related=True,
     ) -> Record:
         """``apply`` runs inside the transaction on the current attributes (PATCH is atomic)."""
-        result: dict = {}
 
-        def change(session: Session, table: Table, row) -> set[str]:
+        def change(session: Session, table: Table, row) -> tuple[dict, set[str]]:
             outcome = apply(row.resource)
-            result["after"] = outcome.attributes
             if outcome.changed:
                 table.fill(session, row, outcome.attributes)
             members: MemberChanges | None = outcome.members
             if members is not None and table.model is Group:
-                return apply_member_changes(session, row.id, members, rtype)
-            return set()
+                return outcome.attributes, apply_member_changes(session, row.id, members, rtype)
+            return outcome.attributes, set()
 
-        return self._update(rtype, resource_id, actor, if_match, "patch", None, change, result,
-                            with_related=with_related)
+        return self._update(rtype, resource_id, actor, if_match, "patch", change, with_related)
 
-    def _update(self, rtype, resource_id, actor, if_match, action, attributes, change, result=None, *,
-                with_related=True):
+    def _update(self, rtype, resource_id, actor, if_match, action, change, with_related):
+        """``change(session, table, row)`` applies the change and returns (attributes after, users whose
+        memberships changed)."""
         table = TABLES[rtype.name]
         with self._transaction() as session:
             row = _live(session, table, resource_id, lock=True)
@@ -192,8 +191,7 @@ class Repository:
                     "read it again and retry with its current ETag."
                 )
             before = row.resource
-            affected = change(session, table, row)
-            after = attributes if attributes is not None else result["after"]
+            after, affected = change(session, table, row)
             self._check_unique(session, table, after, row.id)
             queued = self._changed(session, table, row, affected)
             self._audit(session, actor, action, table, row.id, before, after)
@@ -213,20 +211,16 @@ class Repository:
             affected = set(session.scalars(sa.select(GroupMember.user_id).where(column == row.id)))
             session.execute(sa.delete(GroupMember).where(column == row.id))
             self._audit(session, actor, "delete", table, row.id, row.resource, None)
-            if self.targets:
-                # Kept as a tombstone until every target has been deprovisioned.
-                row.deleted_at = self.clock()
-                row.version += 1
-                table.tombstone(row)
-                enqueue(session, rtype.name, [row.id], self.targets, self.clock())
-            else:
-                session.delete(row)
-            if table.model is Group:
-                enqueue(session, "User", affected, self.targets, self.clock())
             if not self.targets:
+                session.delete(row)
                 return ()
-            users = tuple(("User", u) for u in sorted(affected)) if table.model is Group else ()
-            return ((rtype.name, row.id), *users)
+            # Kept as a tombstone until every target has been deprovisioned.
+            row.deleted_at = self.clock()
+            row.version += 1
+            table.tombstone(row)
+            # A deleted group changes its former members' desired groups; a deleted user is itself
+            # delivered (its memberships went with it).
+            return self._queue(session, table, row, affected if table.model is Group else set())
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -263,10 +257,14 @@ class Repository:
         if not self.targets:
             return ()
         reserve(session, self.naming, table.rtype.name, row.id, row.resource)
+        return self._queue(session, table, row, affected_users)
+
+    def _queue(self, session: Session, table: Table, row, affected_users: set[str]) -> tuple:
+        """Outbox rows for the resource and for the users whose memberships changed (memberships
+        travel with users, ARCHITECTURE decision 3); returns the queued keys."""
+        now = self.clock()
         enqueue(session, table.rtype.name, [row.id], self.targets, now)
-        if affected_users:
-            # Memberships travel with users (ARCHITECTURE decision 3).
-            enqueue(session, "User", affected_users, self.targets, now)
+        enqueue(session, "User", affected_users, self.targets, now)
         return ((table.rtype.name, row.id), *(("User", u) for u in sorted(affected_users)))
 
     def _audit(self, session, actor, action, table: Table, resource_id, before, after) -> None:
