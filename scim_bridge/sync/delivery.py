@@ -53,7 +53,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # done | retry | park
+    kind: str  # done | retry | park | lost (the worker's lease ran out; another worker has it)
     error: str | None = None
     retry_after: float | None = None
 
@@ -108,7 +108,7 @@ class Delivery:
         applied = applied_user(self.records.applied("User", user_id, target.name))
         desired = desired_user(snapshot, rules)
         remote = self._remote_account(target, applied, desired)
-        managed = managed_groups(self.records.live_group_names(), rules) | (applied.groups if applied else frozenset())
+        managed = self._managed(target, applied, desired, remote)
         if remote is not None and remote.groups is not None:
             remote = replace(remote, groups=_spelled_like(remote.groups, managed | desired.groups))
         needed = desired.groups - (remote.groups or frozenset() if remote else frozenset())
@@ -154,6 +154,17 @@ class Delivery:
             self.records.record_outcome("User", user_id, target.name, status="ok", applied=outcome,
                                         reason="; ".join(plan.notes) or None)
         return DONE
+
+    def _managed(self, target: Target, applied, desired: DesiredUser, remote: RemoteAccount | None) -> frozenset:
+        """The groups whose memberships the bridge manages for this account. Only groups the account
+        is in but should not be are decided by it, so the list of every SCIM group is read only when
+        there are such groups, not on every delivery."""
+        managed = applied.groups if applied else frozenset()
+        wanted = {g.lower() for g in desired.groups}
+        current = remote.groups if remote is not None and remote.groups is not None else frozenset()
+        if any(g.lower() not in wanted for g in current):
+            managed |= managed_groups(self.records.live_group_names(), target.rules)
+        return managed
 
     def _remote_account(self, target: Target, applied: AppliedUser | None, desired: DesiredUser):
         client, rules = target.client, target.rules

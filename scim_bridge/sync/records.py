@@ -7,25 +7,9 @@ from dataclasses import asdict
 import sqlalchemy as sa
 
 from scim_bridge.rules.model import AppliedUser, GroupSnapshot, UserSnapshot
+from scim_bridge.scim.resources import display_name_of, email_of
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, User, utcnow
-
-
-def display_name_of(resource: dict) -> str:
-    """displayName, else name.formatted, else given and family name, else userName."""
-    name = resource.get("name") or {}
-    joined = " ".join(p for p in (name.get("givenName"), name.get("familyName")) if p)
-    return resource.get("displayName") or name.get("formatted") or joined or resource["userName"]
-
-
-def email_of(resource: dict) -> str | None:
-    """The primary email, else the work one, else the first (RFC 7643 §4.1.2)."""
-    emails = [e for e in resource.get("emails") or [] if e.get("value")]
-    for choose in (lambda e: e.get("primary") is True, lambda e: e.get("type") == "work", lambda e: True):
-        found = next((e["value"] for e in emails if choose(e)), None)
-        if found:
-            return found
-    return None
 
 
 class DeliveryRecords:
@@ -84,12 +68,9 @@ class DeliveryRecords:
     def linked_user_names(self, target: str) -> set[str]:
         """Lower-cased names the bridge manages on a target: applied ones and reserved ones."""
         with self._read() as session:
-            rows = session.execute(sa.select(Link.applied, Link.remote_name_lower).where(
+            rows = session.execute(sa.select(Link.applied_name_lower, Link.remote_name_lower).where(
                 Link.target == target, Link.resource_type == "User"))
-            names = set()
-            for applied, reserved in rows:
-                names.update(n.lower() for n in ((applied or {}).get("name"), reserved) if n)
-            return names
+            return {name for pair in rows for name in pair if name}
 
     def key_linked_elsewhere(self, target: str, resource_type: str, key: str, resource_id: str) -> bool:
         """Whether another resource is already linked to the target account with this product key."""
