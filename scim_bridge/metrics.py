@@ -56,9 +56,7 @@ class OutboxCollector:
 
 
 def setup_metrics(app: Flask, metrics: Metrics) -> None:
-    @app.before_request
-    def _start():
-        g.metrics_started = time.perf_counter()
+    """After setup_request_logging, whose start time (g.started) the latency reuses."""
 
     @app.after_request
     def _record(response):
@@ -66,5 +64,5 @@ def setup_metrics(app: Flask, metrics: Metrics) -> None:
         route = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.requests.labels(route, request.method, str(response.status_code)).inc()
         metrics.latency.labels(route, request.method).observe(
-            time.perf_counter() - g.get("metrics_started", time.perf_counter()))
+            time.perf_counter() - g.get("started", time.perf_counter()))
         return response

@@ -210,10 +210,6 @@ class ResourceType:
     extensions: tuple[Schema, ...] = field(default=())
     description: str = ""
 
-    @property
-    def schema_ids(self) -> tuple[str, ...]:
-        return (self.schema.id, *(e.id for e in self.extensions))
-
     def extension(self, urn: str) -> Schema | None:
         urn = LEGACY_URNS.get(urn.lower(), urn)
         return next((e for e in self.extensions if e.id.lower() == urn.lower()), None)

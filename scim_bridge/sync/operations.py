@@ -28,8 +28,6 @@ _RUN: dict[str, Callable[[DirectoryClient, Operation], object]] = {
     "remove_member": lambda client, op: client.remove_member(op.group, op.name),
 }
 
-KINDS = frozenset(_RUN)
-
 
 def run_operation(client: DirectoryClient, operation: Operation):
     try:
