@@ -33,6 +33,8 @@ class Table:
 
     def fill(self, session: Session, row, attributes: dict) -> None:
         """Copy the indexed attributes of a canonical resource onto its row."""
+        stored = sa.inspect(row).persistent
+        emails_before = (row.resource or {}).get("emails") if stored else None
         row.resource = attributes
         row.external_id = attributes.get("externalId")
         if self.model is User:
@@ -41,9 +43,11 @@ class Table:
             row.display_name = attributes.get("displayName")
             row.display_name_lower = row.display_name.lower() if row.display_name else None
             row.active = attributes.get("active", True) is not False
-            session.add(row)
-            session.flush()  # the email rows reference the user row
-            _fill_emails(session, row, attributes.get("emails") or [])
+            emails = attributes.get("emails") or []
+            if not stored or emails != (emails_before or []):
+                session.add(row)
+                session.flush()  # the email rows reference the user row
+                _fill_emails(session, row, emails, replace=stored)
         else:
             row.display_name = attributes["displayName"]
             row.display_name_lower = row.display_name.lower()
@@ -57,7 +61,7 @@ class Table:
             row.display_name_lower = None
 
 
-def _fill_emails(session: Session, row: User, emails: list[dict]) -> None:
+def _fill_emails(session: Session, row: User, emails: list[dict], *, replace: bool) -> None:
     wanted = [
         (e["value"].lower(), e.get("type"), bool(e.get("primary")))
         for e in emails
@@ -65,7 +69,7 @@ def _fill_emails(session: Session, row: User, emails: list[dict]) -> None:
     ]
     primary = next((v for v, _t, p in wanted if p), wanted[0][0] if wanted else None)
     row.primary_email_lower = primary
-    if sa.inspect(row).persistent:
+    if replace:
         session.execute(sa.delete(UserEmail).where(UserEmail.user_id == row.id))
     session.add_all(UserEmail(user_id=row.id, value_lower=v, type=t, primary=p) for v, t, p in wanted)
 

@@ -167,3 +167,14 @@ def test_responses_are_scim_json_unless_only_plain_json_is_accepted(scim, accept
 def test_plain_json_for_clients_that_accept_only_it(scim):
     reply = scim.get("/Users", headers={"Accept": "application/json"})
     assert reply.headers["Content-Type"].startswith("application/json")
+
+
+def test_email_lookups_follow_email_changes_and_only_those(scim):
+    user = _user(scim, "m@example.com", emails=[{"value": "old@example.com", "type": "work"}])
+    scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "title", "value": "Boss"}])
+    assert scim.get('/Users?filter=emails.value eq "old@example.com"').body["totalResults"] == 1
+    scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": 'emails[type eq "work"].value',
+                                         "value": "new@example.com"}])
+    assert scim.get('/Users?filter=emails.value eq "old@example.com"').body["totalResults"] == 0
+    found = scim.get('/Users?filter=emails[type eq "work"].value eq "NEW@example.com"').body
+    assert [r["id"] for r in found["Resources"]] == [user["id"]]
