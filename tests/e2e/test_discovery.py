@@ -1,13 +1,19 @@
 """Discovery documents describe exactly what the bridge supports (RFC 7644 §4)."""
 
 from scim_bridge.scim.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
+from tests.support.bridge import ScimClient, bridge_app
 
 
-def test_service_provider_config_advertises_the_enforced_limits(scim, app):
+def test_service_provider_config_advertises_the_enforced_limits(engine):
+    scim = ScimClient(bridge_app(engine, scim={"max_results": 2}))
     body = scim.get("/ServiceProviderConfig").body
-    limits = app.extensions["scim_bridge"].limits
     assert body["bulk"]["supported"] is False
-    assert body["filter"] == {"supported": True, "maxResults": limits.max_results}
+    assert body["filter"] == {"supported": True, "maxResults": 2}
+    for i in range(3):
+        assert scim.post("/Users", {"userName": f"u{i}@example.com"}).status == 201
+    # The advertised maxResults is the cap a list or filter actually answers with (RFC 7644 §5).
+    capped = scim.get('/Users?filter=userName ew "@example.com"&count=500').body
+    assert (capped["totalResults"], capped["itemsPerPage"]) == (3, 2)
     assert body["patch"]["supported"] and body["sort"]["supported"] and body["etag"]["supported"]
     assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"
 
@@ -52,7 +58,6 @@ def test_health_readiness_and_metrics_need_no_token(app, scim):
 
 def test_readiness_fails_when_the_database_is_gone(tmp_path):
     from scim_bridge.store.database import make_engine
-    from tests.support.bridge import bridge_app
 
     engine = make_engine(f"sqlite:///{tmp_path / 'gone' / 'bridge.db'}")  # a directory that does not exist
     app = bridge_app(engine)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.bridge import PATCH_OP
+from tests.support.bridge import PATCH_OP, ScimClient, bridge_app
 
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
@@ -56,14 +56,14 @@ def test_paging_is_stable_with_integer_fields(scim):
     assert seen == ids  # creation order, no duplicates, none skipped
 
 
-def test_count_zero_negative_and_capped(scim, app):
+def test_count_zero_negative_and_capped(engine):
+    scim = ScimClient(bridge_app(engine, scim={"max_results": 2}))
     for i in range(3):
         _user(scim, f"u{i}@example.com")
     zero = scim.get("/Users?count=0")
     assert zero.body["totalResults"] == 3 and zero.body["Resources"] == [] and zero.body["itemsPerPage"] == 0
     assert scim.get("/Users?count=-4").body["itemsPerPage"] == 0
     assert scim.get("/Users?startIndex=0&count=2").body["startIndex"] == 1
-    app.extensions["scim_bridge"].limits = type(app.extensions["scim_bridge"].limits)(max_results=2)
     assert scim.get("/Users?count=500").body["itemsPerPage"] == 2
 
 
