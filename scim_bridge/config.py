@@ -14,8 +14,9 @@ from pathlib import Path
 import yaml
 from marshmallow import ValidationError, fields, validate
 
+from atlassian_clients import UnknownClientType, client_class
 from scim_bridge.errors import ConfigError
-from scim_bridge.rules.settings import RulesSchema
+from scim_bridge.rules.settings import RulesSchema, effective_rules
 from scim_bridge.validation import StrictSchema, error_lines
 
 DEFAULT_PATH = "config.yaml"
@@ -144,9 +145,6 @@ def validate_config(raw: object, *, environ=None, source: str = "configuration")
 
 
 def _check_target(source: str, name: str, target: dict, global_rules: dict) -> None:
-    from atlassian_clients import UnknownClientType, client_class
-    from scim_bridge.rules.settings import effective_rules
-
     try:
         client_class(target["type"])
     except UnknownClientType as exc:

@@ -15,9 +15,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from scim_bridge.rules.groups import desired_group
-from scim_bridge.rules.model import GroupSnapshot
-from scim_bridge.rules.names import map_username
+from scim_bridge.rules.names import map_group_name, map_username
 from scim_bridge.store.models import utcnow
 from scim_bridge.sync.delivery import Delivery, Target
 from scim_bridge.sync.outbox import Outbox
@@ -38,8 +36,7 @@ class TargetNaming:
             if resource_type == "User":
                 out[name] = map_username(attributes["userName"], target.rules)
             else:
-                desired = desired_group(GroupSnapshot("", attributes["displayName"], False), target.rules)
-                out[name] = desired.name if desired else None
+                out[name] = map_group_name(attributes["displayName"], target.rules)  # None: not pushed
         return out
 
 
