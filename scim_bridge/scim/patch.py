@@ -14,7 +14,8 @@ import copy
 from dataclasses import dataclass, field
 
 from scim_bridge.errors import InvalidPath, InvalidValue, Mutability, NoTarget, ScimError
-from scim_bridge.scim.filter import And, Compare, Node, Or, PatchPath, matches, parse_path
+from scim_bridge.scim.filter import And, Compare, Node, Or, PatchPath, parse_path
+from scim_bridge.scim.matching import matches
 from scim_bridge.scim.patch_dialects import Operation, expand, read_operations
 from scim_bridge.scim.resources import check_required, coerce_members, coerce_value
 from scim_bridge.scim.schemas import Attribute, ResourceType

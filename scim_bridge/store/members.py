@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from scim_bridge.errors import InvalidValue
-from scim_bridge.scim.filter import matches
+from scim_bridge.scim.matching import matches
 from scim_bridge.scim.patch import MemberChanges
 from scim_bridge.scim.schemas import ResourceType
 from scim_bridge.store.models import GroupMember, User

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scim_bridge.scim.filter import matches, parse_filter, parse_path
+from scim_bridge.scim.filter import parse_filter, parse_path
+from scim_bridge.scim.matching import matches
 from scim_bridge.scim.schemas import ENTERPRISE_USER, GROUP, USER
 
 BARBARA = {

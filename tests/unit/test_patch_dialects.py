@@ -12,7 +12,7 @@ import copy
 import pytest
 
 from scim_bridge.errors import Mutability
-from scim_bridge.scim.filter import matches
+from scim_bridge.scim.matching import matches
 from scim_bridge.scim.patch import MemberChanges, apply_patch
 from scim_bridge.scim.patch_dialects import read_operations
 from scim_bridge.scim.schemas import ENTERPRISE_USER, GROUP, USER

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from scim_bridge.errors import InvalidFilter
-from scim_bridge.scim.filter import matches, parse_filter
+from scim_bridge.scim.filter import parse_filter
+from scim_bridge.scim.matching import matches
 from scim_bridge.scim.schemas import ENTERPRISE_USER, GROUP, USER
 from scim_bridge.store.models import Group, GroupMember, User, UserEmail
 from scim_bridge.store.query import order_clause, where_clause
