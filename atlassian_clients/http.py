@@ -19,13 +19,12 @@ so that tests never wait.
 
 from __future__ import annotations
 
-import json as jsonlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import requests
@@ -124,6 +123,9 @@ class Transport:
         self._session = session or self._pooled_session(self.settings.pool_size)
         self._sleep = sleep
         self._clock = clock
+        self._backoff = tenacity.wait_random_exponential(
+            multiplier=self.settings.backoff_initial, max=self.settings.backoff_max
+        )
         self.bucket = TokenBucket(self.settings.rate, self.settings.burst, clock=clock, sleep=sleep)
         self.failures = FailureReader(
             target, self.base_url, profile, read_timeout=self.settings.read_timeout, wall_clock=wall_clock
@@ -180,25 +182,23 @@ class Transport:
                     log.info("%s: %s %s did not take effect; sending it again", self.target, method, path)
                 raise
 
+        # Only a Transient is retried, so only a Transient reaches the stop and _give_up; any other
+        # error leaves at once.
         retrying = tenacity.Retrying(
             sleep=self._sleep,
             retry=tenacity.retry_if_exception_type(Transient),
             wait=self._wait,
             stop=lambda state: self._clock() + state.upcoming_sleep > deadline,
             before_sleep=lambda state: self._log_retry(method, path, state),
-            retry_error_callback=lambda state: self._give_up(state),
-            reraise=True,
+            retry_error_callback=self._give_up,
         )
-        try:
-            return retrying(attempt)
-        except Transient as transient:
-            raise transient.error from transient.__cause__
+        return retrying(attempt)
 
     def read_json(self, response: requests.Response) -> Any:
         """The JSON body of a 2xx answer; anything else means we are not talking to the product."""
         try:
             return response.json()
-        except (ValueError, jsonlib.JSONDecodeError):
+        except ValueError:  # requests' JSONDecodeError is a ValueError
             raise WrongEndpoint(
                 self.target,
                 f"{response.request.method} {_path_only(response.url)} answered HTTP {response.status_code} "
@@ -241,30 +241,22 @@ class Transport:
     # tenacity parts
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, Transient) and exc.retry_after is not None:
-            return exc.retry_after
-        backoff = tenacity.wait_random_exponential(
-            multiplier=self.settings.backoff_initial, max=self.settings.backoff_max
-        )
-        return backoff(state)
+        transient = _transient(state)
+        return transient.retry_after if transient.retry_after is not None else self._backoff(state)
 
     def _log_retry(self, method: str, path: str, state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
         log.warning(
             "%s: %s %s attempt %d failed (%s); retrying in %.1f s",
             self.target,
             method,
             path,
             state.attempt_number,
-            exc,
+            _transient(state),
             state.upcoming_sleep,
         )
 
     def _give_up(self, state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        if not isinstance(exc, Transient):
-            raise exc  # type: ignore[misc]
+        exc = _transient(state)
         last = exc.error
         text = (
             f"gave up after {state.attempt_number} attempt(s) within the {self.settings.deadline:g} s deadline; "
@@ -275,6 +267,11 @@ class Transport:
         kind = RateLimited if isinstance(last, RateLimited) else Unavailable
         kwargs = {"retry_after": exc.retry_after} if kind is RateLimited else {}
         raise kind(last.target, text, status=last.status, product_message=last.product_message, **kwargs) from exc
+
+
+def _transient(state: tenacity.RetryCallState) -> Transient:
+    """The failure tenacity is deciding about: always a Transient, the only kind it retries."""
+    return cast(Transient, state.outcome.exception())  # type: ignore[union-attr]
 
 
 def _path_only(url: str | None) -> str:
