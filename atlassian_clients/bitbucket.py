@@ -194,7 +194,7 @@ class BitbucketClient(ProductClient):
         raise self._unsupported("deactivate a user: revoke the licence (revoke_licence) or delete the account")
 
     def rename_user(self, old: str, new: str) -> None:
-        self._rename_checked(old, new, "POST", f"{API}/admin/users/rename", json={"name": old, "newName": new})
+        self._rename_checked(new, "POST", f"{API}/admin/users/rename", json={"name": old, "newName": new})
 
     def delete_user(self, username: str) -> None:
         self._unless_holds(

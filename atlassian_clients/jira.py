@@ -137,7 +137,7 @@ class JiraClient(ProductClient):
 
     def rename_user(self, old: str, new: str) -> None:
         self._rename_checked(
-            old, new, "PUT", f"{API}/user", params={"username": old}, json={"name": new}, headers=EXPERIMENTAL
+            new, "PUT", f"{API}/user", params={"username": old}, json={"name": new}, headers=EXPERIMENTAL
         )
 
     def delete_user(self, username: str) -> None:

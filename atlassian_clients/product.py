@@ -171,18 +171,16 @@ class ProductClient:
             )
         return user
 
-    def _rename_checked(self, old: str, new: str, method: str, path: str, **request: Any) -> None:
+    def _rename_checked(self, new: str, method: str, path: str, **request: Any) -> None:
         """Rename; an account that already carries the new name counts as done."""
 
         def renamed() -> bool:
             user = self.get_user(new)
             return user is not None and user.name == new
 
-        try:
-            self.http.request(method, path, verify_after_ambiguous=renamed, **request)
-        except NotFound:
-            if not renamed():
-                raise
+        self._unless_holds(
+            lambda: self.http.request(method, path, verify_after_ambiguous=renamed, **request), renamed, NotFound
+        )
 
     def _is_member(self, group: str, username: str) -> bool:
         try:
