@@ -78,21 +78,17 @@ class BitbucketClient(ProductClient):
         self._url_password_set = _Names()
 
     def _read_product_info(self) -> ProductInfo:
-        info = self._get(f"{API}/application-properties")
-        capabilities = Capabilities(
+        answer = self._get(f"{API}/application-properties")
+        return self._product_info(answer, self._capabilities, self.user_directories())
+
+    def _capabilities(self, version: tuple[int, ...]) -> Capabilities:
+        # The same on every supported version.
+        return Capabilities(
             can_create_user=True,
             can_deactivate=False,
             can_rename_user=True,
             can_find_by_email=True,
             licence=f"{LICENSED_USER} global permission",
-        )
-        build = info.get("buildNumber")
-        return ProductInfo(
-            "bitbucket",
-            str(info.get("version", "")),
-            None if build is None else str(build),
-            capabilities,
-            directories=self.user_directories(),
         )
 
     def user_directories(self) -> tuple[UserDirectory, ...]:

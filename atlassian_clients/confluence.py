@@ -23,7 +23,6 @@ from atlassian_clients.base import (
     ProductInfo,
     RemoteGroup,
     RemoteUser,
-    version_tuple,
 )
 from atlassian_clients.http import ProductProfile, Transport, segment
 from atlassian_clients.paging import confluence_page
@@ -85,18 +84,16 @@ class ConfluenceClient(ProductClient):
         self.notify_new_users = notify_new_users
 
     def _read_product_info(self) -> ProductInfo:
-        info = self._get(f"{API}/server-information")
-        version = str(info.get("version", ""))
-        numbers = version_tuple(version)
-        capabilities = Capabilities(
-            can_create_user=numbers >= (8, 4),
-            can_deactivate=numbers >= (8, 2),
+        return self._product_info(self._get(f"{API}/server-information"), self._capabilities)
+
+    def _capabilities(self, version: tuple[int, ...]) -> Capabilities:
+        return Capabilities(
+            can_create_user=version >= (8, 4),
+            can_deactivate=version >= (8, 2),
             can_rename_user=False,
             can_find_by_email=False,
             licence=f"membership of {self.licence_group}",
         )
-        build = info.get("buildNumber")
-        return ProductInfo("confluence", version, None if build is None else str(build), capabilities)
 
     # ----------------------------------------------------------------------------------------------
     # users

@@ -25,7 +25,6 @@ from atlassian_clients.base import (
     RemoteGroup,
     RemoteUser,
     Unsupported,
-    version_tuple,
 )
 from atlassian_clients.http import ProductProfile, Transport
 from atlassian_clients.paging import jira_cursor_page, jira_page, pages, plain_list_page
@@ -78,18 +77,16 @@ class JiraClient(ProductClient):
         self.group_picker_limit = group_picker_limit
 
     def _read_product_info(self) -> ProductInfo:
-        info = self._get(f"{API}/serverInfo")
-        version = str(info.get("version", ""))
-        numbers = version_tuple(version)
-        capabilities = Capabilities(
+        return self._product_info(self._get(f"{API}/serverInfo"), self._capabilities)
+
+    def _capabilities(self, version: tuple[int, ...]) -> Capabilities:
+        return Capabilities(
             can_create_user=True,
-            can_deactivate=numbers >= (8, 3),  # JRASERVER-37294
+            can_deactivate=version >= (8, 3),  # JRASERVER-37294
             can_rename_user=True,
             can_find_by_email=True,
             licence="application access " + (", ".join(self.application_keys) or "(Jira's default applications)"),
         )
-        build = info.get("buildNumber")
-        return ProductInfo("jira", version, None if build is None else str(build), capabilities)
 
     # ----------------------------------------------------------------------------------------------
     # users

@@ -27,6 +27,8 @@ from atlassian_clients.base import (
     RemoteUser,
     Unavailable,
     Unsupported,
+    UserDirectory,
+    version_tuple,
 )
 from atlassian_clients.http import BasicAuth, HttpSettings, ProductProfile, TokenAuth, Transport
 from atlassian_clients.paging import NextRule, pages
@@ -93,6 +95,26 @@ class ProductClient:
 
     def _read_product_info(self) -> ProductInfo:
         raise NotImplementedError
+
+    def _product_info(
+        self,
+        answer: dict[str, Any],
+        capabilities: Callable[[tuple[int, ...]], Capabilities],
+        directories: tuple[UserDirectory, ...] | None = None,
+    ) -> ProductInfo:
+        """The info from a product's version resource; all three carry ``version`` and ``buildNumber``.
+
+        ``capabilities`` maps the version's numbers to what this version can do.
+        """
+        version = str(answer.get("version", ""))
+        build = answer.get("buildNumber")
+        return ProductInfo(
+            self.product,
+            version,
+            None if build is None else str(build),
+            capabilities(version_tuple(version)),
+            directories,
+        )
 
     # ----------------------------------------------------------------------------------------------
     # requests
