@@ -14,10 +14,13 @@ exception           meaning                                                     
 ``Conflict``        the product refused because of the state of another object   permanent
 ``Rejected``        the product refused the request (validation, licence, ...)   permanent
 ``Unsupported``     this product or version has no way to do it (a ``Rejected``) permanent
-``Unavailable``     transient: network, 5xx, rate limit; retried until deadline  retry later
+``Unavailable``     transient: network, 5xx, rate limit (see below)              retry later
 ``AuthFailed``      the credentials or the account's permissions are wrong       fix the target
 ``WrongEndpoint``   ``base_url`` does not point at the product's REST API        fix the target
 ==================  ===========================================================  ================
+
+Network failures, 429 and 502/503/504 are retried by the transport until the operation's deadline
+before they become ``Unavailable`` (or ``RateLimited``); any other 5xx is ``Unavailable`` at once.
 
 Every error carries the configured target name, a message that says what happened and, where there
 is something to fix, what to fix; ``status`` (HTTP status or ``None``) and ``product_message`` (the
@@ -74,7 +77,7 @@ class Unsupported(Rejected):
 
 
 class Unavailable(AtlassianError):
-    """Transient failure: the product could not be reached or answered 5xx, retried until the deadline."""
+    """Transient failure: the product could not be reached or answered 5xx (see the module docstring)."""
 
 
 class RateLimited(Unavailable):
