@@ -29,6 +29,7 @@ product's own words, from its error body).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar, runtime_checkable
@@ -189,20 +190,9 @@ class Creation(Generic[T]):
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """``"10.3.24"`` -> ``(10, 3, 24)``; stops at the first part that is not a number (``"9.4.0-rc1"``)."""
-    parts: list[int] = []
-    for part in version.split("."):
-        digits = ""
-        for char in part:
-            if not char.isdigit():
-                break
-            digits += char
-        if not digits:
-            break
-        parts.append(int(digits))
-        if len(digits) != len(part):
-            break
-    return tuple(parts)
+    """``"10.3.24"`` -> ``(10, 3, 24)``; the leading dotted numbers only (``"9.4.0-rc1"`` -> ``(9, 4, 0)``)."""
+    leading = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(part) for part in leading.group().split(".")) if leading else ()
 
 
 # --------------------------------------------------------------------------------------------------
