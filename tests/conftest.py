@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: the two databases the store runs on."""
+"""Fixtures shared by the whole suite: the two databases the store runs on, and the bridge on them."""
 
 from __future__ import annotations
 
@@ -61,3 +61,19 @@ def engine(database_url):
     yield engine
     Base.metadata.drop_all(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def app(engine):
+    """The bridge's Flask app on ``engine``, with the test bearer token and no targets."""
+    from tests.support.bridge import bridge_app
+
+    return bridge_app(engine)
+
+
+@pytest.fixture
+def scim(app):
+    """A SCIM client of ``app`` (Flask's test client, the bearer token sent)."""
+    from tests.support.bridge import ScimClient
+
+    return ScimClient(app)

@@ -1,13 +1,10 @@
 import pytest
 
-from tests.support.bridge import ScimClient, bridge_app
+from tests.e2e.provisioning_support import bridges
 
 
 @pytest.fixture
-def app(engine):
-    return bridge_app(engine)
-
-
-@pytest.fixture
-def scim(app):
-    return ScimClient(app)
+def start(engine):
+    """``start(rules=..., targets=..., worker=...)`` builds a live bridge on fresh fakes (``provisioning_support``)."""
+    with bridges(engine) as start:
+        yield start

@@ -10,13 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE, LICENCE_GROUPS, PRODUCTS, bridges
-
-
-@pytest.fixture
-def start(engine):
-    with bridges(engine) as start:
-        yield start
+from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE, LICENCE_GROUPS, PRODUCTS
 
 
 def provision(bridge) -> dict[str, str]:

@@ -24,7 +24,6 @@ from tests.e2e.provisioning_support import (
     LICENCE,
     account,
     assert_fakes,
-    bridges,
 )
 
 RULES = {**EMAIL_LOCAL_PART, "groups": {"delete": True}}
@@ -33,12 +32,6 @@ TARGETS = {
     "confluence": {"default_groups": ["confluence-users"]},
     "bitbucket": {"default_groups": ["stash-users"], "deactivate_with": "delete"},
 }
-
-
-@pytest.fixture
-def start(engine):
-    with bridges(engine) as start:
-        yield start
 
 
 @pytest.mark.parametrize("dialect", ["default", "aadOptscim062020"])

@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, PRODUCTS, bridges
+from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, PRODUCTS
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
-@pytest.fixture
-def start(engine):
-    with bridges(engine) as start:
-        yield start
 
 
 def refused_as_taken(reply, target: str, name: str, holder: str, kind: str = "username") -> None:

@@ -8,20 +8,12 @@ no account holds the name any more.
 
 from __future__ import annotations
 
-import pytest
-
 from scim_bridge import create_app
 from scim_bridge.store.repository import Repository
 from scim_bridge.sync.reconcile import reconcile
-from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, bridge_config, bridges
+from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, bridge_config
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
-
-@pytest.fixture
-def start(engine):
-    with bridges(engine) as start:
-        yield start
 
 
 def test_a_renamed_users_old_name_is_not_given_to_a_newcomer_until_the_account_gave_it_up(start):

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 
-import pytest
-
 from tests.compliance.test_idp_okta import GROUP_LOOKUP, LOOKUP
 from tests.compliance.test_idp_okta import _okta_user as okta_user
 from tests.e2e.provisioning_support import (
@@ -24,14 +22,7 @@ from tests.e2e.provisioning_support import (
     LICENCE_GROUPS,
     account,
     assert_fakes,
-    bridges,
 )
-
-
-@pytest.fixture
-def start(engine):
-    with bridges(engine) as start:
-        yield start
 
 
 def test_okta_assignment_profile_push_and_group_push(start):

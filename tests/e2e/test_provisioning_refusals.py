@@ -15,13 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, PRODUCTS, OutboxState, bridges
-
-
-@pytest.fixture
-def start(engine):
-    with bridges(engine) as start:
-        yield start
+from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, PRODUCTS, OutboxState
 
 
 def no_confluence_licence(bridge) -> None:

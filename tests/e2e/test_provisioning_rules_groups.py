@@ -14,15 +14,8 @@ from tests.e2e.provisioning_support import (
     LICENCE_GROUPS,
     PRODUCTS,
     account,
-    bridges,
     with_seeded,
 )
-
-
-@pytest.fixture
-def start(engine):
-    with bridges(engine) as start:
-        yield start
 
 
 def spelled(product: str, name: str) -> str:

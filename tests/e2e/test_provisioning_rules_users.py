@@ -17,17 +17,10 @@ from tests.e2e.provisioning_support import (
     PRODUCTS,
     LinkState,
     account,
-    bridges,
 )
 
 CREATE_CALL = {"jira": ("POST", "/rest/api/2/user"), "confluence": ("POST", "/rest/api/admin/user"),
                "bitbucket": ("POST", "/rest/api/latest/admin/users")}
-
-
-@pytest.fixture
-def start(engine):
-    with bridges(engine) as start:
-        yield start
 
 
 def licensed(product: str, display: str, email: str, *groups: str) -> object:

@@ -10,24 +10,23 @@ from click.testing import CliRunner
 
 from scim_bridge.cli import main
 from scim_bridge.sync.reconcile import reconcile
-from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, bridge_config, bridges
+from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, bridge_config
 
 RULES = {**EMAIL_LOCAL_PART, "users": {"protected": ["admin"]}}
 
 
 @pytest.fixture
-def drifted(engine):
-    with bridges(engine) as start:
-        bridge = start(rules=RULES, targets=LICENCE_GROUPS, worker=False)
-        alice = bridge.idp.create_user("alice@example.com", "Alice Smith")
-        bridge.idp.create_group("Dev Team", alice)
-        bridge.drain()
-        # Someone edits Jira by hand: alice leaves the team and her licence group, and an account
-        # appears that no identity provider user maps to.
-        bridge.jira.remove_member("Dev Team", "alice")
-        bridge.jira.remove_member("jira-software-users", "alice")
-        bridge.jira.add_user("mallory", "Mallory", "mallory@example.com", groups=["jira-software-users"])
-        yield bridge
+def drifted(start):
+    bridge = start(rules=RULES, targets=LICENCE_GROUPS, worker=False)
+    alice = bridge.idp.create_user("alice@example.com", "Alice Smith")
+    bridge.idp.create_group("Dev Team", alice)
+    bridge.drain()
+    # Someone edits Jira by hand: alice leaves the team and her licence group, and an account
+    # appears that no identity provider user maps to.
+    bridge.jira.remove_member("Dev Team", "alice")
+    bridge.jira.remove_member("jira-software-users", "alice")
+    bridge.jira.add_user("mallory", "Mallory", "mallory@example.com", groups=["jira-software-users"])
+    return bridge
 
 
 def test_a_dry_run_shows_the_drift_and_changes_nothing(drifted):
@@ -72,16 +71,15 @@ def test_the_command_line_prints_the_plan(drifted, tmp_path):
     assert "alice" not in drifted.jira.members("Dev Team")
 
 
-def test_unmanaged_accounts_of_other_directories_read_only_or_the_service_account_are_left_alone(engine):
-    with bridges(engine) as start:
-        bridge = start(rules={**EMAIL_LOCAL_PART, "directory": "Bitbucket Internal Directory"},
-                       targets=LICENCE_GROUPS, worker=False)
-        bitbucket = bridge.bitbucket
-        bitbucket.add_user("carol", "Carol", "carol@example.com", directory="Corporate LDAP",
-                           groups=["stash-users"])
-        bitbucket.add_user("dave", "Dave", "dave@example.com", groups=["stash-users"])
-        report = {r.target: r for r in reconcile(bridge.sync, dry_run=False, deactivate_unmanaged=True)}
-        # "admin" is the bridge's own login (not protected here); carol lives in another directory.
-        assert report["bitbucket"].unmanaged == ["dave"] and report["bitbucket"].deactivated == ["dave"]
-        assert bitbucket.is_licensed("carol") and not bitbucket.is_licensed("dave")
-        assert "stash-users" not in bitbucket.groups_of("dave")
+def test_unmanaged_accounts_of_other_directories_read_only_or_the_service_account_are_left_alone(start):
+    bridge = start(rules={**EMAIL_LOCAL_PART, "directory": "Bitbucket Internal Directory"},
+                   targets=LICENCE_GROUPS, worker=False)
+    bitbucket = bridge.bitbucket
+    bitbucket.add_user("carol", "Carol", "carol@example.com", directory="Corporate LDAP",
+                       groups=["stash-users"])
+    bitbucket.add_user("dave", "Dave", "dave@example.com", groups=["stash-users"])
+    report = {r.target: r for r in reconcile(bridge.sync, dry_run=False, deactivate_unmanaged=True)}
+    # "admin" is the bridge's own login (not protected here); carol lives in another directory.
+    assert report["bitbucket"].unmanaged == ["dave"] and report["bitbucket"].deactivated == ["dave"]
+    assert bitbucket.is_licensed("carol") and not bitbucket.is_licensed("dave")
+    assert "stash-users" not in bitbucket.groups_of("dave")
