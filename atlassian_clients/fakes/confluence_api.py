@@ -18,6 +18,7 @@ from atlassian_clients.fakes.rest import (
     base_url,
     caller,
     empty_response,
+    expand_arg,
     int_arg,
     json_body,
     json_response,
@@ -25,10 +26,6 @@ from atlassian_clients.fakes.rest import (
 
 FORBIDDEN_NAME_CHARACTERS = set("\\,+<>'\"")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def _expand() -> frozenset[str]:
-    return frozenset(part.strip() for part in request.args.get("expand", "").split(",") if part.strip())
 
 
 def _user_name_problem(name: str) -> str | None:
@@ -171,22 +168,22 @@ def create_confluence_app(confluence: FakeConfluence, recorder: ExchangeLog | No
 
     @api.route("/user", "GET", Access.USER)
     def get_user() -> Response:
-        return json_response(confluence.person(base_url(), queried_user(), _expand()))
+        return json_response(confluence.person(base_url(), queried_user(), expand_arg()))
 
     @api.route("/user/current", "GET", Access.USER)
     def current_user() -> Response:
-        return json_response(confluence.person(base_url(), named_user(caller().name), _expand()))
+        return json_response(confluence.person(base_url(), named_user(caller().name), expand_arg()))
 
     @api.route("/user/list", "GET", Access.USER)
     def list_users() -> Response:
         require_version("8.4")
-        expand = _expand()
+        expand = expand_arg()
         return results(directory.users(), lambda a: confluence.person(base_url(), a, expand), 100)
 
     @api.route("/admin/users/list/active", "GET")
     def list_active_users() -> Response:
-        active = directory.listing("active", lambda: (a for a in directory.users() if a.active))
-        return results(active, lambda a: {**confluence.person(base_url(), a, _expand()), "email": a.email}, 100)
+        active, expand = directory.listing("active", lambda: (a for a in directory.users() if a.active)), expand_arg()
+        return results(active, lambda a: {**confluence.person(base_url(), a, expand), "email": a.email}, 100)
 
     @api.route("/user/memberof", "GET", Access.USER)
     def groups_of_user() -> Response:
@@ -220,7 +217,7 @@ def create_confluence_app(confluence: FakeConfluence, recorder: ExchangeLog | No
 
     @api.route("/group/<group_name>/member", "GET")
     def group_members(group_name: str) -> Response:
-        group, expand = named_group(group_name), _expand()
+        group, expand = named_group(group_name), expand_arg()
         return results(directory.members(group), lambda a: confluence.person(base_url(), a, expand), 200)
 
     def membership(username: str, group_name: str) -> tuple[str, str]:

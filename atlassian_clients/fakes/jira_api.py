@@ -17,6 +17,7 @@ from atlassian_clients.fakes.rest import (
     bool_arg,
     caller,
     empty_response,
+    expand_arg,
     int_arg,
     json_body,
     json_response,
@@ -24,10 +25,6 @@ from atlassian_clients.fakes.rest import (
 
 USERNAME_TAKEN = "A user with that username already exists."
 GROUP_MISSING = "Specified group does not exist."
-
-
-def _expand() -> frozenset[str]:
-    return frozenset(part.strip() for part in request.args.get("expand", "").split(",") if part.strip())
 
 
 def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flask:
@@ -57,7 +54,7 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
 
     @api.route("/user", "GET", Access.USER)
     def get_user() -> Response:
-        return json_response(jira.user_bean(base_url(), target_user(), _expand()))
+        return json_response(jira.user_bean(base_url(), target_user(), expand_arg()))
 
     @api.route("/user", "POST")
     def create_user() -> Response:
@@ -73,8 +70,9 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
         if not display:
             errors["fullname"] = "You must specify a full name."
         keys = body.get("applicationKeys")
-        roles = [r for r in jira.application_roles.values() if r.selected_by_default] if keys is None else keys
-        if keys is not None:
+        if keys is None:  # absent: the applications selected by default (atlassian-rest.md §4.1)
+            roles = [r for r in jira.application_roles.values() if r.selected_by_default]
+        else:
             roles = [role(key) for key in keys]
         if errors:
             raise ProductError(400, fields=errors)
@@ -284,7 +282,7 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
 
     @api.route("/myself", "GET", Access.USER)
     def myself() -> Response:
-        return json_response(jira.user_bean(base_url(), directory.user(caller().name), _expand()))
+        return json_response(jira.user_bean(base_url(), directory.user(caller().name), expand_arg()))
 
     return api.app
 

@@ -116,6 +116,11 @@ def bool_arg(name: str, default: bool) -> bool:
     return default if value in (None, "") else value.lower() == "true"
 
 
+def expand_arg() -> frozenset[str]:
+    """The names in the request's ``expand=a,b`` parameter."""
+    return frozenset(part.strip() for part in request.args.get("expand", "").split(",") if part.strip())
+
+
 def base_url() -> str:
     """The product's base URL as the client reached it, context path included."""
     return request.url_root.rstrip("/")
