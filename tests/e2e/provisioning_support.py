@@ -24,7 +24,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -34,14 +33,13 @@ import requests
 import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
-from werkzeug.serving import make_server
 
 from atlassian_clients.fakes import PRODUCTS, RunningFakes, start_fakes
 from scim_bridge import create_app
 from scim_bridge.cli import main as cli_main
 from scim_bridge.store.models import AuditEntry, Link, OutboxRow
 from scim_bridge.store.repository import Repository
-from tests.support.bridge import PATCH_OP, TOKEN, Reply
+from tests.support.bridge import PATCH_OP, TOKEN, Reply, serve
 
 REPO = Path(__file__).resolve().parents[2]
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -290,21 +288,6 @@ class Bridge:
                               timeout=60, check=False)
         assert done.returncode == 0, done.stderr
         return done.stdout
-
-
-@contextmanager
-def serve(app) -> Iterator[str]:
-    """The app on a free loopback port; yields the SCIM base URL. A short poll interval lets the
-    server stop at once instead of after up to half a second (werkzeug's default), test after test."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/scim/v2"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @contextmanager

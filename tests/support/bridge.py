@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -73,14 +74,16 @@ class ScimClient:
 
 
 @contextmanager
-def serve(app):
+def serve(app) -> Iterator[str]:
     """Serve ``app`` on a free loopback port in a thread; yields the SCIM base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    # A short poll lets shutdown() return at once instead of after up to half a second.
+    # A short poll lets shutdown() return at once instead of after up to half a second (werkzeug's
+    # default), test after test.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/scim/v2"
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=10)
