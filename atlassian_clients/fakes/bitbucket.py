@@ -39,7 +39,6 @@ def rank(permission: str | None) -> int:
 
 class FakeBitbucket(FakeProduct):
     name = "bitbucket"
-    title = "Bitbucket"
     default_version = "9.4.3"
     rest_roots = ("/rest/api/latest", "/rest/api/1.0")
     internal_directory = "Bitbucket Internal Directory"

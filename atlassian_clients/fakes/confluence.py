@@ -39,7 +39,6 @@ class LongTask:
 
 class FakeConfluence(FakeProduct):
     name = "confluence"
-    title = "Confluence"
     default_version = "9.2.3"
     rest_roots = ("/rest/api",)
     internal_directory = "Confluence Internal Directory"

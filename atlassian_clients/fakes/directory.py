@@ -60,13 +60,11 @@ class Directory:
         self._groups: dict[str, str] = {}
         self._members: dict[str, dict[str, None]] = {}
         self._member_of: dict[str, dict[str, None]] = {}
-        self._version = 0
         self._listings: dict[Any, Any] = {}
 
     # -- change tracking -------------------------------------------------------------------------
 
     def _changed(self) -> None:
-        self._version += 1
         self._listings.clear()
 
     def touch(self) -> None:

@@ -32,7 +32,6 @@ class ApplicationRole:
 
 class FakeJira(FakeProduct):
     name = "jira"
-    title = "Jira"
     default_version = "10.3.4"
     rest_roots = ("/rest/api/2", "/rest/api/latest")
     internal_directory = "Jira Internal Directory"

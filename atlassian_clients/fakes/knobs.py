@@ -145,9 +145,9 @@ class Knobs:
         """
         with self._lock:
             delay = self.latency
-            injection = self._take_injection(method, path)
-            forced = next((f for f in self.forced if f.matches(method, path)), None)
-            if injection is None and forced is not None:
+            injection = self._take_injection()
+            forced = next((f for f in self.forced if f.matches(method, path)), None) if injection is None else None
+            if forced is not None:
                 forced.count -= 1
                 headers = {"Retry-After": forced.retry_after} if forced.retry_after else {}
                 injection = Injection(forced.status, "forced", headers, forced.after_apply, forced.delay)
@@ -160,7 +160,8 @@ class Knobs:
         if seconds > 0:
             self._sleep(seconds)
 
-    def _take_injection(self, method: str, path: str) -> Injection | None:
+    def _take_injection(self) -> Injection | None:
+        """A throttled or failure-rate answer, which meets any request."""
         if self.throttled:
             self.throttled -= 1
             headers = {"Retry-After": self.retry_after, "X-RateLimit-Remaining": "0", **self.RATE_LIMIT_HEADERS}

@@ -62,10 +62,6 @@ class CallCounter:
         with self._lock:
             return self._applied[method.upper(), path]
 
-    def total_applied(self) -> int:
-        with self._lock:
-            return sum(self._applied.values())
-
     def snapshot(self) -> dict[str, dict[str, int]]:
         """``{"POST /rest/api/2/user": {"received": 2, "applied": 1}, ...}``"""
         with self._lock:
@@ -84,7 +80,6 @@ class FakeProduct:
     """State of one fake product. Subclasses add the product's REST shapes and rules."""
 
     name: ClassVar[str]
-    title: ClassVar[str]
     default_version: ClassVar[str]
     # REST roots the product serves, canonical one first (calls are counted under it).
     rest_roots: ClassVar[tuple[str, ...]]
