@@ -2,9 +2,9 @@
 
 A request passes the layers a real Atlassian server puts in front of its REST resources, in their
 order: the fault knobs (standing in for the network and the rate limiter), authentication (Seraph
-in Jira and Confluence), the REST framework's XSRF filter, then the resource itself, which checks
-the caller's permission and runs under the product's lock. Afterwards the mutating call is counted
-and the exchange recorded for contract checks.
+in Jira and Confluence), the REST framework's XSRF filter, the access the route was registered with
+(administrator for admin resources), then the resource itself under the product's lock.
+Afterwards the mutating call is counted and the exchange recorded for contract checks.
 """
 
 from __future__ import annotations
