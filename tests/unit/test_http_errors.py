@@ -24,6 +24,12 @@ __all__ = ["client_for", "clock", "rsps"]
 JIRA = "http://atlassian.test/jira/rest/api/2"
 BITBUCKET = "http://atlassian.test/bitbucket/rest/api/latest"
 SHORT = HttpSettings(deadline=3, backoff_initial=0.5, backoff_max=1, rate=1000, burst=1000)
+NOT_PERMITTED = "com.atlassian.bitbucket.AuthorisationException"
+
+
+def bitbucket_error(message: str, exception: str) -> dict:
+    """Bitbucket's error body (atlassian-rest.md §6.8)."""
+    return {"errors": [{"message": message, "exceptionName": exception}]}
 
 
 def test_wrong_credentials_name_the_target_and_what_to_fix(client_for, rsps):
@@ -77,14 +83,7 @@ def test_bitbucket_403_explains_that_tokens_cannot_administer(client_for, rsps):
         responses.DELETE,
         f"{BITBUCKET}/admin/users",
         status=403,
-        json={
-            "errors": [
-                {
-                    "message": "Tokens may not have the following permission: ADMIN",
-                    "exceptionName": "com.atlassian.bitbucket.AuthorisationException",
-                }
-            ]
-        },
+        json=bitbucket_error("Tokens may not have the following permission: ADMIN", NOT_PERMITTED),
     )
 
     with pytest.raises(PermissionDenied, match="personal access tokens cannot call admin endpoints") as caught:
@@ -99,14 +98,7 @@ def test_bitbucket_401_for_a_missing_permission_is_not_a_credentials_problem(cli
         responses.POST,
         f"{BITBUCKET}/admin/groups",
         status=401,
-        json={
-            "errors": [
-                {
-                    "message": "You are not permitted to access this resource",
-                    "exceptionName": "com.atlassian.bitbucket.AuthorisationException",
-                }
-            ]
-        },
+        json=bitbucket_error("You are not permitted to access this resource", NOT_PERMITTED),
     )
 
     with pytest.raises(PermissionDenied, match="needs the ADMIN global permission"):
@@ -119,14 +111,10 @@ def test_bitbucket_401_for_bad_credentials_is_a_credentials_problem(client_for, 
         responses.POST,
         f"{BITBUCKET}/admin/groups",
         status=401,
-        json={
-            "errors": [
-                {
-                    "message": "Authentication failed. Please check your credentials and try again.",
-                    "exceptionName": "com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException",
-                }
-            ]
-        },
+        json=bitbucket_error(
+            "Authentication failed. Please check your credentials and try again.",
+            "com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException",
+        ),
     )
 
     with pytest.raises(AuthFailed, match="refused the credentials") as caught:
