@@ -6,14 +6,9 @@ whole, so an attribute dropped, kept by mistake or mangled on the way shows up, 
 
 from __future__ import annotations
 
-from tests.support.bridge import PATCH_OP
+from tests.support.idp_requests import CORE_GROUP, CORE_USER, ENTERPRISE_USER, ERROR, LIST_RESPONSE, PATCH_OP
 
 BASE = "http://localhost/scim/v2"  # Flask's test client serves as http://localhost
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 __all__ = ["BASE", "CORE_GROUP", "CORE_USER", "ENTERPRISE_USER", "ERROR", "LIST_RESPONSE", "PATCH_OP",
            "created", "listed_ids", "member", "membership", "patched", "read_back"]

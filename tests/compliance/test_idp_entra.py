@@ -24,24 +24,7 @@ from tests.compliance.readback import (
     patched,
     read_back,
 )
-
-ADSCIM_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
-
-
-def entra_user(user_name: str, external_id: str, given: str, family: str, email: str, **nulls) -> dict:
-    """Entra's ``POST /Users``: core and enterprise URNs, ``meta``, empty ``roles``, explicit nulls."""
-    return {
-        "schemas": [CORE_USER, ENTERPRISE_USER],
-        "externalId": external_id,
-        "userName": user_name,
-        "active": True,
-        "emails": [{"primary": True, "type": "work", "value": email}],
-        "meta": {"resourceType": "User"},
-        "name": {"formatted": f"{given} {family}", "familyName": family, "givenName": given},
-        "roles": [],
-        ENTERPRISE_USER: {"employeeNumber": "4711", "department": "Sales"},
-        **nulls,
-    }
+from tests.support.idp_requests import ADSCIM_GROUP, entra_user
 
 
 def expected_user(user_id: str, user_name: str, external_id: str, given: str, family: str, email: str) -> dict:

@@ -13,7 +13,6 @@ import copy
 from tests.compliance.readback import (
     BASE,
     CORE_GROUP,
-    CORE_USER,
     ERROR,
     created,
     listed_ids,
@@ -22,38 +21,19 @@ from tests.compliance.readback import (
     patched,
     read_back,
 )
-
-# Okta URL-encodes its filters; startIndex and count as its import and assignment loops send them.
-LOOKUP = "/Users?filter=userName%20eq%20%22{}%22&startIndex=1&count=100"
-GROUP_LOOKUP = "/Groups?filter=displayName%20eq%20%22{}%22&startIndex=1&count=100"
-
-
-def _okta_user(login: str, given: str, family: str, okta_id: str) -> dict:
-    """An Okta ``POST /Users`` body: core schema only, read-only ``groups: []``, a pushed password."""
-    return {
-        "schemas": [CORE_USER],
-        "userName": login,
-        "name": {"givenName": given, "familyName": family},
-        "emails": [{"primary": True, "value": login, "type": "work"}],
-        "displayName": f"{given} {family}",
-        "locale": "en-US",
-        "externalId": okta_id,
-        "groups": [],
-        "password": "t0p-Secret-9x",
-        "active": True,
-    }
+from tests.support.idp_requests import OKTA_GROUP_LOOKUP, OKTA_USER_LOOKUP, okta_user
 
 
 def _expected_user(user_id: str, login: str, given: str, family: str, okta_id: str) -> dict:
     """What the bridge keeps of that body: everything but the read-only groups and the password."""
-    sent = _okta_user(login, given, family, okta_id)
+    sent = okta_user(login, given, family, okta_id)
     return {"id": user_id, **{k: v for k, v in sent.items() if k not in ("groups", "password")}}
 
 
 def _assign(scim, login: str, given: str, family: str, okta_id: str) -> str:
     """Okta's assignment: look the login up, create the user when it is not there."""
-    assert listed_ids(scim, LOOKUP.format(login.replace("@", "%40"))) == []
-    return created(scim.post("/Users", _okta_user(login, given, family, okta_id)))
+    assert listed_ids(scim, OKTA_USER_LOOKUP.format(login.replace("@", "%40"))) == []
+    return created(scim.post("/Users", okta_user(login, given, family, okta_id)))
 
 
 def test_assignment_update_deactivate_and_reactivate(scim):
@@ -62,7 +42,7 @@ def test_assignment_update_deactivate_and_reactivate(scim):
     assert read_back(scim, f"/Users/{user_id}") == expected  # no password, no empty groups
 
     # The next assignment finds the user, whatever the case of the login (userName is caseExact false).
-    assert listed_ids(scim, LOOKUP.format("TESS.NG%40OKTA.EXAMPLE")) == [user_id]
+    assert listed_ids(scim, OKTA_USER_LOOKUP.format("TESS.NG%40OKTA.EXAMPLE")) == [user_id]
 
     # A profile push: Okta GETs the user, changes what changed and PUTs the whole representation back,
     # echoing id, meta and the read-only groups.
@@ -81,7 +61,7 @@ def test_assignment_update_deactivate_and_reactivate(scim):
     assert deactivated["active"] is False
     assert read_back(scim, f"/Users/{user_id}") == {**expected, "active": False}
     # A deactivated user stays findable, so reassignment reuses the same id (idp-behaviour §2.2.7).
-    assert listed_ids(scim, LOOKUP.format("tess.ng%40okta.example")) == [user_id]
+    assert listed_ids(scim, OKTA_USER_LOOKUP.format("tess.ng%40okta.example")) == [user_id]
 
     patched(scim, f"/Users/{user_id}", [{"op": "replace", "value": {"active": True}}], 200)
     assert read_back(scim, f"/Users/{user_id}") == expected
@@ -90,7 +70,7 @@ def test_assignment_update_deactivate_and_reactivate(scim):
 def test_a_second_create_of_the_same_login_is_refused_and_changes_nothing(scim):
     user_id = _assign(scim, "raj.p@okta.example", "Raj", "Patel", "00u1")
     before = read_back(scim, f"/Users/{user_id}")
-    again = scim.post("/Users", _okta_user("Raj.P@OKTA.example", "Raj", "Patel", "00u2"))
+    again = scim.post("/Users", okta_user("Raj.P@OKTA.example", "Raj", "Patel", "00u2"))
     assert again.status == 409
     assert again.body["schemas"] == [ERROR] and again.body["scimType"] == "uniqueness" and again.body["detail"]
     assert read_back(scim, f"/Users/{user_id}") == before
@@ -103,9 +83,9 @@ def test_group_push_rename_and_membership_changes(scim):
     cho = _assign(scim, "cho@okta.example", "Cho", "Kim", "00uc")
 
     # Group Push: not found by name, then created with an empty member list.
-    assert listed_ids(scim, GROUP_LOOKUP.format("Test%20SCIMv2")) == []
+    assert listed_ids(scim, OKTA_GROUP_LOOKUP.format("Test%20SCIMv2")) == []
     group_id = created(scim.post("/Groups", {"schemas": [CORE_GROUP], "displayName": "Test SCIMv2", "members": []}))
-    assert listed_ids(scim, GROUP_LOOKUP.format("Test%20SCIMv2")) == [group_id]
+    assert listed_ids(scim, OKTA_GROUP_LOOKUP.format("Test%20SCIMv2")) == [group_id]
     group_path = f"/Groups/{group_id}"
     assert read_back(scim, group_path) == {"schemas": [CORE_GROUP], "id": group_id, "displayName": "Test SCIMv2"}
 
@@ -129,8 +109,8 @@ def test_group_push_rename_and_membership_changes(scim):
     ], 204)
     assert read_back(scim, group_path) == {
         "schemas": [CORE_GROUP], "id": group_id, "displayName": "Engineering", "members": [member(bob), member(cho)]}
-    assert listed_ids(scim, GROUP_LOOKUP.format("Engineering")) == [group_id]
-    assert listed_ids(scim, GROUP_LOOKUP.format("Test%20SCIMv2")) == []
+    assert listed_ids(scim, OKTA_GROUP_LOOKUP.format("Engineering")) == [group_id]
+    assert listed_ids(scim, OKTA_GROUP_LOOKUP.format("Test%20SCIMv2")) == []
     assert "groups" not in read_back(scim, f"/Users/{ann}")
     assert read_back(scim, f"/Users/{cho}")["groups"] == [membership(group_id, "Engineering")]
 
@@ -143,7 +123,7 @@ def test_group_push_rename_and_membership_changes(scim):
     # Unlink with "delete the group in the target app".
     assert scim.delete(group_path).status == 204
     assert scim.get(group_path).status == 404
-    assert listed_ids(scim, GROUP_LOOKUP.format("Engineering")) == []
+    assert listed_ids(scim, OKTA_GROUP_LOOKUP.format("Engineering")) == []
     for user_id in (ann, bob, cho):
         assert "groups" not in read_back(scim, f"/Users/{user_id}")
 

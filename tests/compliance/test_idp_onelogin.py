@@ -23,54 +23,11 @@ from tests.compliance.readback import (
     patched,
     read_back,
 )
-
-SCIM11_CORE = "urn:scim:schemas:core:1.0"
-SCIM11_ENTERPRISE = "urn:scim:schemas:extension:enterprise:1.0"
+from tests.support.idp_requests import SCIM11_CORE, core_template, enterprise_v1_template, enterprise_v2_template
 
 
 def _lookup(user_name: str) -> str:
     return f'/Users?filter=userName eq "{user_name}"'
-
-
-def core_template(user_name: str, first: str, last: str) -> dict:
-    """The stock "OneLogin Core User Schema" template, rendered."""
-    return {
-        "schemas": [SCIM11_CORE],
-        "userName": user_name,
-        "name": {"givenName": first, "familyName": last, "formatted": f"{first} {last}"},
-    }
-
-
-def enterprise_v1_template(user_name: str, first: str, last: str, *, title: str, department: str,
-                           manager_id: str) -> dict:
-    """The stock SCIM 1.1 "Enterprise User Schema" template, rendered: ``emails`` is one object."""
-    return {
-        "schemas": [SCIM11_CORE, SCIM11_ENTERPRISE],
-        "userName": user_name,
-        "name": {"givenName": first, "familyName": last, "formatted": f"{first} {last}"},
-        "emails": {"value": user_name, "type": "work", "primary": True},
-        "title": title,
-        SCIM11_ENTERPRISE: {"department": department, "manager": {"managerId": manager_id}},
-    }
-
-
-def enterprise_v2_template(user_name: str, first: str, last: str, *, active: str, title: str,
-                           department: str, manager_id: str, organization: str = "") -> dict:
-    """A 2.0 enterprise template as vendors publish them: string ``active``, ``id: null``, ``meta``,
-    ``manager.managerId`` inside the 2.0 extension; empty placeholders render as ""."""
-    return {
-        "schemas": [CORE_USER, ENTERPRISE_USER],
-        "id": None,
-        "meta": {"resourceType": "User"},
-        "userName": user_name,
-        "active": active,
-        "displayName": f"{first} {last}",
-        "title": title,
-        "name": {"givenName": first, "familyName": last},
-        "emails": [{"value": user_name, "type": "work", "primary": True}],
-        ENTERPRISE_USER: {"department": department, "organization": organization,
-                          "manager": {"managerId": manager_id}},
-    }
 
 
 def test_connection_test_and_provisioning_with_the_stock_templates(scim):

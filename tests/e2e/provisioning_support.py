@@ -39,13 +39,10 @@ from scim_bridge import create_app
 from scim_bridge.cli import main as cli_main
 from scim_bridge.store.models import AuditEntry, Link, OutboxRow
 from scim_bridge.store.repository import Repository
-from tests.support.bridge import PATCH_OP, TOKEN, Reply, serve
+from tests.support.bridge import TOKEN, Reply, serve
+from tests.support.idp_requests import CORE_GROUP, CORE_USER, LIST_RESPONSE, PATCH_OP
 
 REPO = Path(__file__).resolve().parents[2]
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 # The licence-granting group of each fake, as an administrator lists it in default_groups.
 LICENCE = {"jira": "jira-software-users", "confluence": "confluence-users", "bitbucket": "stash-users"}

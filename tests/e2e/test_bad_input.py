@@ -4,9 +4,8 @@ import pytest
 import sqlalchemy as sa
 
 from scim_bridge.store.models import Base
-from tests.support.bridge import PATCH_OP, ScimClient
-
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+from tests.support.bridge import ScimClient
+from tests.support.idp_requests import ERROR, PATCH_OP
 
 
 def snapshot(engine) -> dict:

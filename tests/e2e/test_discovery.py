@@ -1,7 +1,7 @@
 """Discovery documents describe exactly what the bridge supports (RFC 7644 §4)."""
 
-from scim_bridge.scim.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 from tests.support.bridge import ScimClient, bridge_app
+from tests.support.idp_requests import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
 
 def test_service_provider_config_advertises_the_enforced_limits(engine):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.compliance.test_idp_entra import ADSCIM_GROUP, entra_user
 from tests.e2e.provisioning_support import (
     CORE_GROUP,
     EMAIL_LOCAL_PART,
@@ -25,6 +24,7 @@ from tests.e2e.provisioning_support import (
     account,
     assert_fakes,
 )
+from tests.support.idp_requests import ADSCIM_GROUP, entra_user
 
 RULES = {**EMAIL_LOCAL_PART, "groups": {"delete": True}}
 TARGETS = {

@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, PRODUCTS
-
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+from tests.support.idp_requests import ERROR
 
 
 def refused_as_taken(reply, target: str, name: str, holder: str, kind: str = "username") -> None:

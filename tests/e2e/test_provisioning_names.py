@@ -13,8 +13,6 @@ from scim_bridge.store.repository import Repository
 from scim_bridge.sync.reconcile import reconcile
 from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, bridge_config
 
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-
 
 def test_a_renamed_users_old_name_is_not_given_to_a_newcomer_until_the_account_gave_it_up(start):
     bridge = start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS, worker=False)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 
-from tests.compliance.test_idp_okta import GROUP_LOOKUP, LOOKUP
-from tests.compliance.test_idp_okta import _okta_user as okta_user
 from tests.e2e.provisioning_support import (
     CORE_GROUP,
     EMAIL_LOCAL_PART,
@@ -23,6 +21,7 @@ from tests.e2e.provisioning_support import (
     account,
     assert_fakes,
 )
+from tests.support.idp_requests import OKTA_GROUP_LOOKUP, OKTA_USER_LOOKUP, okta_user
 
 
 def test_okta_assignment_profile_push_and_group_push(start):
@@ -30,7 +29,7 @@ def test_okta_assignment_profile_push_and_group_push(start):
     idp = bridge.idp
 
     def assign(login: str, given: str, family: str, okta_id: str) -> str:
-        assert idp.found(LOOKUP.format(login.replace("@", "%40"))) == []
+        assert idp.found(OKTA_USER_LOOKUP.format(login.replace("@", "%40"))) == []
         return idp.ok(idp.post("/Users", okta_user(login, given, family, okta_id)), 201)["id"]
 
     tess = assign("tess.ng@okta.example", "Tess", "Ng", "00u1")
@@ -80,7 +79,7 @@ def test_okta_assignment_profile_push_and_group_push(start):
                                                                   "stash-users", licensed=True)
 
     # Group Push: not found by name, created empty, then members with the rename op Okta always adds.
-    assert idp.found(GROUP_LOOKUP.format("Test%20SCIMv2")) == []
+    assert idp.found(OKTA_GROUP_LOOKUP.format("Test%20SCIMv2")) == []
     group = idp.ok(idp.post("/Groups", {"schemas": [CORE_GROUP], "displayName": "Test SCIMv2", "members": []}),
                    201)["id"]
     path = f"/Groups/{group}"

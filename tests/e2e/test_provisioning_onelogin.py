@@ -12,13 +12,13 @@ are asserted as they stand, with nothing left in the outbox.
 
 from __future__ import annotations
 
-from tests.compliance.test_idp_onelogin import SCIM11_CORE, enterprise_v2_template
 from tests.e2e.provisioning_support import (
     EMAIL_LOCAL_PART,
     LICENCE_GROUPS,
     account,
     assert_fakes,
 )
+from tests.support.idp_requests import SCIM11_CORE, enterprise_v2_template
 
 
 def template(user_name: str, first: str, last: str, *, active: str = "true", email: str | None = None) -> dict:

@@ -2,9 +2,8 @@
 
 import pytest
 
-from tests.support.bridge import PATCH_OP, ScimClient, bridge_app
-
-LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+from tests.support.bridge import ScimClient, bridge_app
+from tests.support.idp_requests import LIST_RESPONSE, PATCH_OP
 
 
 def _user(scim, user_name, **extra):
@@ -40,7 +39,7 @@ def test_username_lookup_is_case_insensitive_and_no_match_is_an_empty_list(scim)
     assert [r["id"] for r in found.body["Resources"]] == [created["id"]]
     missing = scim.get('/Users?filter=userName eq "2b1a3e6e-0c1f-4a2f-9d9a-5b6f1c7e8d9f"')
     assert missing.status == 200
-    assert missing.body == {"schemas": [LIST], "totalResults": 0, "startIndex": 1, "itemsPerPage": 0,
+    assert missing.body == {"schemas": [LIST_RESPONSE], "totalResults": 0, "startIndex": 1, "itemsPerPage": 0,
                             "Resources": []}
 
 

@@ -12,9 +12,9 @@ from werkzeug.serving import make_server
 
 from scim_bridge import create_app
 from scim_bridge.store.repository import Repository
+from tests.support.idp_requests import PATCH_OP
 
 TOKEN = "test-token-0123456789abcdef"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def bridge_app(engine, **config):

@@ -9,8 +9,8 @@ import pytest
 from scim_bridge.errors import InvalidFilter, InvalidPath, InvalidSyntax, InvalidValue, Mutability, NoTarget
 from scim_bridge.scim.patch import MemberChanges, apply_patch
 from scim_bridge.scim.schemas import ENTERPRISE_USER, GROUP, USER
+from tests.support.idp_requests import PATCH_OP
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER_ID = "2819c223-7f76-453a-919d-413861904646"
 GROUP_ID = "acbf3ae7-8463-4692-b4fd-9b4da3f908ce"
 A, B, C = "2819c223-7f76-453a-919d-413861904646", "902c246b-6245-4190-8e05-00816be7344a", "08e1d05d-121c-4561-8b96"

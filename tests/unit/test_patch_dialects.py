@@ -16,8 +16,8 @@ from scim_bridge.scim.matching import matches
 from scim_bridge.scim.patch import MemberChanges, apply_patch
 from scim_bridge.scim.patch_dialects import read_operations
 from scim_bridge.scim.schemas import ENTERPRISE_USER, GROUP, USER
+from tests.support.idp_requests import PATCH_OP
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER_ID = "2819c223-7f76-453a-919d-413861904646"
 GROUP_ID = "e9e30dba-f08f-4109-8486-d5c6a331660a"
 MANAGER_ID = "26118915-6090-4610-87e4-49d8ca9f808d"
