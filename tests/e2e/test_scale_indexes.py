@@ -7,16 +7,13 @@ groups). A group read that excludes ``members`` must not touch group_members at 
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from scim_bridge.store.database import make_engine
-from scim_bridge.store.models import Base, Group, GroupMember, User, UserEmail
+from scim_bridge.store.models import GroupMember
 from tests.support.bridge import ScimClient, bridge_app
+from tests.support.bulk_store import bulk_engine, group_id, load, user_id
 
 USERS = 100_000
 MEMBERS = 50_000
@@ -26,43 +23,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def big_engine(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('scale') / 'bridge.db'}"
-    else:
-        url = request.getfixturevalue("postgres_schema_url")
-    engine = make_engine(url)
-    Base.metadata.drop_all(engine)
-    Base.metadata.create_all(engine)
-    _fill(engine)
-    yield engine
-    Base.metadata.drop_all(engine)
-    engine.dispose()
-
-
-def _fill(engine) -> None:
-    now = datetime.now(UTC)
-    ids = [str(uuid.UUID(int=i + 1)) for i in range(USERS)]
-    users, emails = [], []
-    for i, uid in enumerate(ids):
-        name = f"user{i:06d}@example.com"
-        users.append({"id": uid, "user_name": name, "user_name_lower": name, "external_id": f"ext-{i}",
-                      "display_name": f"User {i}", "display_name_lower": f"user {i}", "primary_email_lower": name,
-                      "active": True, "resource": {"userName": name, "externalId": f"ext-{i}",
-                                                   "emails": [{"value": name, "type": "work", "primary": True}]},
-                      "version": 1, "created": now, "last_modified": now})
-        emails.append({"user_id": uid, "value_lower": name, "type": "work", "primary": True})
-    groups = [{"id": str(uuid.UUID(int=10**9 + g)), "display_name": f"Group {g}", "display_name_lower": f"group {g}",
-               "external_id": f"g-{g}", "resource": {"displayName": f"Group {g}"}, "version": 1, "created": now,
-               "last_modified": now} for g in range(GROUPS)]
-    big = groups[0]["id"]
-    with engine.begin() as conn:
-        conn.execute(sa.insert(User), users)
-        conn.execute(sa.insert(UserEmail), emails)
-        conn.execute(sa.insert(Group), groups)
-        conn.execute(sa.insert(GroupMember), [{"group_id": big, "user_id": uid} for uid in ids[:MEMBERS]])
-    with engine.connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        conn.commit()
+    with bulk_engine(request, tmp_path_factory) as engine:
+        load(engine, users=USERS, groups=GROUPS, memberships=((0, i) for i in range(MEMBERS)))
+        yield engine
 
 
 class StatementLog:
@@ -110,7 +73,7 @@ LOOKUPS = [
     ("/Users?filter=externalId%20eq%20%22ext-77777%22", "user077777@example.com"),
     ('/Users?filter=emails[type%20eq%20"work"].value%20eq%20"user012345@example.com"', "user012345@example.com"),
     ('/Users?filter=emails.value%20eq%20"User099999@Example.com"', "user099999@example.com"),
-    ("/Users?filter=id%20eq%20%2200000000-0000-0000-0000-000000000007%22", "user000006@example.com"),
+    (f"/Users?filter=id%20eq%20%22{user_id(6)}%22", "user000006@example.com"),
 ]
 
 
@@ -136,7 +99,7 @@ def test_group_lookup_by_display_name_uses_indexes(scim, big_engine):
 
 
 def test_group_read_excluding_members_issues_no_membership_query(scim, big_engine):
-    big = str(uuid.UUID(int=10**9))
+    big = group_id(0)
     with StatementLog(big_engine) as log:
         reply = scim.get(f"/Groups/{big}?excludedAttributes=members")
     assert reply.status == 200 and "members" not in reply.body
@@ -149,8 +112,8 @@ def test_group_read_excluding_members_issues_no_membership_query(scim, big_engin
 
 
 def test_adding_one_member_to_the_big_group_touches_one_membership(scim, big_engine):
-    big = str(uuid.UUID(int=10**9))
-    newcomer = str(uuid.UUID(int=USERS))  # the last user, not yet a member
+    big = group_id(0)
+    newcomer = user_id(USERS - 1)  # the last user, not yet a member
     writes: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):

@@ -7,16 +7,15 @@ prefer an index over a sequential scan once ANALYZE has run; the 100,000-user pr
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from scim_bridge.scim.filter import parse_filter
 from scim_bridge.scim.schemas import GROUP, USER
-from scim_bridge.store.database import make_engine
-from scim_bridge.store.models import Base, Group, GroupMember, User, UserEmail
+from scim_bridge.store.models import Group, User
 from scim_bridge.store.query import order_clause, where_clause
+from tests.support.bulk_store import bulk_engine, load, user_id
 
 USERS = 20_000
 GROUPS = 5_000
@@ -24,37 +23,9 @@ GROUPS = 5_000
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def filled(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'bridge.db'}"
-    else:
-        url = request.getfixturevalue("postgres_schema_url")
-    engine = make_engine(url)
-    Base.metadata.drop_all(engine)
-    Base.metadata.create_all(engine)
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    users = [{
-        "id": f"00000000-0000-4000-8000-{i:012d}", "user_name": f"User{i}@Example.com",
-        "user_name_lower": f"user{i}@example.com", "external_id": f"ext{i}", "display_name": f"User {i}",
-        "display_name_lower": f"user {i}", "primary_email_lower": f"user{i}@example.com", "active": True,
-        "resource": {"userName": f"User{i}@Example.com", "emails": [{"value": f"user{i}@example.com"}]},
-        "version": 1, "created": start + timedelta(seconds=i), "last_modified": start + timedelta(seconds=i),
-    } for i in range(USERS)]
-    emails = [{"user_id": u["id"], "value_lower": u["primary_email_lower"], "type": "work", "primary": True}
-              for u in users]
-    emails += [{"user_id": u["id"], "value_lower": f"home{i}@example.org", "type": "home", "primary": False}
-               for i, u in enumerate(users) if i % 2 == 0]
-    groups = [{"id": f"00000000-0000-4000-9000-{i:012d}", "display_name": f"Group {i}",
-               "display_name_lower": f"group {i}", "external_id": f"gext{i}", "resource": {"displayName": f"Group {i}"},
-               "version": 1, "created": start, "last_modified": start} for i in range(GROUPS)]
-    members = [{"group_id": groups[i % GROUPS]["id"], "user_id": u["id"]} for i, u in enumerate(users)]
-    with engine.begin() as conn:
-        for model, rows in ((User, users), (UserEmail, emails), (Group, groups), (GroupMember, members)):
-            conn.execute(sa.insert(model), rows)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")  # both databases plan from statistics
-    yield engine
-    Base.metadata.drop_all(engine)
-    engine.dispose()
+    with bulk_engine(request, tmp_path_factory) as engine:
+        load(engine, users=USERS, groups=GROUPS, memberships=((i % GROUPS, i) for i in range(USERS)), home_emails=True)
+        yield engine
 
 
 def plan(engine, rtype, text: str) -> str:
@@ -71,16 +42,16 @@ def plan(engine, rtype, text: str) -> str:
 
 # (filter, resource type, tables that must not be scanned, the indexed columns looked up)
 LOOKUPS = [
-    ('userName eq "USER123@example.com"', USER, ["users"], [("users", "user_name_lower")]),
-    ('externalId eq "ext123"', USER, ["users"], [("users", "external_id")]),
-    ('emails[type eq "work"].value eq "user123@example.com"', USER, ["users", "user_emails"],
+    ('userName eq "USER000123@example.com"', USER, ["users"], [("users", "user_name_lower")]),
+    ('externalId eq "ext-123"', USER, ["users"], [("users", "external_id")]),
+    ('emails[type eq "work"].value eq "user000123@example.com"', USER, ["users", "user_emails"],
      [("user_emails", "value_lower"), ("users", "id")]),
     ('emails.value eq "home124@example.org"', USER, ["users", "user_emails"],
      [("user_emails", "value_lower"), ("users", "id")]),
-    ('id eq "00000000-0000-4000-8000-000000000123"', USER, ["users"], [("users", "id")]),
+    (f'id eq "{user_id(123)}"', USER, ["users"], [("users", "id")]),
     ('displayName eq "Group 12"', GROUP, ["groups"], [("groups", "display_name_lower")]),
-    ('externalId eq "gext12"', GROUP, ["groups"], [("groups", "external_id")]),
-    ('members.value eq "00000000-0000-4000-8000-000000000123"', GROUP, ["groups", "group_members"],
+    ('externalId eq "g-12"', GROUP, ["groups"], [("groups", "external_id")]),
+    (f'members.value eq "{user_id(123)}"', GROUP, ["groups", "group_members"],
      [("group_members", "user_id"), ("groups", "id")]),
 ]
 
