@@ -4,34 +4,25 @@ directory: index use at scale (``tests/e2e/test_scale_indexes.py``) and the data
 
 User ``i`` is ``user{i:06d}@example.com`` with that work address and ``externalId`` ``ext-{i}``;
 group ``g`` is ``Group {g}`` with ``externalId`` ``g-{g}``. Ids are made from the numbers, so a test
-can name a user or group without reading the store back.
+can name a user or group without reading the store back; names and ids are the benchmarks' own
+(``bench/dataset.py``), so a figure there and a test here speak of the same rows.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from bench.dataset import group_id, user_id, user_name
 from scim_bridge.store.database import make_engine
 from scim_bridge.store.models import Base, Group, GroupMember, User, UserEmail
 
+__all__ = ["START", "bulk_engine", "group_id", "home_email", "load", "user_id", "user_name"]
+
 START = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def user_id(i: int) -> str:
-    return str(uuid.UUID(int=i + 1))
-
-
-def group_id(g: int) -> str:
-    return str(uuid.UUID(int=10**9 + g))
-
-
-def user_name(i: int) -> str:
-    return f"user{i:06d}@example.com"
 
 
 def home_email(i: int) -> str:
