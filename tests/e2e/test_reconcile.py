@@ -71,15 +71,27 @@ def test_the_command_line_prints_the_plan(drifted, tmp_path):
     assert "alice" not in drifted.jira.members("Dev Team")
 
 
-def test_unmanaged_accounts_of_other_directories_read_only_or_the_service_account_are_left_alone(start):
-    bridge = start(rules={**EMAIL_LOCAL_PART, "directory": "Bitbucket Internal Directory"},
-                   targets=LICENCE_GROUPS, worker=False)
+@pytest.mark.parametrize(("directory", "unmanaged"), [
+    pytest.param("Bitbucket Internal Directory", ["dave"], id="directory-set"),
+    pytest.param(None, ["dave", "erin"], id="directory-not-set"),
+])
+def test_unmanaged_accounts_of_other_directories_read_only_or_the_service_account_are_left_alone(
+        start, directory, unmanaged):
+    rules = {**EMAIL_LOCAL_PART, "directory": directory} if directory else EMAIL_LOCAL_PART
+    bridge = start(rules=rules, targets=LICENCE_GROUPS, worker=False)
     bitbucket = bridge.bitbucket
+    # carol is read-only (an LDAP directory Bitbucket cannot write); erin is in a writable Crowd
+    # directory, which only the directory rule keeps out of the bridge's hands.
+    bitbucket.writable_directories.add("Corporate Crowd")
     bitbucket.add_user("carol", "Carol", "carol@example.com", directory="Corporate LDAP",
                        groups=["stash-users"])
+    bitbucket.add_user("erin", "Erin", "erin@example.com", directory="Corporate Crowd", groups=["stash-users"])
     bitbucket.add_user("dave", "Dave", "dave@example.com", groups=["stash-users"])
     report = {r.target: r for r in reconcile(bridge.sync, dry_run=False, deactivate_unmanaged=True)}
-    # "admin" is the bridge's own login (not protected here); carol lives in another directory.
-    assert report["bitbucket"].unmanaged == ["dave"] and report["bitbucket"].deactivated == ["dave"]
-    assert bitbucket.is_licensed("carol") and not bitbucket.is_licensed("dave")
-    assert "stash-users" not in bitbucket.groups_of("dave")
+    # "admin" is the bridge's own login (not protected here): never listed.
+    assert report["bitbucket"].unmanaged == unmanaged and report["bitbucket"].deactivated == unmanaged
+    for name in ("carol", "erin", "dave"):
+        left_alone = name not in unmanaged
+        assert bitbucket.is_licensed(name) is left_alone, name
+        assert ("stash-users" in bitbucket.groups_of(name)) is left_alone, name
+    assert bitbucket.is_licensed("admin")
