@@ -146,6 +146,23 @@ def test_onelogin_users_and_groups_reach_all_three_products(start):
                       {"stash-users": {"li.wei"}, "Developers": {"li.wei"}}),
     })
     # Every target call was made once: no user created twice, no deactivation repeated.
+    calls = bridge.mutating_calls()
     for product, created in (("jira", "POST /rest/api/2/user"), ("confluence", "POST /rest/api/admin/user"),
                              ("bitbucket", "POST /rest/api/latest/admin/users")):
-        assert bridge.mutating_calls()[product][created] == {"received": 2, "applied": 2}, product
+        assert calls[product][created] == {"received": 2, "applied": 2}, product
+    # Suspend and Delete each switched Maria off once, Restore on once: in the bridge's log of what it
+    # applied, and in the products' own count of Confluence's disable / enable and Bitbucket's licence
+    # permission (Jira's PUT /user also carries profile updates, so its log alone tells).
+    switches = {"jira": ("deactivate m.garcia", "activate m.garcia"),
+                "confluence": ("deactivate maria.garcia", "activate maria.garcia"),
+                "bitbucket": ("revoke licence m.garcia", "grant licence m.garcia")}
+    for product, (off, on) in switches.items():
+        applied = [row.detail for row in bridge.audit(resource_id=maria, scope=product, outcome="applied")
+                   if row.action in ("set_active", "revoke_licence", "grant_licence")]
+        assert applied == [off, on, off], product
+    once = {"received": 1, "applied": 1}
+    twice = {"received": 2, "applied": 2}
+    assert calls["confluence"]["PUT /rest/api/admin/user/maria.garcia/disable"] == twice
+    assert calls["confluence"]["PUT /rest/api/admin/user/maria.garcia/enable"] == once
+    assert calls["bitbucket"]["DELETE /rest/api/latest/admin/permissions/users"] == twice
+    assert calls["bitbucket"]["PUT /rest/api/latest/admin/permissions/users"] == once
