@@ -104,6 +104,11 @@ def wait_until_delivered(engine, targets=("jira", "confluence", "bitbucket"), ti
     pytest.fail(f"{len(left)} rows still pending, e.g. {left[:3]}")
 
 
+def queued(engine, target: str) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(OutboxRow.target == target))
+
+
 def successful_calls(fakes, product):
     """(method, path, sorted query) of every 2xx mutating call the product answered."""
     calls = Counter()
@@ -151,6 +156,7 @@ def test_a_thousand_changes_through_an_outage_and_a_restart(engine):
             if changes == 500:
                 jira_server.stop()  # from 503s to refused connections
             if changes == 700:
+                assert queued(engine, "jira") > 0  # the restart happens with Jira's changes still queued
                 app.extensions["scim_bridge"].sync.stop()  # a restart with rows pending
                 app = bridge(engine, urls)
                 scim = ScimClient(app)
