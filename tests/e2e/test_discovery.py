@@ -27,9 +27,21 @@ def test_resource_types_name_their_schemas_and_extensions(scim):
     assert scim.get("/ResourceTypes/Widget").status == 404
 
 
+# The attributes RFC 7643 defines: §4.1 (User), §4.3 (enterprise extension), §4.2 (Group).
+RFC_7643_ATTRIBUTES = {
+    CORE_USER: {"userName", "name", "displayName", "nickName", "profileUrl", "title", "userType",
+                "preferredLanguage", "locale", "timezone", "active", "password", "emails", "phoneNumbers", "ims",
+                "photos", "addresses", "groups", "entitlements", "roles", "x509Certificates"},
+    ENTERPRISE_USER: {"employeeNumber", "costCenter", "organization", "division", "department", "manager"},
+    CORE_GROUP: {"displayName", "members"},
+}
+
+
 def test_schemas_describe_every_accepted_attribute(scim):
     listed = scim.get("/Schemas").body
     assert {s["id"] for s in listed["Resources"]} == {CORE_USER, ENTERPRISE_USER, CORE_GROUP}
+    for schema, names in RFC_7643_ATTRIBUTES.items():
+        assert {a["name"] for a in scim.get(f"/Schemas/{schema}").body["attributes"]} == names, schema
     user = scim.get(f"/Schemas/{CORE_USER}").body
     by_name = {a["name"]: a for a in user["attributes"]}
     assert by_name["userName"]["uniqueness"] == "server" and by_name["userName"]["caseExact"] is False
