@@ -208,6 +208,7 @@ class Bridge:
     fakes: RunningFakes
     idp: Idp
     database_url: str
+    config: dict  # the bridge's configuration, as the command line reads it
 
     @property
     def sync(self):
@@ -271,20 +272,26 @@ class Bridge:
         return {product: self.fake(product).calls.snapshot() for product in PRODUCTS}
 
     def cli(self, tmp_path: Path, *args: str, in_process: bool = False) -> str:
-        """``python -m scim_bridge.cli ARGS`` with a configuration naming this bridge's database;
-        ``in_process`` runs the same command through click's runner, which saves starting Python."""
-        config = tmp_path / "cli-config.yaml"
-        config.write_text(yaml.safe_dump({"database": {"url": self.database_url}}), encoding="utf-8")
-        env = {"SCIM_BRIDGE_CONFIG": str(config), "SCIM_BRIDGE_DATABASE_URL": ""}
-        if in_process:
-            result = CliRunner().invoke(cli_main, list(args), env=env)
-            assert result.exit_code == 0, result.output
-            return result.output
-        done = subprocess.run([sys.executable, "-m", "scim_bridge.cli", *args], cwd=REPO,
-                              env={**os.environ, **env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                              timeout=60, check=False)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        """The command line with this bridge's configuration (its database and targets)."""
+        return command_line(tmp_path, self.config, *args, in_process=in_process)
+
+
+def command_line(tmp_path: Path, config: dict, *args: str, in_process: bool = False, status: int = 0) -> str:
+    """``python -m scim_bridge.cli ARGS`` with ``config`` as its configuration file; checks the exit
+    status and returns what the command printed. ``in_process`` runs the same command through click's
+    runner (which saves starting Python, and mixes in what went to stderr)."""
+    file = tmp_path / "cli-config.yaml"
+    file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {"SCIM_BRIDGE_CONFIG": str(file), "SCIM_BRIDGE_DATABASE_URL": ""}
+    if in_process:
+        result = CliRunner().invoke(cli_main, list(args), env=env)
+        assert result.exit_code == status, result.output
+        return result.output
+    done = subprocess.run([sys.executable, "-m", "scim_bridge.cli", *args], cwd=REPO,
+                          env={**os.environ, **env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == status, done.stderr
+    return done.stdout if status == 0 else done.stderr
 
 
 @contextmanager
@@ -296,14 +303,14 @@ def bridges(engine: sa.Engine) -> Iterator:
             fakes = start_fakes()
             stack.callback(fakes.stop)
             url = engine.url.render_as_string(hide_password=False)
-            app = create_app(bridge_config(fakes.url, url, rules=rules, targets=targets, worker=worker),
-                             store=Repository(engine))
+            config = bridge_config(fakes.url, url, rules=rules, targets=targets, worker=worker)
+            app = create_app(config, store=Repository(engine))
             sync = app.extensions["scim_bridge"].sync
             # Also when it never started: drain() runs the worker's pools, which stop() shuts down.
             stack.callback(sync.worker.stop)
             stack.callback(sync.stop)
             base = stack.enter_context(serve(app))
-            return Bridge(engine, app, fakes, Idp(base), url)
+            return Bridge(engine, app, fakes, Idp(base), url, config)
 
         yield start
 

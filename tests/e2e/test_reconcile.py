@@ -5,12 +5,9 @@ to are listed, and deactivated only when asked."""
 from __future__ import annotations
 
 import pytest
-import yaml
-from click.testing import CliRunner
 
-from scim_bridge.cli import main
 from scim_bridge.sync.reconcile import reconcile
-from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, bridge_config
+from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS
 
 RULES = {**EMAIL_LOCAL_PART, "users": {"protected": ["admin"]}}
 
@@ -58,13 +55,7 @@ def test_a_real_run_repairs_the_drift_and_deactivates_unmanaged_accounts_only_wh
 
 
 def test_the_command_line_prints_the_plan(drifted, tmp_path):
-    config = bridge_config(drifted.fakes.url, drifted.database_url, rules=RULES, targets=LICENCE_GROUPS, worker=False)
-    file = tmp_path / "config.yaml"
-    file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    result = CliRunner().invoke(main, ["reconcile", "--dry-run", "--target", "jira"],
-                                env={"SCIM_BRIDGE_CONFIG": str(file), "SCIM_BRIDGE_DATABASE_URL": ""})
-    assert result.exit_code == 0, result.output
-    printed = result.output
+    printed = drifted.cli(tmp_path, "reconcile", "--dry-run", "--target", "jira", in_process=True)
     assert "jira: 2 operation(s) to bring it in line" in printed
     assert "add alice to Dev Team" in printed
     assert "account not managed by the bridge: mallory" in printed
