@@ -1,0 +1,112 @@
+"""The operator's command line as README "Running it for real" describes it: tokens created once and
+stored as SHA-256 hashes, the schema upgraded on its own, the queue shown by ``status``, and the
+worker run as its own process.
+
+The database is a SQLite file built by the bridge's own migrations, as the commands find it in
+production (``token create`` and ``worker`` upgrade the schema themselves).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from scim_bridge.store.database import make_engine
+from scim_bridge.store.migrate import current_revision, head_revision
+from tests.e2e.provisioning_support import (
+    EMAIL_LOCAL_PART,
+    LICENCE,
+    LICENCE_GROUPS,
+    PRODUCTS,
+    bridges,
+    command_line,
+)
+from tests.support.bridge import ScimClient, bridge_app
+
+
+@pytest.fixture
+def database(tmp_path):
+    """A SQLite file no table exists in yet, and the configuration that names it."""
+    url = f"sqlite:///{tmp_path / 'bridge.db'}"
+    return url, {"database": {"url": url}}
+
+
+def test_db_upgrade_builds_the_schema_on_its_own(tmp_path, database):
+    url, config = database
+    assert command_line(tmp_path, config, "db", "upgrade", in_process=True) == f"schema at revision {head_revision()}\n"
+    assert current_revision(make_engine(url)) == head_revision()
+    # Run again, it finds the schema current.
+    assert command_line(tmp_path, config, "db", "upgrade", in_process=True) == f"schema at revision {head_revision()}\n"
+
+
+def test_a_token_is_printed_once_stored_as_its_sha256_and_revoked_at_once(tmp_path, database):
+    url, config = database
+    value = command_line(tmp_path, config, "token", "create", "onelogin", in_process=True).strip()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value)  # 32 random bytes, URL-safe
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        stored = [tuple(row) for row in conn.execute(sa.text("select * from api_tokens"))]
+    assert len(stored) == 1 and not any(value in str(column) for column in stored[0])
+    assert hashlib.sha256(value.encode()).hexdigest() in stored[0]
+    assert ScimClient(bridge_app(engine), token=value).get("/Users").status == 200
+
+    refused = command_line(tmp_path, config, "token", "create", "onelogin", in_process=True, status=1)
+    assert "a token named 'onelogin' exists already" in refused
+    listed = command_line(tmp_path, config, "token", "list", in_process=True)
+    assert re.fullmatch(r"onelogin\tcreated \d{4}-\d\d-\d\d \d\d:\d\d\tactive\n", listed) and value not in listed
+
+    assert command_line(tmp_path, config, "token", "revoke", "onelogin", in_process=True) == "revoked onelogin\n"
+    assert command_line(tmp_path, config, "token", "list", in_process=True).endswith("\trevoked\n")
+    # A bridge that reads the stored tokens now refuses it.
+    assert ScimClient(bridge_app(engine), token=value).get("/Users").status == 401
+    assert "no active token named 'onelogin'" in command_line(tmp_path, config, "token", "revoke", "onelogin",
+                                                               in_process=True, status=1)
+
+
+@pytest.fixture
+def start(tmp_path):
+    """Live bridges (``provisioning_support``) on a database the migrations built."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
+    command_line(tmp_path, {"database": {"url": engine.url.render_as_string(hide_password=False)}}, "db", "upgrade",
+                 in_process=True)
+    with bridges(engine) as start:
+        yield start
+    engine.dispose()
+
+
+def _without_due_times(printed: str) -> set[str]:
+    return {re.sub(r"\tnext due \S+ \S+$", "", line) for line in printed.splitlines()}
+
+
+def test_status_shows_queued_and_parked_deliveries_and_failed_links(start, tmp_path):
+    bridge = start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS, worker=False)
+    assert bridge.cli(tmp_path, "status", in_process=True) == "outbox: empty\n"
+    bridge.jira.knobs.force_error("POST", "/rest/api/2/user", 400)
+    alice = bridge.idp.create_user("alice@example.com", "Alice Smith")
+    bridge.drain()  # Confluence and Bitbucket take alice; Jira refuses her
+    bob = bridge.idp.create_user("bob@example.com", "Bob Jones")  # queued, not delivered yet
+    error = bridge.links("User", alice)["jira"].error
+    assert error and bridge.links("User", bob)["jira"].status == "pending"
+    assert _without_due_times(bridge.cli(tmp_path, "status", in_process=True)) == {
+        "outbox:",
+        "  bitbucket\tpending\t1 row(s)",
+        "  confluence\tpending\t1 row(s)",
+        "  jira\tparked\t1 row(s)",
+        "  jira\tpending\t1 row(s)",
+        f"jira\tUser {alice} (alice)\tfailed: {error}",
+    }
+
+
+def test_the_worker_runs_as_its_own_process(start, tmp_path):
+    bridge = start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS, worker=False)
+    alice = bridge.idp.create_user("alice@example.com", "Alice Smith")
+    assert all(bridge.fake(p).user("alice") is None for p in PRODUCTS)  # the app itself delivers nothing
+    # A separate Python process, as `scim-bridge worker` runs next to an app with delivery.worker: false.
+    assert bridge.cli(tmp_path, "worker", "--once") == "3 delivery(ies) attempted\n"
+    assert bridge.outbox() == []
+    assert {p: bridge.links("User", alice)[p].status for p in PRODUCTS} == dict.fromkeys(PRODUCTS, "ok")
+    for product in PRODUCTS:
+        assert bridge.state(product)[1][LICENCE[product]] == {"alice"}, product
