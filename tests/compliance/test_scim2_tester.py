@@ -11,19 +11,15 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support import REPO_ROOT
+from tests.support.demo_process import running_demo
 
-STARTUP_SECONDS = 30
 # One line per check: "<STATUS> <title>", the reason indented below it (scim2_cli/test.py).
 RESULT_LINE = re.compile(r"^([A-Z]+) (.+)$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -36,59 +32,11 @@ def _scim2_executable() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_up(process: subprocess.Popen, url: str, token: str, log: Path) -> None:
-    """Poll the discovery endpoint until the demo answers; fail early if the process died."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the demo exited with status {process.returncode} before answering:\n{log.read_text()}")
-        try:
-            reply = requests.get(f"{url}/ServiceProviderConfig", headers={"Authorization": f"Bearer {token}"},
-                                 timeout=2)
-            if reply.status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)  # waiting for the subprocess to bind its port, nothing else
-    pytest.fail(f"the demo did not answer on {url} within {STARTUP_SECONDS} s")
-
-
 @pytest.fixture
 def demo_bridge(tmp_path):
     """The demo started with its documented command line; yields (SCIM base URL, token)."""
-    token = secrets.token_urlsafe(24)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_BRIDGE_")}
-    env["SCIM_BRIDGE_TOKEN"] = token
-    scratch = tmp_path / "tmp"  # the demo's throw-away store goes here (tempfile honours TMPDIR)
-    scratch.mkdir()
-    env["TMPDIR"] = str(scratch)
-    log = tmp_path / "demo.log"
-    # Its output goes to a file: an unread pipe fills up with request log lines and blocks the server.
-    with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "app.py", "--demo", "--port", str(port)],
-                                   cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/scim/v2"
-    try:
-        _wait_until_up(process, url, token, log)
-        yield url, token
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-    # SIGTERM ends the demo like Ctrl-C: it removes its throw-away store and exits 0.
-    assert process.returncode == 0, f"the demo exited with status {process.returncode} on SIGTERM:\n{log.read_text()}"
-    assert list(scratch.iterdir()) == [], "the demo left its throw-away store behind"
+    with running_demo(tmp_path, secrets.token_urlsafe(24)) as demo:
+        yield demo.url, demo.token
 
 
 def parse_results(output: str) -> list[tuple[str, str, list[str]]]:
