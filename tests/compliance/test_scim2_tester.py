@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.demo_process import running_demo
+from tests.support.servers import running_demo
 
 # One line per check: "<STATUS> <title>", the reason indented below it (scim2_cli/test.py).
 RESULT_LINE = re.compile(r"^([A-Z]+) (.+)$")

@@ -11,7 +11,7 @@ import time
 
 import requests
 
-from tests.support.demo_process import running_demo
+from tests.support.servers import running_demo
 
 LICENCE = {"jira": "jira-software-users", "confluence": "confluence-users", "bitbucket": "stash-users"}
 DELIVERY_SECONDS = 30

@@ -1,0 +1,134 @@
+"""The bridge as its users start it, in a subprocess: the demo by its documented command line
+(``python app.py --demo --port PORT``) and the production server (``gunicorn app:app``), each stopped
+with SIGTERM the way a supervisor would.
+
+Operators and outside tools start them exactly so, which is why the tests do too rather than call
+``run_demo`` or ``create_app``. What the demo printed on start tells the SCIM base URL, the bearer
+token when it made one, and where the fakes' state is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import requests
+import yaml
+
+from tests.support import REPO_ROOT
+
+STARTUP_SECONDS = 30
+_STATE_LINE = re.compile(r"their state at (\S+)$", re.M)
+_TOKEN_LINE = re.compile(r"^scim-bridge demo: bearer token (\S+)$", re.M)
+Ready = TypeVar("Ready")
+
+
+@dataclass(frozen=True)
+class Demo:
+    url: str  # the SCIM base URL
+    token: str
+    state_url: str  # the fakes' state, as the demo printed it
+    printed: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def answers(url: str, token: str) -> bool:
+    try:
+        return requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def wait_until(process: subprocess.Popen, log: Path, ready: Callable[[str], Ready | None]) -> Ready:
+    """Poll ``ready`` with what the process printed until it gives a value; fail early if the process died."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{process.args} exited with status {process.returncode} before answering:\n{log.read_text()}")
+        value = ready(log.read_text())
+        if value is not None:
+            return value
+        time.sleep(0.1)  # waiting for the subprocess to print and bind its port, nothing else
+    pytest.fail(f"{process.args} did not answer within {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """``command`` from the repository root; on leaving, SIGTERM must end it with status 0."""
+    # Its output goes to a file: an unread pipe fills up with request log lines and blocks the server.
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    assert process.returncode == 0, f"{command} exited with status {process.returncode} on SIGTERM:\n{log.read_text()}"
+
+
+def _clean_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SCIM_BRIDGE_")}
+
+
+@contextmanager
+def running_demo(tmp_path: Path, token: str | None = None) -> Iterator[Demo]:
+    """The demo, with ``token`` in SCIM_BRIDGE_TOKEN (or none, so that it makes and prints one).
+    On leaving: it must have exited 0 on SIGTERM and removed its throw-away store."""
+    port = free_port()
+    env = _clean_environment()
+    if token:
+        env["SCIM_BRIDGE_TOKEN"] = token
+    scratch = tmp_path / "tmp"  # the demo's throw-away store goes here (tempfile honours TMPDIR)
+    scratch.mkdir()
+    env["TMPDIR"] = str(scratch)
+    url = f"http://127.0.0.1:{port}/scim/v2"
+
+    def started(printed: str) -> Demo | None:
+        state, made = _STATE_LINE.search(printed), _TOKEN_LINE.search(printed)
+        if not state or not (token or made):
+            return None
+        demo = Demo(url, token or made.group(1), state.group(1), printed)
+        return demo if answers(f"{url}/ServiceProviderConfig", demo.token) else None
+
+    log = tmp_path / "demo.log"
+    with running([sys.executable, "app.py", "--demo", "--port", str(port)], env, log) as process:
+        yield wait_until(process, log, started)
+    # SIGTERM ends the demo like Ctrl-C: it removes its throw-away store.
+    assert list(scratch.iterdir()) == [], "the demo left its throw-away store behind"
+
+
+@contextmanager
+def running_gunicorn(tmp_path: Path, config: dict, token: str) -> Iterator[str]:
+    """``gunicorn app:app`` with ``gunicorn.conf.py`` and ``config`` as SCIM_BRIDGE_CONFIG, on a free
+    loopback port; yields the server's root URL once the SCIM side answers with ``token``."""
+    file = tmp_path / "config.yaml"
+    file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    port = free_port()
+    env = {**_clean_environment(), "SCIM_BRIDGE_CONFIG": str(file), "SCIM_BRIDGE_BIND": f"127.0.0.1:{port}"}
+    root = f"http://127.0.0.1:{port}"
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    log = tmp_path / "gunicorn.log"
+    probe = f"{root}/scim/v2/ServiceProviderConfig"
+    with running([gunicorn, "app:app"], env, log) as process:
+        yield wait_until(process, log, lambda _printed: root if answers(probe, token) else None)
