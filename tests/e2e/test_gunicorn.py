@@ -1,0 +1,35 @@
+"""The production server as README "Running it for real" names it: ``gunicorn app:app`` with the
+settings of ``gunicorn.conf.py`` (two worker processes), the configuration from SCIM_BRIDGE_CONFIG and
+the schema created at start, by the workers starting together, on a database that has no table yet.
+"""
+
+from __future__ import annotations
+
+import json
+
+import requests
+
+from scim_bridge.store.database import make_engine
+from scim_bridge.store.migrate import current_revision, head_revision
+from tests.support.servers import running_gunicorn
+
+TOKEN = "gunicorn-test-token-0123456789"
+
+
+def test_gunicorn_serves_the_app_and_the_schema_is_created_at_start(tmp_path):
+    url = f"sqlite:///{tmp_path / 'bridge.db'}"
+    config = {"database": {"url": url}, "auth": {"tokens": [{"name": "okta", "value": TOKEN}]}}
+    with running_gunicorn(tmp_path, config, TOKEN) as root, requests.Session() as http:
+        assert http.get(f"{root}/healthz", timeout=10).json() == {"status": "ok"}
+        assert http.get(f"{root}/readyz", timeout=10).json()["database"] == "ok"
+        http.headers["Authorization"] = f"Bearer {TOKEN}"
+        created = http.post(f"{root}/scim/v2/Users", data=json.dumps({"userName": "ann@example.com"}),
+                            headers={"Content-Type": "application/scim+json"}, timeout=30)
+        assert created.status_code == 201, created.text
+        # Whichever worker answers, it reads the same store.
+        for _ in range(4):
+            found = http.get(f"{root}/scim/v2/Users/{created.json()['id']}", timeout=10)
+            assert found.json()["userName"] == "ann@example.com"
+        refused = http.get(f"{root}/scim/v2/Users", headers={"Authorization": "Bearer wrong"}, timeout=10)
+        assert refused.status_code == 401
+    assert current_revision(make_engine(url)) == head_revision()
