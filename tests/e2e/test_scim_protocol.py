@@ -125,6 +125,24 @@ def test_put_replaces_and_ignores_read_only_and_unknown_input(scim):
     assert reply.body["id"] == user["id"] and "groups" not in reply.body
 
 
+def test_group_put_without_members_keeps_them_and_a_listed_set_replaces_them(scim):
+    """docs/architecture.md: an identity provider that omits ``members`` in a PUT must not empty a
+    large group by accident; a list given, even an empty one, is the new set."""
+    ann, bob = _user(scim, "ann@example.com")["id"], _user(scim, "bob@example.com")["id"]
+    group = scim.post("/Groups", {"displayName": "Ops", "members": [{"value": ann}, {"value": bob}]}).body
+    path = f"/Groups/{group['id']}"
+
+    def members() -> list[str]:
+        return [m["value"] for m in scim.get(path).body.get("members", [])]
+
+    assert scim.put(path, {"displayName": "Operations"}).status == 200
+    assert scim.get(path).body["displayName"] == "Operations" and members() == [ann, bob]
+    assert scim.put(path, {"displayName": "Operations", "members": [{"value": bob}]}).status == 200
+    assert members() == [bob]
+    assert scim.put(path, {"displayName": "Operations", "members": []}).status == 200
+    assert members() == []
+
+
 def test_patch_user_returns_the_resource_and_group_patch_returns_204(scim):
     user = _user(scim, "q@example.com")
     group = scim.post("/Groups", {"displayName": "Q"}).body
