@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, PRODUCTS, OutboxState
+from tests.support.bridge import wait_until_delivered
 
 
 def no_confluence_licence(bridge) -> None:
@@ -118,3 +119,23 @@ def test_a_permission_refused_for_one_object_is_parked_as_a_refusal_not_retried_
     assert bridge.links("Group", ops)["bitbucket"].status == "failed"
     assert "Ops" in {g["name"] for g in bridge.bitbucket.dump()["groups"]}  # refused: still there
     assert "Ops" not in {g["name"] for g in bridge.jira.dump()["groups"]}  # the others went ahead
+
+
+@pytest.mark.parametrize("status", [
+    pytest.param(401, id="credentials-refused"),
+    pytest.param(403, id="read-forbidden"),
+])
+def test_an_answer_about_the_bridges_own_access_is_retried_never_parked(start, status):
+    """A 401 (the bridge's credentials) or a 403 to a read (the bridge's own rights) is the target's
+    configuration, which an administrator fixes: delivery retries it with backoff and does not park
+    the row as it does a refusal (docs/architecture.md, "Delivery and the worker")."""
+    bridge = start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS)
+    forced = bridge.jira.knobs.force_error("GET", "/rest/api/2/user", status, count=2)
+    alice = bridge.idp.create_user("alice@example.com", "Alice Smith")
+    wait_until_delivered(bridge.engine, PRODUCTS)
+    assert forced.count == 0  # both answers were given, and the delivery went on past them
+    assert bridge.jira.user("alice") is not None and bridge.links("User", alice)["jira"].status == "ok"
+    assert [row for row in bridge.audit(resource_id=alice) if row.outcome == "refused"] == []
+    # Two attempts failed (and were audited as such), the third created the account.
+    assert [(row.action, row.outcome) for row in bridge.audit(resource_id=alice, scope="jira")] == [
+        ("deliver", "failed"), ("deliver", "failed"), ("create_user", "applied"), ("add_member", "applied")]

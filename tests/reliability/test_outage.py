@@ -9,7 +9,6 @@ agree. The expected state is kept by the test itself, from the changes it makes.
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 from unittest.mock import ANY
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +20,7 @@ from atlassian_clients.fakes import create_products, start_fakes
 from scim_bridge import create_app
 from scim_bridge.store.models import OutboxRow
 from scim_bridge.store.repository import Repository
-from tests.support.bridge import TOKEN, ScimClient
+from tests.support.bridge import TOKEN, ScimClient, wait_until_delivered
 
 pytestmark = pytest.mark.slow
 
@@ -90,20 +89,6 @@ def actual(fake, names) -> dict[str, tuple | None]:
     return out
 
 
-def wait_until_delivered(engine, targets=("jira", "confluence", "bitbucket"), timeout=240.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            left = conn.execute(sa.select(OutboxRow.target, OutboxRow.state, OutboxRow.last_error)
-                                .where(OutboxRow.target.in_(targets))).all()
-        if not left:
-            return
-        if any(state == "parked" for _t, state, _e in left):
-            pytest.fail(f"parked rows: {[r for r in left if r[1] == 'parked'][:5]}")
-        time.sleep(0.2)
-    pytest.fail(f"{len(left)} rows still pending, e.g. {left[:3]}")
-
-
 def queued(engine, target: str) -> int:
     with engine.connect() as conn:
         return conn.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(OutboxRow.target == target))
@@ -151,7 +136,7 @@ def test_a_thousand_changes_through_an_outage_and_a_restart(engine):
             model.groups[gid], model.members[gid] = f"Team {g}", set()
         user_ids, group_ids = list(model.users), list(model.groups)
         # The targets that are up take every user while it is new and active.
-        wait_until_delivered(engine, ("confluence", "bitbucket"))
+        wait_until_delivered(engine, ("confluence", "bitbucket"), timeout=240)
         while changes < 1000:
             if changes == 500:
                 jira_server.stop()  # from 503s to refused connections
@@ -194,7 +179,7 @@ def test_a_thousand_changes_through_an_outage_and_a_restart(engine):
         assert products.jira.user("user000") is None  # nothing reached Jira during the outage
         jira_server = start_fakes(port=jira_port, products=products, record=True)
         products.jira.knobs.clear()
-        wait_until_delivered(engine)
+        wait_until_delivered(engine, ("jira", "confluence", "bitbucket"), timeout=240)
 
         for product in ("jira", "confluence", "bitbucket"):
             fake = products.by_name()[product]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import pytest
+import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from scim_bridge import create_app
+from scim_bridge.store.models import OutboxRow
 from scim_bridge.store.repository import Repository
 from tests.support.idp_requests import PATCH_OP
 
@@ -87,3 +91,21 @@ def serve(app) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def wait_until_delivered(engine, targets: tuple[str, ...], timeout: float = 30.0) -> None:
+    """Until the outbox holds no row for ``targets``, while the worker delivers and retries; a row
+    parked (refused by a target) fails at once, since no waiting will deliver it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            left = conn.execute(sa.select(OutboxRow.target, OutboxRow.state, OutboxRow.last_error)
+                                .where(OutboxRow.target.in_(targets))).all()
+        if not left:
+            return
+        parked = [row for row in left if row.state == "parked"]
+        if parked:
+            pytest.fail(f"parked rows: {parked[:5]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{len(left)} rows still pending after {timeout} s, e.g. {left[:3]}")
+        time.sleep(0.1)  # polling the outbox while the worker delivers
