@@ -15,6 +15,8 @@ def test_service_provider_config_advertises_the_enforced_limits(engine):
     capped = scim.get('/Users?filter=userName ew "@example.com"&count=500').body
     assert (capped["totalResults"], capped["itemsPerPage"]) == (3, 2)
     assert body["patch"]["supported"] and body["sort"]["supported"] and body["etag"]["supported"]
+    # Passwords are accepted and dropped, never sent to a product: changing one is not offered.
+    assert body["changePassword"] == {"supported": False}
     assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"
 
 

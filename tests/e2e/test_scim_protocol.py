@@ -1,7 +1,9 @@
 """RFC 7644 behaviour identity providers rely on: create, read, paging, sorting, projection, ETags."""
 
 import pytest
+import sqlalchemy as sa
 
+from scim_bridge.store.models import Base
 from tests.support.bridge import ScimClient, bridge_app
 from tests.support.idp_requests import LIST_RESPONSE, PATCH_OP
 
@@ -24,6 +26,19 @@ def test_create_answers_201_with_location_meta_and_etag(scim):
     assert meta["created"] == meta["lastModified"] and meta["created"].endswith("Z")
     assert reply.headers["ETag"] == meta["version"] == 'W/"1"'
     assert "password" not in body and "Secr3t" not in str(body)
+
+
+def test_a_password_is_accepted_and_dropped_never_stored_or_returned(scim, engine):
+    """docs/architecture.md: ``password`` is accepted (identity providers send it) and dropped."""
+    created = _user(scim, "pat@example.com", password="Create-Secr3t")
+    path = f"/Users/{created['id']}"
+    replaced = scim.put(path, {"userName": "pat@example.com", "password": "Put-Secr3t"})
+    patched = scim.patch(path, [{"op": "replace", "value": {"password": "Patch-Secr3t"}}])  # Okta's password sync
+    assert (replaced.status, patched.status) == (200, 200)
+    assert not any("Secr3t" in str(body) for body in (created, replaced.body, patched.body, scim.get(path).body))
+    with engine.connect() as conn:
+        stored = [str(row) for table in Base.metadata.sorted_tables for row in conn.execute(sa.select(table))]
+    assert stored and not [row for row in stored if "Secr3t" in row]
 
 
 def test_location_header_equals_meta_location(scim):
