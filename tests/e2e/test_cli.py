@@ -1,6 +1,6 @@
 """The operator's command line as README "Running it for real" describes it: tokens created once and
-stored as SHA-256 hashes, the schema upgraded on its own, the queue shown by ``status``, and the
-worker run as its own process.
+stored as SHA-256 hashes, the schema upgraded on its own, the queue shown by ``status`` (and by
+``/metrics``), and the worker run as its own process.
 
 The database is a SQLite file built by the bridge's own migrations, as the commands find it in
 production (``token create`` and ``worker`` upgrade the schema themselves).
@@ -81,7 +81,7 @@ def _without_due_times(printed: str) -> set[str]:
     return {re.sub(r"\tnext due \S+ \S+$", "", line) for line in printed.splitlines()}
 
 
-def test_status_shows_queued_and_parked_deliveries_and_failed_links(start, tmp_path):
+def test_status_and_metrics_show_queued_and_parked_deliveries_and_failed_links(start, tmp_path):
     bridge = start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS, worker=False)
     assert bridge.cli(tmp_path, "status", in_process=True) == "outbox: empty\n"
     bridge.jira.knobs.force_error("POST", "/rest/api/2/user", 400)
@@ -98,6 +98,17 @@ def test_status_shows_queued_and_parked_deliveries_and_failed_links(start, tmp_p
         "  jira\tpending\t1 row(s)",
         f"jira\tUser {alice} (alice)\tfailed: {error}",
     }
+    # /metrics reports the same queue: depth by target and state, age of the oldest pending row.
+    metrics = bridge.app.test_client().get("/metrics").data.decode().splitlines()
+    assert {line for line in metrics if line.startswith("scim_bridge_outbox_rows{")} == {
+        'scim_bridge_outbox_rows{state="pending",target="bitbucket"} 1.0',
+        'scim_bridge_outbox_rows{state="pending",target="confluence"} 1.0',
+        'scim_bridge_outbox_rows{state="parked",target="jira"} 1.0',
+        'scim_bridge_outbox_rows{state="pending",target="jira"} 1.0',
+    }
+    ages = dict(re.fullmatch(r'scim_bridge_outbox_oldest_seconds\{target="(\w+)"\} (\S+)', line).groups()
+                for line in metrics if line.startswith("scim_bridge_outbox_oldest_seconds{"))
+    assert set(ages) == set(PRODUCTS) and all(float(age) >= 0 for age in ages.values())
 
 
 def test_the_worker_runs_as_its_own_process(start, tmp_path):
