@@ -193,7 +193,7 @@ class Repository:
             before = row.resource
             after, affected = change(session, table, row)
             self._check_unique(session, table, after, row.id)
-            queued = self._changed(session, table, row, affected)
+            queued = self._changed(session, table, row, affected, resource_changed=after != before or not affected)
             self._audit(session, actor, action, table, row.id, before, after)
             session.flush()
             record = self._records(session, table, [row], with_related)[0]
@@ -248,24 +248,34 @@ class Repository:
                 "(compared case-insensitively): look that resource up instead of creating it again."
             )
 
-    def _changed(self, session: Session, table: Table, row, affected_users: set[str], bump=True) -> tuple:
-        """Bump the version, reserve target names, queue deliveries; returns the queued keys."""
+    def _changed(self, session: Session, table: Table, row, affected_users: set[str], bump=True,
+                 resource_changed=True) -> tuple:
+        """Bump the version, reserve target names, queue deliveries; returns the queued keys.
+
+        A change of a group's members alone queues only the users it changed (ARCHITECTURE decision 3):
+        the group's own desired state, its existence and name, did not change.
+        """
         now = self.clock()
         if bump:
             row.version += 1
             row.last_modified = now
         if not self.targets:
             return ()
+        if not resource_changed:
+            return self._queue(session, table, row, affected_users, include_resource=False)
         reserve(session, self.naming, table.rtype.name, row.id, row.resource)
         return self._queue(session, table, row, affected_users)
 
-    def _queue(self, session: Session, table: Table, row, affected_users: set[str]) -> tuple:
+    def _queue(self, session: Session, table: Table, row, affected_users: set[str], *,
+               include_resource: bool = True) -> tuple:
         """Outbox rows for the resource and for the users whose memberships changed (memberships
-        travel with users, ARCHITECTURE decision 3); returns the queued keys."""
+        travel with users); returns the queued keys."""
         now = self.clock()
-        enqueue(session, table.rtype.name, [row.id], self.targets, now)
+        own = ((table.rtype.name, row.id),) if include_resource else ()
+        if include_resource:
+            enqueue(session, table.rtype.name, [row.id], self.targets, now)
         enqueue(session, "User", affected_users, self.targets, now)
-        return ((table.rtype.name, row.id), *(("User", u) for u in sorted(affected_users)))
+        return (*own, *(("User", u) for u in sorted(affected_users)))
 
     def _audit(self, session, actor, action, table: Table, resource_id, before, after) -> None:
         session.add(AuditEntry(
