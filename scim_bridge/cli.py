@@ -34,7 +34,10 @@ def _engine(config: dict) -> sa.Engine:
 @main.command("check-config")
 @click.pass_obj
 def check_config(config: dict) -> None:
-    """Validate the configuration file and reach the database."""
+    """Validate the configuration, reach the database, and call each target with its credentials."""
+    from atlassian_clients import AtlassianError
+    from scim_bridge.sync.setup import build_targets
+
     engine = _engine(config)
     try:
         with engine.connect() as conn:
@@ -44,6 +47,21 @@ def check_config(config: dict) -> None:
     revision = migrate.current_revision(engine)
     click.echo(f"configuration: ok; database: reachable, schema revision {revision or 'none'} "
                f"(latest {migrate.head_revision()})")
+    failed = []
+    for name, target in build_targets(config).items():
+        try:
+            info = target.client.product_info()
+        except AtlassianError as error:  # names the target and says what to fix
+            click.echo(f"targets.{name}: {error}")
+            failed.append(name)
+            continue
+        caps = info.capabilities
+        can = [word for word, able in (("deactivate", caps.can_deactivate), ("rename users", caps.can_rename_user),
+                                       ("find by e-mail", caps.can_find_by_email)) if able]
+        abilities = ", ".join(can) or "none of deactivate, rename users, find by e-mail"
+        click.echo(f"targets.{name}: {info.product} {info.version}; can {abilities}")
+    if failed:
+        raise click.ClickException(f"cannot use target(s) {', '.join(failed)}: see above")
 
 
 @main.group()

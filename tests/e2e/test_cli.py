@@ -121,3 +121,20 @@ def test_the_worker_runs_as_its_own_process(start, tmp_path):
     assert {p: bridge.links("User", alice)[p].status for p in PRODUCTS} == dict.fromkeys(PRODUCTS, "ok")
     for product in PRODUCTS:
         assert bridge.state(product)[1][LICENCE[product]] == {"alice"}, product
+
+
+def test_check_config_reaches_the_database_and_every_target(tmp_path, database):
+    from atlassian_clients.fakes import start_fakes
+
+    url, config = database
+    with start_fakes() as fakes:
+        targets = {product: {"type": product, "url": fakes.base_url(product), "username": "admin",
+                             "password": "admin"} for product in PRODUCTS}
+        printed = command_line(tmp_path, {**config, "targets": targets}, "check-config", in_process=True)
+        assert "database: reachable" in printed
+        assert f"targets.jira: jira {fakes.jira.version}; can deactivate, rename users, find by e-mail\n" in printed
+        assert f"targets.confluence: confluence {fakes.confluence.version}; can deactivate\n" in printed
+        assert f"targets.bitbucket: bitbucket {fakes.bitbucket.version}; can rename users, find by e-mail\n" in printed
+        wrong = {**targets, "jira": {**targets["jira"], "password": "wrong"}}
+        refused = command_line(tmp_path, {**config, "targets": wrong}, "check-config", in_process=True, status=1)
+        assert "targets.jira: target 'jira'" in refused and "cannot use target(s) jira" in refused
