@@ -32,13 +32,14 @@ class Backoff:
 
 class Worker:
     def __init__(self, outbox: Outbox, delivery: Delivery, *, concurrency: int = 4, poll_seconds: float = 1.0,
-                 backoff: Backoff | None = None, clock=utcnow, on_settled=None):
+                 backoff: Backoff | None = None, clock=utcnow, monotonic=time.monotonic, on_settled=None):
         self.outbox = outbox
         self.delivery = delivery
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self.backoff = backoff or Backoff()
         self.clock = clock
+        self.monotonic = monotonic  # paces lease renewal during a delivery
         self.on_settled = on_settled or (lambda claim, outcome: None)
         self._wake = {name: threading.Event() for name in delivery.targets}
         self._stop = threading.Event()
@@ -68,15 +69,15 @@ class Worker:
 
     def _heartbeat(self, claim: Claim):
         """Renews the claim's lease during a long delivery (a third of the lease at a time)."""
-        renewed = [time.monotonic()]
+        renewed = [self.monotonic()]
         every = self.outbox.lease.total_seconds() / 3
 
         def beat() -> None:
-            if time.monotonic() - renewed[0] < every:
+            if self.monotonic() - renewed[0] < every:
                 return
             if not self.outbox.renew(claim):
                 raise ClaimLost(f"lease on {claim.resource_type} {claim.resource_id} for {claim.target} lost")
-            renewed[0] = time.monotonic()
+            renewed[0] = self.monotonic()
 
         return beat
 
