@@ -8,6 +8,7 @@ suite rely on this command line: keep it stable.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(args.host, args.port)
     from scim_bridge import create_app
 
+    # SIGTERM (service managers, test harnesses) ends the development server like Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     create_app().run(host=args.host, port=args.port, threaded=True)
     return 0
 

@@ -7,11 +7,13 @@ without an e-mail address is kept by the bridge but not created in the products.
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import requests
+import yaml
 
-from tests.support.servers import running_demo
+from tests.support.servers import _clean_environment, answers, free_port, running, running_demo
 
 LICENCE = {"jira": "jira-software-users", "confluence": "confluence-users", "bitbucket": "stash-users"}
 DELIVERY_SECONDS = 30
@@ -59,3 +61,23 @@ def test_the_readme_example_reaches_the_three_fake_products(tmp_path):
                 assert ann is not None, (product, sorted(accounts[product]))
                 assert (ann["email"], ann["active"], licence in ann["groups"]) == ("ann@example.com", True, True)
                 assert "bo" not in accounts[product], product
+
+
+def test_the_development_server_starts_on_a_configuration_file(tmp_path):
+    """``python app.py`` (README "Running it for real"): the file's database is created and migrated,
+    and its token is the one that works."""
+    token = "dev-token-0123456789abcdef"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"database": {"url": f"sqlite:///{tmp_path / 'bridge.db'}"},
+                                      "auth": {"tokens": [{"name": "dev", "value": token}]}}), encoding="utf-8")
+    port = free_port()
+    env = {**_clean_environment(), "SCIM_BRIDGE_CONFIG": str(config)}
+    with running([sys.executable, "app.py", "--port", str(port)], env, tmp_path / "app.log") as process:
+        url = f"http://127.0.0.1:{port}/scim/v2/ServiceProviderConfig"
+        for _ in range(150):
+            if answers(url, token) or process.poll() is not None:
+                break
+            time.sleep(0.1)  # waiting for the subprocess to bind its port
+        assert answers(url, token), (tmp_path / "app.log").read_text()
+        assert not answers(url, "not-the-token-0123456789")
+    assert (tmp_path / "bridge.db").exists()

@@ -210,3 +210,26 @@ def test_email_lookups_follow_email_changes_and_only_those(scim):
     assert scim.get('/Users?filter=emails.value eq "old@example.com"').body["totalResults"] == 0
     found = scim.get('/Users?filter=emails[type eq "work"].value eq "NEW@example.com"').body
     assert [r["id"] for r in found["Resources"]] == [user["id"]]
+
+
+def test_a_user_read_without_groups_does_not_query_memberships(scim, engine):
+    from sqlalchemy import event
+
+    user = _user(scim, "g@example.com")
+    scim.post("/Groups", {"displayName": "G", "members": [{"value": user["id"]}]})
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        without = scim.get(f"/Users/{user['id']}?excludedAttributes=groups")
+        without_sql = [s for s in statements if "group_members" in s]
+        statements.clear()
+        with_groups = scim.get(f"/Users/{user['id']}")
+        with_sql = [s for s in statements if "group_members" in s]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert "groups" not in without.body and without_sql == []
+    assert [g["display"] for g in with_groups.body["groups"]] == ["G"] and len(with_sql) == 1
