@@ -5,12 +5,14 @@ class. ``jira``, ``confluence`` and ``bitbucket`` ship here; a dotted path ``"pa
 loads a client shipped elsewhere. A client class is built with
 ``Class.from_target(target, base_url, auth, *, http=..., session=..., sleep=..., clock=...,
 wall_clock=..., **options)`` and must satisfy :class:`DirectoryClient`; subclassing
-:class:`atlassian_clients.product.ProductClient` gives a plug-in the shared HTTP policy.
+:class:`atlassian_clients.product.ProductClient` gives a plug-in the shared HTTP policy. A class
+declares the options a target may give it (``targets.<name>.options``) as ``Options``, a frozen
+dataclass extending :class:`ClientOptions` (``options.py``); a class without one takes none.
 
 Typical use by the delivery layer::
 
     client = build_client("jira-prod", "jira", "https://jira.example.com", BasicAuth("svc", secret),
-                          application_keys=("jira-software",))
+                          page_size=50)
     creation = client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
 """
 
@@ -39,10 +41,11 @@ from atlassian_clients.base import (
     UserDirectory,
     WrongEndpoint,
 )
-from atlassian_clients.bitbucket import BitbucketClient
-from atlassian_clients.confluence import ConfluenceClient
+from atlassian_clients.bitbucket import BitbucketClient, BitbucketOptions
+from atlassian_clients.confluence import ConfluenceClient, ConfluenceOptions
 from atlassian_clients.http import BasicAuth, HttpSettings, TokenAuth, Transport
-from atlassian_clients.jira import JiraClient
+from atlassian_clients.jira import JiraClient, JiraOptions
+from atlassian_clients.options import ClientOptions
 
 CLIENT_TYPES: dict[str, type] = {
     "jira": JiraClient,
@@ -77,9 +80,9 @@ def build_client(
     """A ready client for one target.
 
     ``options`` are passed to ``from_target``: the HTTP ones (``http=HttpSettings(...)``,
-    ``session``, ``sleep``, ``clock``, ``wall_clock``) and the product's own (Jira
-    ``application_keys``, Confluence ``licence_group`` / ``notify_new_users``, Bitbucket
-    ``add_to_default_group``; all take ``page_size``).
+    ``session``, ``sleep``, ``clock``, ``wall_clock``) and the fields of the class's ``Options``
+    (:class:`JiraOptions`, :class:`ConfluenceOptions`, :class:`BitbucketOptions`; Jira also takes
+    ``application_keys``).
     """
     return client_class(type_name).from_target(target, base_url, auth, **options)
 
@@ -90,13 +93,17 @@ __all__ = [
     "AuthFailed",
     "BasicAuth",
     "BitbucketClient",
+    "BitbucketOptions",
     "Capabilities",
+    "ClientOptions",
     "ConfluenceClient",
+    "ConfluenceOptions",
     "Conflict",
     "Creation",
     "DirectoryClient",
     "HttpSettings",
     "JiraClient",
+    "JiraOptions",
     "LicenceLimit",
     "NotFound",
     "PermissionDenied",

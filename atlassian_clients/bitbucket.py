@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from atlassian_clients.base import (
@@ -35,6 +36,7 @@ from atlassian_clients.base import (
     UserDirectory,
 )
 from atlassian_clients.http import ProductProfile, Transport
+from atlassian_clients.options import ClientOptions, option
 from atlassian_clients.paging import bitbucket_page
 from atlassian_clients.product import ProductClient, named, throwaway_password
 
@@ -55,6 +57,12 @@ def _user(bean: dict[str, Any]) -> RemoteUser:
     )
 
 
+@dataclass(frozen=True)
+class BitbucketOptions(ClientOptions):
+    add_to_default_group: bool = option(True, "a new account joins Bitbucket's default group (usually the "
+                                              "licence); false leaves it unlicensed until the bridge grants one")
+
+
 class BitbucketClient(ProductClient):
     """Bitbucket's users, groups and global permissions. See :class:`atlassian_clients.base.DirectoryClient`.
 
@@ -71,9 +79,12 @@ class BitbucketClient(ProductClient):
         "admin endpoints (BSERV-10482)",
     )
 
-    def __init__(self, transport: Transport, *, add_to_default_group: bool = True, page_size: int = 100) -> None:
-        super().__init__(transport, page_size=page_size)
-        self.add_to_default_group = add_to_default_group
+    Options = BitbucketOptions
+    options: BitbucketOptions
+
+    def __init__(self, transport: Transport, **options: Any) -> None:
+        super().__init__(transport, **options)
+        self.add_to_default_group = self.options.add_to_default_group
         # Accounts this client created whose password from the create's URL may still be set.
         self._url_password_set = _Names()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from atlassian_clients.base import (
@@ -25,6 +26,7 @@ from atlassian_clients.base import (
     RemoteUser,
 )
 from atlassian_clients.http import ProductProfile, Transport, segment
+from atlassian_clients.options import ClientOptions, option
 from atlassian_clients.paging import confluence_page
 from atlassian_clients.product import ProductClient, throwaway_password
 
@@ -55,6 +57,13 @@ def _user(person: dict[str, Any]) -> RemoteUser:
     )
 
 
+@dataclass(frozen=True)
+class ConfluenceOptions(ClientOptions):
+    licence_group: str = option("confluence-users", "the group whose 'can use' permission licenses an account")
+    notify_new_users: bool = option(False, "Confluence e-mails a new account a link to choose a password "
+                                           "(needs its mail server); otherwise a random password is set")
+
+
 class ConfluenceClient(ProductClient):
     """Confluence's users and groups. See :class:`atlassian_clients.base.DirectoryClient`.
 
@@ -71,17 +80,13 @@ class ConfluenceClient(ProductClient):
         "permission; a personal access token acts with its owner's permissions",
     )
 
-    def __init__(
-        self,
-        transport: Transport,
-        *,
-        licence_group: str = "confluence-users",
-        notify_new_users: bool = False,
-        page_size: int = 100,
-    ) -> None:
-        super().__init__(transport, page_size=page_size)
-        self.licence_group = licence_group.lower()
-        self.notify_new_users = notify_new_users
+    Options = ConfluenceOptions
+    options: ConfluenceOptions
+
+    def __init__(self, transport: Transport, **options: Any) -> None:
+        super().__init__(transport, **options)
+        self.licence_group = self.options.licence_group.lower()
+        self.notify_new_users = self.options.notify_new_users
 
     def _read_product_info(self) -> ProductInfo:
         return self._product_info(self._get(f"{API}/server-information"), self._capabilities)

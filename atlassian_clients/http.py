@@ -70,19 +70,21 @@ class _Bearer(requests.auth.AuthBase):
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Timeouts, retry and rate-limit settings of one target.
+    """Timeouts, retry and rate-limit settings of one target (``targets.<name>.http`` in
+    ``config.yaml``, which builds this class: its defaults are the configuration's defaults).
 
     ``connect_timeout`` / ``read_timeout``: seconds per attempt. ``deadline``: seconds one
     operation may take with all its retries (and, for a create, the look-up after an ambiguous
-    failure). ``backoff_initial`` / ``backoff_max``: the first window and the cap of the jittered
-    exponential backoff. ``rate`` (requests per second) and ``burst``: the client-side token
-    bucket; the product's ``X-RateLimit-*`` headers can only slow it down. ``pool_size``: pooled
-    connections to the target.
+    failure); past it the outbox retries the delivery later with its own backoff.
+    ``backoff_initial`` / ``backoff_max``: the first window and the cap of the jittered
+    exponential backoff between attempts within the deadline. ``rate`` (requests per second) and
+    ``burst``: the client-side token bucket; the product's ``X-RateLimit-*`` headers can only
+    slow it down. ``pool_size``: pooled connections to the target.
     """
 
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    deadline: float = 60.0
+    deadline: float = 20.0
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     rate: float = 10.0

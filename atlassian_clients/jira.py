@@ -14,6 +14,7 @@ Jira quirks handled here:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from atlassian_clients.base import (
@@ -27,6 +28,7 @@ from atlassian_clients.base import (
     Unsupported,
 )
 from atlassian_clients.http import ProductProfile, Transport
+from atlassian_clients.options import ClientOptions, option
 from atlassian_clients.paging import jira_cursor_page, jira_page, pages, plain_list_page
 from atlassian_clients.product import ProductClient, named
 
@@ -48,13 +50,20 @@ def _user(bean: dict[str, Any]) -> RemoteUser:
     )
 
 
+@dataclass(frozen=True)
+class JiraOptions(ClientOptions):
+    group_picker_limit: int = option(1000, "groups asked of /groups/picker at once (Jira has no group pager)")
+
+
 class JiraClient(ProductClient):
     """Jira's users, groups and application access. See :class:`atlassian_clients.base.DirectoryClient`.
 
     ``application_keys`` (e.g. ``("jira-software",)``) is what :meth:`grant_licence` grants and what
     a create asks for when the caller passes none. Empty (the default) means Jira's own default:
     a create leaves ``applicationKeys`` out, so Jira grants the applications "selected by default"
-    (atlassian-rest.md §4.1), and :meth:`grant_licence` grants those same applications.
+    (atlassian-rest.md §4.1), and :meth:`grant_licence` grants those same applications. It is not
+    one of the ``Options``: the bridge passes the target's ``rules.application_keys``, which also
+    decide what a create asks for, so one setting says what a Jira licence is.
     """
 
     product = "jira"
@@ -64,17 +73,13 @@ class JiraClient(ProductClient):
         "to manage administrators); a personal access token acts with its owner's permissions",
     )
 
-    def __init__(
-        self,
-        transport: Transport,
-        *,
-        application_keys: tuple[str, ...] = (),
-        page_size: int = 100,
-        group_picker_limit: int = 1000,
-    ) -> None:
-        super().__init__(transport, page_size=page_size)
+    Options = JiraOptions
+    options: JiraOptions
+
+    def __init__(self, transport: Transport, *, application_keys: tuple[str, ...] = (), **options: Any) -> None:
+        super().__init__(transport, **options)
         self.application_keys = tuple(application_keys)
-        self.group_picker_limit = group_picker_limit
+        self.group_picker_limit = self.options.group_picker_limit
 
     def _read_product_info(self) -> ProductInfo:
         return self._product_info(self._get(f"{API}/serverInfo"), self._capabilities)

@@ -31,22 +31,29 @@ from atlassian_clients.base import (
     version_tuple,
 )
 from atlassian_clients.http import BasicAuth, HttpSettings, ProductProfile, TokenAuth, Transport
+from atlassian_clients.options import ClientOptions
 from atlassian_clients.paging import NextRule, pages
 
 T = TypeVar("T")
 
 
 class ProductClient:
-    """Base of the shipped clients. Subclasses set ``product``, ``PROFILE`` and the operations."""
+    """Base of the shipped clients. Subclasses set ``product``, ``PROFILE``, ``Options`` and the operations.
+
+    The keyword arguments of the constructor are the class's ``Options`` (``atlassian_clients/options.py``),
+    whose fields hold the defaults; ``self.options`` is the frozen result.
+    """
 
     product: ClassVar[str]
     PROFILE: ClassVar[ProductProfile]
     page_rule: ClassVar[NextRule]
+    Options: ClassVar[type[ClientOptions]] = ClientOptions
 
-    def __init__(self, transport: Transport, *, page_size: int = 100) -> None:
+    def __init__(self, transport: Transport, **options: Any) -> None:
         self.http = transport
         self.target = transport.target
-        self.page_size = page_size
+        self.options = self.Options(**options)
+        self.page_size = self.options.page_size
         self._info: ProductInfo | None = None
         self._info_lock = threading.Lock()
 
