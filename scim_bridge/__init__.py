@@ -8,7 +8,7 @@ from scim_bridge.api import setup_api
 from scim_bridge.api.context import ScimContext
 from scim_bridge.api.ops import blueprint as ops_blueprint
 from scim_bridge.auth import TokenVerifier
-from scim_bridge.config import load_config, validate_config
+from scim_bridge.config import Settings, load_config, validate_config
 from scim_bridge.logging import configure_logging, setup_request_logging
 from scim_bridge.metrics import Metrics, setup_metrics
 from scim_bridge.scim.documents import Limits
@@ -18,37 +18,40 @@ from scim_bridge.store.repository import Repository
 from scim_bridge.sync.setup import build_sync
 
 
-def create_app(config: dict | None = None, *, store: Repository | None = None, clients: dict | None = None) -> Flask:
-    """Build the app. ``config`` is a raw or validated settings dict (default: the YAML file);
-    ``store`` (a Repository) and ``clients`` (DirectoryClients by target name) let tests and the demo
-    pass their own."""
-    config = load_config() if config is None else validate_config(config)
+def create_app(
+    config: Settings | dict | None = None, *, store: Repository | None = None, clients: dict | None = None
+) -> Flask:
+    """Build the app. ``config`` is the :class:`Settings` or a configuration as written in YAML
+    (default: the YAML file); ``store`` (a Repository) and ``clients`` (DirectoryClients by target
+    name) let tests and the demo pass their own."""
+    if not isinstance(config, Settings):
+        config = load_config() if config is None else validate_config(config)
     app = Flask(__name__)
-    configure_logging(config["logging"]["level"], config["logging"]["json"])
+    configure_logging(config.logging.level, config.logging.json)
     engine = store.engine if store is not None else setup_engine(config)
     sync = build_sync(config, engine, clients)
     store = store or Repository(engine)
     if sync is not None:
         store.attach_targets(sync.naming)
-        if config["delivery"]["worker"]:
+        if config.delivery.worker:
             sync.start()
     limits = Limits(
-        max_results=config["scim"]["max_results"],
-        max_payload_bytes=config["server"]["max_body_bytes"],
-        default_count=config["scim"]["default_count"],
+        max_results=config.scim.max_results,
+        max_payload_bytes=config.server.max_body_bytes,
+        default_count=config.scim.default_count,
     )
     app.config["MAX_CONTENT_LENGTH"] = limits.max_payload_bytes
     setup_request_logging(app)
     metrics = Metrics(engine)
     app.extensions["scim_bridge_metrics"] = metrics
     setup_metrics(app, metrics)
-    verifier = TokenVerifier.from_config(config["auth"]["tokens"], engine)
-    setup_api(app, ScimContext(store, verifier, limits, config["server"]["base_url"], sync))
+    verifier = TokenVerifier.from_config(config.auth.tokens, engine)
+    setup_api(app, ScimContext(store, verifier, limits, config.server.base_url, sync))
     app.register_blueprint(ops_blueprint())
     return app
 
 
-def setup_engine(config: dict):
-    engine = make_engine(config["database"]["url"])
+def setup_engine(config: Settings):
+    engine = make_engine(config.database.url)
     migrate.upgrade(engine)
     return engine

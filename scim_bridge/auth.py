@@ -13,11 +13,15 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from scim_bridge.errors import Unauthorized
 from scim_bridge.store.models import ApiToken, utcnow
+
+if TYPE_CHECKING:
+    from scim_bridge.config import TokenSettings
 
 
 def token_hash(value: str) -> str:
@@ -54,8 +58,9 @@ class TokenVerifier:
         return self._cache[1]
 
     @classmethod
-    def from_config(cls, tokens: list[dict], engine: sa.Engine) -> TokenVerifier:
-        configured = [KnownToken(t["name"], t["sha256"] or token_hash(t["value"])) for t in tokens]
+    def from_config(cls, tokens: Iterable[TokenSettings], engine: sa.Engine) -> TokenVerifier:
+        """``auth.tokens`` of the configuration, and the tokens stored in the database."""
+        configured = [KnownToken(t.name, t.sha256 or token_hash(t.value or "")) for t in tokens]
         return cls(configured, lambda: stored_tokens(engine))
 
     def verify(self, authorization: str | None) -> str:

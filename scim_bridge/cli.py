@@ -8,7 +8,7 @@ import time
 import click
 import sqlalchemy as sa
 
-from scim_bridge.config import load_config
+from scim_bridge.config import Settings, load_config
 from scim_bridge.errors import ConfigError
 from scim_bridge.store import migrate
 from scim_bridge.store.database import make_engine
@@ -27,13 +27,13 @@ def main(ctx: click.Context, config_path: str | None) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-def _engine(config: dict) -> sa.Engine:
-    return make_engine(config["database"]["url"])
+def _engine(config: Settings) -> sa.Engine:
+    return make_engine(config.database.url)
 
 
 @main.command("check-config")
 @click.pass_obj
-def check_config(config: dict) -> None:
+def check_config(config: Settings) -> None:
     """Validate the configuration, reach the database, and call each target with its credentials."""
     from atlassian_clients import AtlassianError
     from scim_bridge.sync.setup import build_targets
@@ -71,7 +71,7 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.pass_obj
-def db_upgrade(config: dict) -> None:
+def db_upgrade(config: Settings) -> None:
     """Create or upgrade the schema to the latest revision."""
     engine = _engine(config)
     migrate.upgrade(engine)
@@ -86,7 +86,7 @@ def token() -> None:
 @token.command("create")
 @click.argument("name")
 @click.pass_obj
-def token_create(config: dict, name: str) -> None:
+def token_create(config: Settings, name: str) -> None:
     """Create a token NAME and print its value (shown this once only)."""
     from scim_bridge.auth import create_token
 
@@ -101,7 +101,7 @@ def token_create(config: dict, name: str) -> None:
 
 @token.command("list")
 @click.pass_obj
-def token_list(config: dict) -> None:
+def token_list(config: Settings) -> None:
     """List stored tokens (names and dates, never values)."""
     with _engine(config).connect() as conn:
         for name, created, revoked in conn.execute(
@@ -113,7 +113,7 @@ def token_list(config: dict) -> None:
 @token.command("revoke")
 @click.argument("name")
 @click.pass_obj
-def token_revoke(config: dict, name: str) -> None:
+def token_revoke(config: Settings, name: str) -> None:
     """Revoke the token NAME at once."""
     from scim_bridge.auth import revoke_token
 
@@ -124,7 +124,7 @@ def token_revoke(config: dict, name: str) -> None:
 
 @main.command("status")
 @click.pass_obj
-def status(config: dict) -> None:
+def status(config: Settings) -> None:
     """Outbox depth by target and state, and links that failed or were skipped."""
     from scim_bridge.store.models import Link, OutboxRow
 
@@ -146,7 +146,7 @@ def status(config: dict) -> None:
 @main.command("retry")
 @click.option("--target", default=None, help="only this target")
 @click.pass_obj
-def retry(config: dict, target: str | None) -> None:
+def retry(config: Settings, target: str | None) -> None:
     """Queue parked deliveries (refused by a target) again."""
     from scim_bridge.sync.outbox import Outbox
 
@@ -159,7 +159,7 @@ def retry(config: dict, target: str | None) -> None:
 @click.option("--resource", default=None, help="only entries about this SCIM id")
 @click.option("--outcome", default=None, help="applied, refused, failed, planned or skipped")
 @click.pass_obj
-def audit(config: dict, limit: int, resource: str | None, outcome: str | None) -> None:
+def audit(config: Settings, limit: int, resource: str | None, outcome: str | None) -> None:
     """The newest audit entries (a dry run's plan is the entries with outcome 'planned')."""
     from scim_bridge.store.models import AuditEntry
 
@@ -181,7 +181,7 @@ def audit(config: dict, limit: int, resource: str | None, outcome: str | None) -
 @click.option("--deactivate-unmanaged", is_flag=True,
               help="also deactivate accounts no identity provider user maps to (protected ones excepted)")
 @click.pass_obj
-def reconcile_command(config: dict, dry_run: bool, targets: tuple[str, ...], deactivate_unmanaged: bool) -> None:
+def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...], deactivate_unmanaged: bool) -> None:
     """Compare the targets with the store, print the plan, and apply it unless --dry-run."""
     from scim_bridge.sync.reconcile import reconcile
     from scim_bridge.sync.setup import build_sync
@@ -207,7 +207,7 @@ def reconcile_command(config: dict, dry_run: bool, targets: tuple[str, ...], dea
 @main.command("worker")
 @click.option("--once", is_flag=True, help="deliver what is due now, then exit")
 @click.pass_obj
-def worker(config: dict, once: bool) -> None:
+def worker(config: Settings, once: bool) -> None:
     """Run the delivery worker as its own process (set delivery.worker: false for the app then)."""
     from scim_bridge.sync.setup import build_sync
 

@@ -7,15 +7,21 @@ is read at import time: ``load_config`` is called by ``create_app`` and the CLI.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 import yaml
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, post_load, validate
 
-from atlassian_clients import UnknownClientType, client_class
+from atlassian_clients import HttpSettings, UnknownClientType, client_class
+from atlassian_clients.options import ClientOptions, OptionSpec, option_specs, options_of
 from scim_bridge.errors import ConfigError
+from scim_bridge.rules.model import TargetRules
 from scim_bridge.rules.settings import RulesSchema, effective_rules
 from scim_bridge.validation import StrictSchema, error_lines
 
@@ -23,84 +29,194 @@ DEFAULT_PATH = "config.yaml"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class ServerSchema(StrictSchema):
+# The validated configuration. Each section's dataclass holds its defaults, the only place they are
+# written; the schemas below only validate (no ``load_default`` on a setting) and build these.
+
+
+@dataclass(frozen=True)
+class ServerSettings:
     # Public base URL of the SCIM API (e.g. https://scim.example.com/scim/v2) for meta.location and
     # Location headers behind a proxy; None takes it from each request.
-    base_url = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^https?://"))
-    max_body_bytes = fields.Integer(load_default=1_048_576, validate=validate.Range(min=1024))
+    base_url: str | None = None
+    max_body_bytes: int = 1_048_576
 
 
-class ScimSchema(StrictSchema):
-    max_results = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=100_000))
-    default_count = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000))
+@dataclass(frozen=True)
+class ScimSettings:
+    max_results: int = 1000
+    default_count: int = 100
 
 
-class DatabaseSchema(StrictSchema):
-    url = fields.String(load_default="sqlite:///scim-bridge.db",
-                        validate=validate.Regexp(r"^(sqlite|postgresql)(\+\w+)?://"))
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///scim-bridge.db"
 
 
-class TokenSchema(StrictSchema):
+@dataclass(frozen=True)
+class TokenSettings:
+    name: str
+    value: str | None = field(default=None, repr=False)
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    tokens: tuple[TokenSettings, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    json: bool = True
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    wait_seconds: float = 5.0
+    worker: bool = True
+    concurrency: int = 4
+    lease_seconds: float = 120.0
+    poll_seconds: float = 1.0
+    backoff_initial: float = 2.0
+    backoff_max: float = 300.0
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """One ``targets.<name>`` entry: ``rules`` merged with the global ``rules:`` (``rules/settings.py``),
+    ``http`` the client's own :class:`HttpSettings`, ``options`` an instance of the client class's
+    declared ``Options`` (``None`` for a plug-in that declares none)."""
+
+    name: str
+    type: str
+    url: str
+    rules: TargetRules
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    enabled: bool = True
+    http: HttpSettings = field(default_factory=HttpSettings)
+    options: ClientOptions | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """``options`` as the keyword arguments of the client's ``from_target``."""
+        return {} if self.options is None else dataclasses.asdict(self.options)
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    scim: ScimSettings = field(default_factory=ScimSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    targets: Mapping[str, TargetSettings] = field(default_factory=dict)
+
+
+class _Section(StrictSchema):
+    """A section whose keys are all optional: what is left out takes the dataclass default."""
+
+    settings: ClassVar[type]
+
+    @post_load
+    def _build(self, data: dict, **kwargs):
+        return self.settings(**_frozen(data))
+
+
+def _section(schema: type[_Section]) -> fields.Nested:
+    return fields.Nested(schema, load_default=schema.settings)
+
+
+class ServerSchema(_Section):
+    settings = ServerSettings
+    base_url = fields.String(allow_none=True, validate=validate.Regexp(r"^https?://"))
+    max_body_bytes = fields.Integer(validate=validate.Range(min=1024))
+
+
+class ScimSchema(_Section):
+    settings = ScimSettings
+    max_results = fields.Integer(validate=validate.Range(min=1, max=100_000))
+    default_count = fields.Integer(validate=validate.Range(min=1, max=100_000))
+
+
+class DatabaseSchema(_Section):
+    settings = DatabaseSettings
+    url = fields.String(validate=validate.Regexp(r"^(sqlite|postgresql)(\+\w+)?://"))
+
+
+class TokenSchema(_Section):
+    settings = TokenSettings
     name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
-    value = fields.String(load_default=None, validate=validate.Length(min=16))
-    sha256 = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    value = fields.String(allow_none=True, validate=validate.Length(min=16))
+    sha256 = fields.String(allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
-class AuthSchema(StrictSchema):
-    tokens = fields.List(fields.Nested(TokenSchema), load_default=list)
+class AuthSchema(_Section):
+    settings = AuthSettings
+    tokens = fields.List(fields.Nested(TokenSchema))
 
 
-class LoggingSchema(StrictSchema):
-    level = fields.String(load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
-    json = fields.Boolean(load_default=True)
+class LoggingSchema(_Section):
+    settings = LoggingSettings
+    level = fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
+    json = fields.Boolean()
 
 
-class DeliverySchema(StrictSchema):
-    wait_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0, max=55))
-    worker = fields.Boolean(load_default=True)
-    concurrency = fields.Integer(load_default=4, validate=validate.Range(min=1, max=32))
-    lease_seconds = fields.Float(load_default=120.0, validate=validate.Range(min=5))
-    poll_seconds = fields.Float(load_default=1.0, validate=validate.Range(min=0.01, max=60))
-    backoff_initial = fields.Float(load_default=2.0, validate=validate.Range(min=0.01))
-    backoff_max = fields.Float(load_default=300.0, validate=validate.Range(min=0.01))
+class DeliverySchema(_Section):
+    settings = DeliverySettings
+    wait_seconds = fields.Float(validate=validate.Range(min=0, max=55))
+    worker = fields.Boolean()
+    concurrency = fields.Integer(validate=validate.Range(min=1, max=32))
+    lease_seconds = fields.Float(validate=validate.Range(min=5))
+    poll_seconds = fields.Float(validate=validate.Range(min=0.01, max=60))
+    backoff_initial = fields.Float(validate=validate.Range(min=0.01))
+    backoff_max = fields.Float(validate=validate.Range(min=0.01))
 
 
-class HttpSchema(StrictSchema):
-    connect_timeout = fields.Float(load_default=5.0, validate=validate.Range(min=0.1))
-    read_timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1))
-    # One operation with all its retries; past it the outbox takes over with its own backoff.
-    deadline = fields.Float(load_default=20.0, validate=validate.Range(min=0.1))
-    rate = fields.Float(load_default=10.0, validate=validate.Range(min=0.1))
-    burst = fields.Integer(load_default=10, validate=validate.Range(min=1))
-    pool_size = fields.Integer(load_default=10, validate=validate.Range(min=1))
+class HttpSchema(_Section):
+    """``targets.<name>.http``: every field of ``atlassian_clients.HttpSettings``, which it builds."""
+
+    settings = HttpSettings
+    connect_timeout = fields.Float(validate=validate.Range(min=0.1))
+    read_timeout = fields.Float(validate=validate.Range(min=0.1))
+    deadline = fields.Float(validate=validate.Range(min=0.1))
+    backoff_initial = fields.Float(validate=validate.Range(min=0.01))
+    backoff_max = fields.Float(validate=validate.Range(min=0.01))
+    rate = fields.Float(validate=validate.Range(min=0.1))
+    burst = fields.Integer(validate=validate.Range(min=1))
+    pool_size = fields.Integer(validate=validate.Range(min=1))
 
 
 class TargetSchema(StrictSchema):
+    """Loads to a dict: its rules and options are checked against the global rules and the client
+    class in ``_target``, which builds the :class:`TargetSettings`."""
+
     type = fields.String(required=True)
     url = fields.String(required=True, validate=validate.Regexp(r"^https?://", error="must start with http:// or https://"))
-    username = fields.String(load_default=None)
-    password = fields.String(load_default=None)
-    token = fields.String(load_default=None)
-    enabled = fields.Boolean(load_default=True)
+    username = fields.String(allow_none=True)
+    password = fields.String(allow_none=True)
+    token = fields.String(allow_none=True)
+    enabled = fields.Boolean()
     rules = fields.Nested(RulesSchema, load_default=dict)
-    http = fields.Nested(HttpSchema, load_default=lambda: HttpSchema().load({}))
-    # Product client options, e.g. Confluence licence_group, Bitbucket add_to_default_group.
+    http = _section(HttpSchema)
+    # The client class's declared options (atlassian_clients/options.py), checked in _target.
     options = fields.Dict(keys=fields.String(), load_default=dict)
 
 
 class ConfigSchema(StrictSchema):
-    server = fields.Nested(ServerSchema, load_default=lambda: ServerSchema().load({}))
-    scim = fields.Nested(ScimSchema, load_default=lambda: ScimSchema().load({}))
-    database = fields.Nested(DatabaseSchema, load_default=lambda: DatabaseSchema().load({}))
-    auth = fields.Nested(AuthSchema, load_default=lambda: AuthSchema().load({}))
-    logging = fields.Nested(LoggingSchema, load_default=lambda: LoggingSchema().load({}))
-    delivery = fields.Nested(DeliverySchema, load_default=lambda: DeliverySchema().load({}))
+    server = _section(ServerSchema)
+    scim = _section(ScimSchema)
+    database = _section(DatabaseSchema)
+    auth = _section(AuthSchema)
+    logging = _section(LoggingSchema)
+    delivery = _section(DeliverySchema)
     rules = fields.Nested(RulesSchema, load_default=dict)
     targets = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$")),
                           values=fields.Nested(TargetSchema), load_default=dict)
 
 
-def load_config(path: str | os.PathLike | None = None, *, environ=None) -> dict:
+def load_config(path: str | os.PathLike | None = None, *, environ=None) -> Settings:
     """Read, substitute and validate the configuration file.
 
     ``path`` defaults to ``$SCIM_BRIDGE_CONFIG`` or ``config.yaml``; a missing default file means all
@@ -121,7 +237,8 @@ def load_config(path: str | os.PathLike | None = None, *, environ=None) -> dict:
     return validate_config(raw, environ=environ, source=str(file))
 
 
-def validate_config(raw: object, *, environ=None, source: str = "configuration") -> dict:
+def validate_config(raw: object, *, environ=None, source: str = "configuration") -> Settings:
+    """The :class:`Settings` of a configuration as written in YAML (a mapping of sections)."""
     environ = os.environ if environ is None else environ
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
@@ -132,33 +249,98 @@ def validate_config(raw: object, *, environ=None, source: str = "configuration")
     if environ.get("SCIM_BRIDGE_DATABASE_URL"):
         raw = {**raw, "database": {**(raw.get("database") or {}), "url": environ["SCIM_BRIDGE_DATABASE_URL"]}}
     try:
-        config = ConfigSchema().load(raw)
+        loaded = ConfigSchema().load(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{key}: {message}" for key, message in error_lines(exc.messages))
-        raise ConfigError(f"{source}: {problems}") from None
-    for i, token in enumerate(config["auth"]["tokens"]):
-        if (token["value"] is None) == (token["sha256"] is None):
+        raise ConfigError(f"{source}: {_problems(exc)}") from None
+    for i, token in enumerate(loaded["auth"].tokens):
+        if (token.value is None) == (token.sha256 is None):
             raise ConfigError(f"{source}: auth.tokens.{i}: give exactly one of value or sha256")
-    for name, target in config["targets"].items():
-        _check_target(source, name, target, config["rules"])
-    return config
-
-
-def _check_target(source: str, name: str, target: dict, global_rules: dict) -> None:
+    global_rules = loaded.pop("rules")
     try:
-        client_class(target["type"])
-    except UnknownClientType as exc:
-        raise ConfigError(f"{source}: targets.{name}.type: {exc}") from None
-    has_basic = target["username"] is not None and target["password"] is not None
-    if has_basic == (target["token"] is not None):
-        raise ConfigError(
-            f"{source}: targets.{name}: give either username and password (basic auth) or token (a personal "
-            "access token); Bitbucket admin calls need basic auth"
-        )
-    try:
-        effective_rules(global_rules, target["rules"], target["type"], target=name)
+        targets = {name: _target(name, target, global_rules) for name, target in loaded.pop("targets").items()}
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    return Settings(**loaded, targets=targets)
+
+
+def _target(name: str, target: dict, global_rules: dict) -> TargetSettings:
+    where = f"targets.{name}"
+    try:
+        cls = client_class(target["type"])
+    except UnknownClientType as exc:
+        raise ConfigError(f"{where}.type: {exc}") from None
+    has_basic = target.get("username") is not None and target.get("password") is not None
+    if has_basic == (target.get("token") is not None):
+        raise ConfigError(
+            f"{where}: give either username and password (basic auth) or token (a personal "
+            "access token); Bitbucket admin calls need basic auth"
+        )
+    rules = effective_rules(global_rules, target.pop("rules"), target["type"], target=name)
+    options = client_options(f"{where}.options", target["type"], cls, target.pop("options"))
+    return TargetSettings(name=name, rules=rules, options=options, **target)
+
+
+class _AsWritten:
+    """A number as YAML writes it: ``"5"`` and ``true`` are not numbers (marshmallow would take them)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, (bool, str)):
+            raise self.make_error("invalid")  # type: ignore[attr-defined]
+        return super()._deserialize(value, attr, data, **kwargs)  # type: ignore[misc]
+
+
+class _Integer(_AsWritten, fields.Integer):
+    pass
+
+
+class _Float(_AsWritten, fields.Float):
+    pass
+
+
+_OPTION_FIELDS = {
+    bool: lambda: fields.Boolean(truthy={True}, falsy={False}),
+    int: lambda: _Integer(strict=True),
+    float: _Float,
+    str: fields.String,
+    tuple[str, ...]: lambda: fields.List(fields.String()),
+}
+
+
+def client_options(where: str, type_name: str, cls: type, raw: Mapping[str, Any]) -> ClientOptions | None:
+    """``raw`` checked against the ``Options`` that ``cls`` declares; errors name ``where.<key>``."""
+    declared = options_of(cls)
+    try:
+        specs = option_specs(declared) if declared is not None else ()
+    except TypeError as exc:  # a plug-in declaring an option YAML cannot give
+        raise ConfigError(f"{where}: {type_name} declares an unusable option: {exc}") from None
+    unknown = [key for key in raw if key not in {spec.name for spec in specs}]
+    if unknown:
+        takes = _takes(type_name, specs)
+        raise ConfigError("; ".join(f"{where}.{key}: unknown option; {takes}" for key in unknown))
+    if declared is None:
+        return None
+    schema = StrictSchema.from_dict({spec.name: _OPTION_FIELDS[spec.type]() for spec in specs})()
+    try:
+        return declared(**_frozen(schema.load(raw)))
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, where)) from None
+
+
+def _frozen(data: dict) -> dict:
+    """Lists as tuples, for frozen dataclasses."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+
+
+def _takes(type_name: str, specs: tuple[OptionSpec, ...]) -> str:
+    if not specs:
+        return f"{type_name} takes no options (its class declares no Options)"
+    return f"{type_name} takes: " + ", ".join(spec.describe() for spec in specs)
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> str:
+    """marshmallow's errors as "key.path: message", each key under ``prefix``."""
+    return "; ".join(f"{prefix}.{key}: {message}" if prefix else f"{key}: {message}"
+                     for key, message in error_lines(exc.messages))
 
 
 def _substitute(value, environ, path: list[str]):

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 
 from scim_bridge.store.database import make_engine
 from scim_bridge.store.migrate import current_revision, head_revision
-from tests.support.servers import running_gunicorn
+from tests.support.servers import gunicorn_refusing, running_gunicorn
 
 TOKEN = "gunicorn-test-token-0123456789"
 
@@ -33,3 +34,15 @@ def test_gunicorn_serves_the_app_and_the_schema_is_created_at_start(tmp_path):
         refused = http.get(f"{root}/scim/v2/Users", headers={"Authorization": "Bearer wrong"}, timeout=10)
         assert refused.status_code == 401
     assert current_revision(make_engine(url)) == head_revision()
+
+
+@pytest.mark.parametrize(("options", "key"), [({"frobnicate": 1}, "frobnicate"), ({"page_size": "many"}, "page_size")])
+def test_gunicorn_refuses_a_bad_client_option_naming_it_before_any_worker_starts(tmp_path, options, key):
+    config = {"database": {"url": f"sqlite:///{tmp_path / 'bridge.db'}"},
+              "targets": {"jira": {"type": "jira", "url": "https://jira.example.com", "token": "t",
+                                   "options": options}}}
+    refused = gunicorn_refusing(tmp_path, config)
+    printed = refused.stdout + refused.stderr
+    assert refused.returncode != 0
+    assert f"targets.jira.options.{key}: " in printed
+    assert "TypeError" not in printed and "Traceback" not in printed and "Booting worker" not in printed

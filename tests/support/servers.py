@@ -118,17 +118,31 @@ def running_demo(tmp_path: Path, token: str | None = None) -> Iterator[Demo]:
     assert list(scratch.iterdir()) == [], "the demo left its throw-away store behind"
 
 
+def _gunicorn(tmp_path: Path, config: dict, port: int) -> tuple[list[str], dict[str, str]]:
+    file = tmp_path / "config.yaml"
+    file.write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {**_clean_environment(), "SCIM_BRIDGE_CONFIG": str(file), "SCIM_BRIDGE_BIND": f"127.0.0.1:{port}"}
+    return [str(Path(sys.executable).with_name("gunicorn")), "app:app"], env
+
+
 @contextmanager
 def running_gunicorn(tmp_path: Path, config: dict, token: str) -> Iterator[str]:
     """``gunicorn app:app`` with ``gunicorn.conf.py`` and ``config`` as SCIM_BRIDGE_CONFIG, on a free
     loopback port; yields the server's root URL once the SCIM side answers with ``token``."""
-    file = tmp_path / "config.yaml"
-    file.write_text(yaml.safe_dump(config), encoding="utf-8")
     port = free_port()
-    env = {**_clean_environment(), "SCIM_BRIDGE_CONFIG": str(file), "SCIM_BRIDGE_BIND": f"127.0.0.1:{port}"}
+    command, env = _gunicorn(tmp_path, config, port)
     root = f"http://127.0.0.1:{port}"
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     log = tmp_path / "gunicorn.log"
     probe = f"{root}/scim/v2/ServiceProviderConfig"
-    with running([gunicorn, "app:app"], env, log) as process:
+    with running(command, env, log) as process:
         yield wait_until(process, log, lambda _printed: root if answers(probe, token) else None)
+
+
+def gunicorn_refusing(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
+    """``gunicorn app:app`` on a configuration it must refuse: its exit and what it printed."""
+    command, env = _gunicorn(tmp_path, config, free_port())
+    try:
+        return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                              timeout=STARTUP_SECONDS)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"gunicorn started on a configuration it should refuse:\n{exc.stdout}{exc.stderr}")

@@ -2,6 +2,7 @@
 
 import pytest
 
+from atlassian_clients import BitbucketOptions, HttpSettings
 from scim_bridge.config import load_config, validate_config
 from scim_bridge.errors import ConfigError
 
@@ -9,8 +10,8 @@ from scim_bridge.errors import ConfigError
 def test_defaults_need_no_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = load_config(environ={})
-    assert config["database"]["url"] == "sqlite:///scim-bridge.db"
-    assert config["scim"]["max_results"] == 1000
+    assert config.database.url == "sqlite:///scim-bridge.db"
+    assert config.scim.max_results == 1000
 
 
 def test_shipped_config_file_is_valid_and_matches_the_defaults():
@@ -25,14 +26,14 @@ def test_environment_variables_are_substituted_and_database_url_overridden(tmp_p
     file.write_text("auth:\n  tokens:\n    - name: okta\n      value: ${OKTA_TOKEN}\n")
     env = {"OKTA_TOKEN": "x" * 20, "SCIM_BRIDGE_DATABASE_URL": "postgresql://h/db"}
     config = load_config(file, environ=env)
-    assert config["auth"]["tokens"][0]["value"] == "x" * 20
-    assert config["database"]["url"] == "postgresql://h/db"
+    assert config.auth.tokens[0].value == "x" * 20
+    assert config.database.url == "postgresql://h/db"
 
 
 def test_config_file_named_by_environment(tmp_path):
     file = tmp_path / "other.yaml"
     file.write_text("scim:\n  max_results: 50\n")
-    assert load_config(environ={"SCIM_BRIDGE_CONFIG": str(file)})["scim"]["max_results"] == 50
+    assert load_config(environ={"SCIM_BRIDGE_CONFIG": str(file)}).scim.max_results == 50
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,8 @@ def test_a_target_with_basic_auth_and_rule_overrides_is_accepted():
         "targets": {"bitbucket": {"type": "bitbucket", "url": "https://git.example.com", "username": "svc",
                                   "password": "${BB_PASSWORD}", "rules": {"deactivate_with": "delete"}}},
     }, environ={"BB_PASSWORD": "hunter22"})
-    target = config["targets"]["bitbucket"]
-    assert target["password"] == "hunter22" and target["enabled"] is True
-    assert target["rules"] == {"deactivate_with": "delete"}
-    assert target["http"]["deadline"] == 20.0
+    target = config.targets["bitbucket"]
+    assert target.password == "hunter22" and target.enabled is True
+    assert target.rules.deactivate_with == "delete" and target.rules.username.regex == "(.*)@.*"
+    assert target.http == HttpSettings() and target.options == BitbucketOptions()
+    assert "hunter22" not in repr(config)
