@@ -1,6 +1,6 @@
 """Clients of the Jira, Confluence and Bitbucket Data Center user directories.
 
-The registry (ARCHITECTURE decision 4) maps a target's ``type:`` in ``config.yaml`` to a client
+The registry (docs/architecture.md decision 4) maps a target's ``type:`` in ``config.yaml`` to a client
 class. ``jira``, ``confluence`` and ``bitbucket`` ship here; a dotted path ``"package.module:Class"``
 loads a client shipped elsewhere. A client class is built with
 ``Class.from_target(target, base_url, auth, *, http=..., session=..., sleep=..., clock=...,

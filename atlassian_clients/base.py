@@ -1,6 +1,6 @@
 """The contract between the bridge and an Atlassian product: data shapes, the protocol, the errors.
 
-Every operation of a :class:`DirectoryClient` is idempotent (ARCHITECTURE decision 2): a create that
+Every operation of a :class:`DirectoryClient` is idempotent (docs/architecture.md decision 2): a create that
 finds the account reports it (``Creation.created is False``) instead of failing, an add-member that
 finds the membership succeeds, and removing something that is not there succeeds. A caller can
 therefore repeat any operation after a crash or an ambiguous failure.

@@ -1,16 +1,16 @@
-"""Bitbucket Data Center (7.x to 9.x) user directory over ``/rest/api/latest`` (atlassian-rest.md §6).
+"""Bitbucket Data Center (7.x to 9.x) user directory over ``/rest/api/latest`` (docs/products.md §4).
 
 Bitbucket quirks handled here:
 
-* user create takes query parameters only, no body, and answers 204 with nothing to read (§6.1);
-  its ``password`` is therefore in the URL, where access and proxy logs keep it (§6.1, §10.9). A
+* user create takes query parameters only, no body, and answers 204 with nothing to read (docs/products.md §4.4);
+  its ``password`` is therefore in the URL, where access and proxy logs keep it (docs/products.md §4.4). A
   random throwaway goes there and is replaced at once, in the JSON body of
   ``PUT /admin/users/credentials``, by the given password or a new random one (see ``create_user``);
 * POSTs without a JSON body are stopped by the XSRF filter unless ``X-Atlassian-Token: no-check``
-  is sent (§2.4): the transport sends it with every write;
-* there is no deactivation: the licence is the ``LICENSED_USER`` global permission (§6.4, §6.7);
-* personal access tokens cannot call admin endpoints (BSERV-10482): basic auth is needed;
-* ``admin/users/more-members`` lists a *user's groups* despite its spec text (README defect list).
+  is sent (docs/products.md §1.3): the transport sends it with every write;
+* there is no deactivation: the licence is the ``LICENSED_USER`` global permission (docs/products.md §4.6, §4.10);
+* personal access tokens cannot call admin endpoints (BSERV-10482, docs/products.md §4.2): basic auth is needed;
+* ``admin/users/more-members`` lists a *user's groups* despite its spec text (docs/products.md §4.9).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class BitbucketClient(ProductClient):
     # users
 
     def _admin_users(self, text: str) -> Iterator[RemoteUser]:
-        """``GET /admin/users?filter=``: substring of name, display name or e-mail (§6.2)."""
+        """``GET /admin/users?filter=``: substring of name, display name or e-mail (docs/products.md §4.3)."""
         return map(_user, self._paged(f"{API}/admin/users", {"filter": text}))
 
     def _lookup_user(self, username: str) -> RemoteUser | None:
@@ -288,7 +288,7 @@ class BitbucketClient(ProductClient):
 
     @contextlib.contextmanager
     def _licence_refusal(self) -> Iterator[None]:
-        """Tell a licence refusal from a permission one: both are 403 on create and add-groups (§6.1, §6.6)."""
+        """A licence refusal, not a permission one: both are 403 on create and add-groups (docs/products.md §4.4)."""
         try:
             yield
         except PermissionDenied as denied:

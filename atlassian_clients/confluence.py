@@ -1,12 +1,12 @@
-"""Confluence Data Center (8.2 to 10) user directory over ``/rest/api`` (atlassian-rest.md §5).
+"""Confluence Data Center (8.2 to 10) user directory over ``/rest/api`` (docs/products.md §3).
 
 Confluence quirks handled here:
 
-* user and group names must be lower case (create refuses upper case, §5.1, §5.6): every name
+* user and group names must be lower case (create refuses upper case, docs/products.md §3.2): every name
   is lower-cased before it is sent, which also matches how Confluence compares names;
-* delete user answers 202 with a long task (§5.5): the account disappears asynchronously;
-* membership calls are idempotent (204 either way, §5.6), create answers 409 when the name is taken;
-* no rename, and no e-mail lookup: the user objects carry no e-mail address (§5.2);
+* delete user answers 202 with a long task (docs/products.md §3.7): the account disappears asynchronously;
+* membership calls are idempotent (204 either way, docs/products.md §3.9), create answers 409 when the name is taken;
+* no rename, and no e-mail lookup: the user objects carry no e-mail address (docs/products.md §3.3);
 * disable/enable and delete exist from 8.2, create from 8.4 (CONFSERVER-54928, -87292).
 """
 
@@ -67,7 +67,7 @@ class ConfluenceOptions(ClientOptions):
 class ConfluenceClient(ProductClient):
     """Confluence's users and groups. See :class:`atlassian_clients.base.DirectoryClient`.
 
-    ``licence_group`` is the group whose "can use" permission licenses an account (§5.7).
+    ``licence_group`` is the group whose "can use" permission licenses an account (docs/products.md §3.10).
     ``notify_new_users`` lets Confluence e-mail a new account a link to choose a password when the
     caller gives none (needs a mail server); otherwise a random password is set.
     """

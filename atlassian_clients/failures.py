@@ -42,8 +42,7 @@ def product_message(body: Any) -> str | None:
     """The product's own words from its error body, whichever product sent it.
 
     Jira ``{"errorMessages":[..],"errors":{field: msg}}``; Confluence ``{"statusCode","message",..}``;
-    Bitbucket ``{"errors":[{"message"}]}``; Crowd ``{"reason","message"}`` (atlassian-rest.md §4.8,
-    §5.8, §6.8, §7).
+    Bitbucket ``{"errors":[{"message"}]}``; Crowd ``{"reason","message"}`` (docs/products.md §1.8).
     """
     if not isinstance(body, dict):
         return None
@@ -151,7 +150,7 @@ class FailureReader:
                 product_message=said,
             )
         if status == 403 and response.text.strip() == "XSRF check failed":
-            # The REST framework's XSRF filter (§2.4): something between us strips X-Atlassian-Token.
+            # The REST framework's XSRF filter (docs/products.md §1.3): something between us strips X-Atlassian-Token.
             return Rejected(
                 self.target,
                 f"{label} refused {where} as cross-site (HTTP 403 XSRF check failed): a proxy in front of "

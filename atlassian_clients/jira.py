@@ -1,11 +1,11 @@
-"""Jira Data Center (8.x to 11) user directory over ``/rest/api/2`` (atlassian-rest.md §4).
+"""Jira Data Center (8.x to 11) user directory over ``/rest/api/2`` (docs/products.md §2).
 
 Jira quirks handled here:
 
 * user create, update, delete and application access are ``x-experimental`` in the 10.3 spec;
-  they are sent with ``X-ExperimentalApi: true`` (§2.5, §10.14);
-* the user *key* is not the user name (``JIRAUSER10100`` since 8.4, §10.1): both are reported;
-* adding an existing member answers 400 (§4.6), creating an existing user or group answers 400;
+  they are sent with ``X-ExperimentalApi: true`` (docs/products.md §2.2);
+* the user *key* is not the user name (``JIRAUSER10100`` since 8.4, docs/products.md §1.6): both are reported;
+* adding an existing member answers 400 (docs/products.md §2.10), creating an existing user or group answers 400;
 * there is no group pager: ``/groups/picker`` returns a ``total`` that is used to ask for all;
 * ``/user/list`` (cursor pages) exists from 10.3; older versions are listed through
   ``/user/search``, which Jira 10 caps at 100 results (JRASERVER-78660).
@@ -61,7 +61,7 @@ class JiraClient(ProductClient):
     ``application_keys`` (e.g. ``("jira-software",)``) is what :meth:`grant_licence` grants and what
     a create asks for when the caller passes none. Empty (the default) means Jira's own default:
     a create leaves ``applicationKeys`` out, so Jira grants the applications "selected by default"
-    (atlassian-rest.md §4.1), and :meth:`grant_licence` grants those same applications. It is not
+    (docs/products.md §2.5), and :meth:`grant_licence` grants those same applications. It is not
     one of the ``Options``: the bridge passes the target's ``rules.application_keys``, which also
     decide what a create asks for, so one setting says what a Jira licence is.
     """
@@ -121,7 +121,7 @@ class JiraClient(ProductClient):
         if password is not None:
             body["password"] = password  # without one, Jira generates a random password
         # Keys are sent only when some are asked for: Jira reads an absent applicationKeys as "the
-        # applications selected by default" (§4.1) but an empty list as "no application at all"
+        # applications selected by default" (docs/products.md §2.5) but an empty list as "no application at all"
         # (third-party practice, pycontribs/jira#549), which nobody configuring [] meant.
         keys = tuple(application_keys or ()) or self.application_keys
         if keys:
@@ -265,7 +265,7 @@ class JiraClient(ProductClient):
             self.revoke_application_access(username, key)
 
     def _licence_keys(self) -> tuple[str, ...]:
-        """The configured keys, else the applications Jira selects by default for new users (§4.7)."""
+        """The configured keys, else the applications Jira selects by default for new users (docs/products.md §2.11)."""
         if self.application_keys:
             return self.application_keys
         roles = self._get(f"{API}/applicationrole")

@@ -30,7 +30,7 @@ def pages(fetch: Callable[[Any], Any], next_rule: NextRule, first: Position = 0)
 
 
 def bitbucket_page(page: dict, start: int) -> tuple[list[Any], Position]:
-    """``{"values","isLastPage","nextPageStart"}`` (Bitbucket paged API, atlassian-rest.md §6)."""
+    """``{"values","isLastPage","nextPageStart"}`` (Bitbucket paged API, docs/products.md §4.12)."""
     values = page.get("values") or []
     if page.get("isLastPage", True) or not values:
         return values, None

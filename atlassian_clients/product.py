@@ -1,6 +1,6 @@
 """What the three product clients share: construction, cached product info, and idempotence.
 
-The idempotence rules of ARCHITECTURE decision 2 live here once. Each product answers "already
+The idempotence rules of docs/architecture.md decision 2 live here once. Each product answers "already
 there" or "not there" differently (Jira 400, Confluence and Bitbucket 409, 404 everywhere), and a
 status alone is not proof: a Jira 400 may also mean a bad e-mail address. So on such an answer the
 client looks at the product's state, and succeeds only when the intent holds.

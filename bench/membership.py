@@ -1,4 +1,4 @@
-"""Benchmark 2: membership changes on the big group (ARCHITECTURE decision 3).
+"""Benchmark 2: membership changes on the big group (docs/architecture.md decision 3).
 
 Adding one member to the big group should cost what it costs on a ten-member group (ratio ≈ 1):
 one membership row and one queued user delivery per target, never a rewrite of the group. A full

@@ -37,7 +37,7 @@ READ = {
     "X-Atlassian-Token": None,
     "X-ExperimentalApi": None,
 }
-# Every write carries the XSRF opt-out (the REST framework's XsrfResourceFilter, atlassian-rest.md §2.4).
+# Every write carries the XSRF opt-out (the REST framework's XsrfResourceFilter, docs/products.md §1.3).
 BODYLESS_WRITE = {**READ, "X-Atlassian-Token": "no-check"}
 WRITE = {**BODYLESS_WRITE, "Content-Type": "application/json"}
 

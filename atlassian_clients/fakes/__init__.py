@@ -1,7 +1,7 @@
 """Stateful in-memory fakes of the Jira, Confluence and Bitbucket Data Center REST APIs.
 
 They answer the user, group, membership, licence and version resources an admin-sync client uses
-with each product's paths, status codes and error bodies (``atlassian-rest.md``), and can add
+with each product's paths, status codes and error bodies (``docs/products.md``), and can add
 latency, failures and 429s on request. Start them in-process::
 
     from atlassian_clients.fakes import start_fakes

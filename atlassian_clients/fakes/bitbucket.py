@@ -1,9 +1,9 @@
-"""Fake Bitbucket Data Center: state, JSON shapes and error answers (atlassian-rest.md §6).
+"""Fake Bitbucket Data Center: state, JSON shapes and error answers (docs/products.md §4).
 
 Bitbucket renames users but cannot deactivate them; a user is licensed through the
 LICENSED_USER global permission, held directly or through a group such as the default group
-new users join (§6.7). Administrators hold ADMIN or SYS_ADMIN. Personal access tokens work as
-Bearer or as the Basic password, but can never hold ADMIN (§2.2). A permission failure answers 401
+new users join (docs/products.md §4.10). Administrators hold ADMIN or SYS_ADMIN. Personal access tokens work as
+Bearer or as the Basic password, but can never hold ADMIN (§4.2). A permission failure answers 401
 with AuthorisationException, as the document's status descriptions say.
 """
 
@@ -29,7 +29,7 @@ EXCEPTIONS = {
 
 
 def user_slug(name: str) -> str:
-    """URL-safe form of a username; it may differ from the name (atlassian-rest.md §6.2)."""
+    """URL-safe form of a username; it may differ from the name (docs/products.md §4.3)."""
     return re.sub(r"[^a-z0-9._-]", "_", name.lower())
 
 
@@ -50,7 +50,7 @@ class FakeBitbucket(FakeProduct):
         self.default_group = default_group
         self.user_permissions: dict[str, str] = {}
         self.group_permissions: dict[str, str] = {}
-        # Licensed users the licence allows; beyond it adding a licence answers 403 (§6.1).
+        # Licensed users the licence allows; beyond it adding a licence answers 403 (docs/products.md §4.4).
         self.licence_limit: int | None = None
         super().__init__(**options)
 
@@ -112,7 +112,7 @@ class FakeBitbucket(FakeProduct):
     def error_response(
         self, status: int, message: str, *, fields: dict[str, str] | None = None, exception: str | None = None
     ) -> Response:
-        # {"errors": [{"context", "message", "exceptionName"}]} (atlassian-rest.md §6.8).
+        # {"errors": [{"context", "message", "exceptionName"}]} (docs/products.md §4.13).
         name = exception or EXCEPTIONS.get(status)
         if fields:
             errors = [{"context": field, "message": text, "exceptionName": name} for field, text in fields.items()]

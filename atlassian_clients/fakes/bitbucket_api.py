@@ -1,4 +1,4 @@
-"""The REST resources of the fake Bitbucket (under /rest/api/latest and /rest/api/1.0; atlassian-rest.md §6)."""
+"""The REST resources of the fake Bitbucket (under /rest/api/latest and /rest/api/1.0; docs/products.md §4)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def create_bitbucket_app(bitbucket: FakeBitbucket, recorder: ExchangeLog | None 
         return {name: request.args[name] for name in names}
 
     def paged(items: list, render: Callable[[Any], dict]) -> Response:
-        # Bitbucket's paging envelope (atlassian-rest.md §6): start 0, limit 25 by default.
+        # Bitbucket's paging envelope (docs/products.md §4.12): start 0, limit 25 by default.
         start, limit = max(int_arg("start", 0), 0), min(max(int_arg("limit", 25), 1), PAGE_LIMIT_MAX)
         chunk, last = page(items, start, limit)
         body = {
@@ -89,7 +89,7 @@ def create_bitbucket_app(bitbucket: FakeBitbucket, recorder: ExchangeLog | None 
 
     @api.route("/admin/users", "POST")
     def create_user() -> Response:
-        # Query parameters only, 204 without a body (atlassian-rest.md §6.1).
+        # Query parameters only, 204 without a body (docs/products.md §4.4).
         args = required_args("name", "displayName", "emailAddress")
         notify = bool_arg("notify", False)
         password = request.args.get("password")
@@ -196,7 +196,7 @@ def create_bitbucket_app(bitbucket: FakeBitbucket, recorder: ExchangeLog | None 
 
     @api.route("/admin/users/more-members", "GET", Access.USER)
     def groups_of_user() -> Response:
-        # Despite its description this lists the groups of the user in "context" (atlassian-rest.md §6.6).
+        # Despite its description this lists the groups of the user in "context" (docs/products.md §4.9).
         account = directory.user(request.args.get("context", ""))
         groups = filtered_groups(directory.groups_of(account.name)) if account else []
         return paged(groups, bitbucket.detailed_group)

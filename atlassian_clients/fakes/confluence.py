@@ -1,8 +1,8 @@
-"""Fake Confluence Data Center: state, JSON shapes and error answers (atlassian-rest.md §5).
+"""Fake Confluence Data Center: state, JSON shapes and error answers (docs/products.md §3).
 
 User names must be lower case (create refuses upper case), group names are kept lower case,
 administrators are the members of ``confluence-administrators``, user keys are opaque hex ids,
-and a user delete is a long task to poll (§5.5). The user JSON carries no e-mail (§5.2).
+and a user delete is a long task to poll (docs/products.md §3.7). The user JSON carries no e-mail (§3.3).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class FakeConfluence(FakeProduct):
         self._task_ids = itertools.count(1001)
         # Status reads a delete's long task answers "in progress" before it reports done.
         self.long_task_polls = 0
-        # Users the licence allows; creating one more answers 402 (atlassian-rest.md §5.1).
+        # Users the licence allows; creating one more answers 402 (docs/products.md §3.4).
         self.licence_seats: int | None = None
         super().__init__(**options)
 
@@ -67,7 +67,7 @@ class FakeConfluence(FakeProduct):
         return super().add_user(name, *args, **kwargs)
 
     def add_group(self, name: str) -> str:
-        # Confluence keeps group names in lower case (atlassian-rest.md §5.6, §10.2).
+        # Confluence keeps group names in lower case (docs/products.md §3.2).
         return super().add_group(name.lower())
 
     def grant_admin(self, name: str) -> None:
@@ -100,7 +100,7 @@ class FakeConfluence(FakeProduct):
     def error_response(
         self, status: int, message: str, *, fields: dict[str, str] | None = None, exception: str | None = None
     ) -> Response:
-        # RestError (atlassian-rest.md §5.8); data.errors is a JSON list on the wire.
+        # RestError (docs/products.md §3.12); data.errors is a JSON list on the wire.
         errors = [
             {"message": {"key": field, "translation": text, "args": []}} for field, text in (fields or {}).items()
         ]

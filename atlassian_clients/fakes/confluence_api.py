@@ -1,4 +1,4 @@
-"""The REST resources of the fake Confluence (paths under /rest/api; atlassian-rest.md §5)."""
+"""The REST resources of the fake Confluence (paths under /rest/api; docs/products.md §3)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _user_name_problem(name: str) -> str | None:
-    # The rules POST /admin/user documents (atlassian-rest.md §5.1).
+    # The rules POST /admin/user documents (docs/products.md §3.2).
     if not name.strip():
         return "The userName should not be null or blank"
     if FORBIDDEN_NAME_CHARACTERS & set(name):
@@ -132,7 +132,7 @@ def create_confluence_app(confluence: FakeConfluence, recorder: ExchangeLog | No
         account = named_user(username)
         if not active and account.name == caller().name:
             raise ProductError(403, "You cannot disable your own account")
-        directory.update_user(account, active=active)  # idempotent (atlassian-rest.md §5.4)
+        directory.update_user(account, active=active)  # idempotent (docs/products.md §3.6)
         return empty_response(204)
 
     api.route("/admin/user/<username>/disable", "PUT")(lambda username: set_active(username, False))
@@ -145,7 +145,7 @@ def create_confluence_app(confluence: FakeConfluence, recorder: ExchangeLog | No
         if account.name == caller().name:
             raise ProductError(403, "You cannot delete your own account")
         directory.remove_user(account)
-        # 202 with a long task to poll (atlassian-rest.md §5.5). The status link is the
+        # 202 with a long task to poll (docs/products.md §3.7). The status link is the
         # /longtask/{id} resource the document defines.
         task = confluence.submit_long_task("com.atlassian.confluence.user.delete", account.name)
         status_url = f"{base_url()}/rest/api/longtask/{task.id}"
@@ -226,7 +226,7 @@ def create_confluence_app(confluence: FakeConfluence, recorder: ExchangeLog | No
     @api.route("/user/<username>/group/<group_name>", "PUT")
     def add_member(username: str, group_name: str) -> Response:
         user, group = membership(username, group_name)
-        directory.add_member(group, user)  # idempotent (atlassian-rest.md §5.6, §10.8)
+        directory.add_member(group, user)  # idempotent (docs/products.md §3.9, §1.9)
         return empty_response(204)
 
     @api.route("/user/<username>/group/<group_name>", "DELETE")

@@ -1,8 +1,8 @@
-"""Fake Jira Data Center: state, JSON shapes and error answers (atlassian-rest.md §4).
+"""Fake Jira Data Center: state, JSON shapes and error answers (docs/products.md §2).
 
 Usernames are case-insensitive, new users get keys like ``JIRAUSER10001`` (user key is not the
-username, §10.1), administrators are the members of ``jira-administrators``, and application
-access (the licence) is membership of an application role's groups (§4.7, §9).
+username, docs/products.md §1.6), administrators are the members of ``jira-administrators``, and application
+access (the licence) is membership of an application role's groups (docs/products.md §2.11).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class FakeJira(FakeProduct):
     def error_response(
         self, status: int, message: str, *, fields: dict[str, str] | None = None, exception: str | None = None
     ) -> Response:
-        # ErrorCollection (atlassian-rest.md §4.8).
+        # ErrorCollection (docs/products.md §2.12).
         return json_response({"errorMessages": [message] if message else [], "errors": fields or {}}, status)
 
     def bad_credentials_response(self) -> Response:

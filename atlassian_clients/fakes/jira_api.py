@@ -1,4 +1,4 @@
-"""The REST resources of the fake Jira (paths under /rest/api/2; atlassian-rest.md §4)."""
+"""The REST resources of the fake Jira (paths under /rest/api/2; docs/products.md §2)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
         if not display:
             errors["fullname"] = "You must specify a full name."
         keys = body.get("applicationKeys")
-        if keys is None:  # absent: the applications selected by default (atlassian-rest.md §4.1)
+        if keys is None:  # absent: the applications selected by default (docs/products.md §2.5)
             roles = [r for r in jira.application_roles.values() if r.selected_by_default]
         else:
             roles = [role(key) for key in keys]
@@ -147,7 +147,7 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
     @api.route("/user/list", "GET", Access.USER)
     def list_users() -> Response:
         if not jira.version_at_least("10.3"):
-            raise ProductError(404, f"null for uri: {request.url}")  # added in 10.3 LTS (§4.2)
+            raise ProductError(404, f"null for uri: {request.url}")  # added in 10.3 LTS (docs/products.md §2.4)
         limit = max(min(int_arg("maxResults", 2000), 2000), 1)
         accounts, last = directory.users_after_id(int_arg("cursor", 0), limit)
         body = {
@@ -248,7 +248,7 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
         if account is None:
             raise ProductError(404, f"Cannot add user. '{name}' does not exist")
         if not directory.add_member(group, account.name):
-            # Jira refuses an existing membership (atlassian-rest.md §4.6, §10.8).
+            # Jira refuses an existing membership (docs/products.md §2.10, §1.9).
             raise ProductError(400, f"Cannot add user '{account.name}', user is already a member of '{group}'")
         return json_response(jira.group_bean(base_url(), group), 201)
 

@@ -65,7 +65,7 @@ class Injection:
 class Knobs:
     """The fault knobs of one fake product; safe to turn from any thread while it serves."""
 
-    # The token-bucket figures reported in X-RateLimit-* with each 429 (atlassian-rest.md §3.1).
+    # The token-bucket figures reported in X-RateLimit-* with each 429 (docs/products.md §1.4).
     RATE_LIMIT_HEADERS = {"X-RateLimit-Limit": "60", "X-RateLimit-Interval-Seconds": "1", "X-RateLimit-FillRate": "5"}
 
     def __init__(self, *, seed: int = 0, sleep: Callable[[float], None] = time.sleep) -> None:

@@ -84,7 +84,7 @@ class FakeProduct:
     # REST roots the product serves, canonical one first (calls are counted under it).
     rest_roots: ClassVar[tuple[str, ...]]
     # Bitbucket accepts a personal access token as the Basic password too, and its tokens can
-    # never hold the global ADMIN permission (atlassian-rest.md §2.2).
+    # never hold the global ADMIN permission (docs/products.md §4.2).
     token_as_password: ClassVar[bool] = False
     tokens_may_administer: ClassVar[bool] = True
     internal_directory: ClassVar[str] = "Internal Directory"
@@ -157,7 +157,7 @@ class FakeProduct:
 
     def writable(self, account: Account) -> bool:
         """Accounts of other directories (LDAP, Crowd) are read-only unless the directory was made
-        writable (``writable_directories``) (atlassian-rest.md §8)."""
+        writable (``writable_directories``) (docs/products.md §1.7)."""
         return account.directory in self.writable_directories
 
     def canonical_path(self, path: str) -> str:

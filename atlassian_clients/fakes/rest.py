@@ -130,7 +130,7 @@ def seraph_failure_response() -> Response:
     """Jira's and Confluence's answer to wrong Basic credentials.
 
     Seraph refuses them before any REST resource, with Tomcat's HTML error page and the
-    X-Seraph-LoginReason header (atlassian-rest.md §2; seen in client bug reports).
+    X-Seraph-LoginReason header (docs/products.md §1.2).
     """
     body = (
         "<html><head><title>HTTP Status 401 – Unauthorized</title></head><body>"
@@ -148,7 +148,7 @@ def caller() -> Caller:
 
 def _xsrf_exposed() -> bool:
     # XsrfResourceFilter: a POST whose content type a browser form could send (none, form,
-    # multipart, text/plain) needs "X-Atlassian-Token: no-check" (atlassian-rest.md §2.4).
+    # multipart, text/plain) needs "X-Atlassian-Token: no-check" (docs/products.md §1.3).
     if request.method != "POST":
         return False
     if request.headers.get("X-Atlassian-Token", "").lower() in ("no-check", "nocheck"):

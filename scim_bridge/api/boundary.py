@@ -1,4 +1,4 @@
-"""The one error boundary (ARCHITECTURE decision 7): every failure leaves as an RFC 7644 §3.12 error.
+"""The one error boundary (docs/architecture.md decision 7): every failure leaves as an RFC 7644 §3.12 error.
 
 Handlers raise ``ScimError``s; HTTP errors raised by Flask (unknown route, wrong method, body too
 large) are translated here; anything else is logged without its traceback and answered with a 500

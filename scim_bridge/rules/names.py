@@ -19,7 +19,7 @@ from scim_bridge.errors import InvalidValue
 from scim_bridge.rules.model import GroupRules, TargetRules
 
 # Confluence refuses upper case in user names (createUser rules) and wants lower-case group names
-# (reference §5.1, §5.6), so lower-casing cannot be turned off for it.
+# (docs/products.md §3.2), so lower-casing cannot be turned off for it.
 LOWER_CASE_PRODUCTS = frozenset({"confluence"})
 DEFAULT_REPLACEMENT = "$1"
 
@@ -33,7 +33,7 @@ class UnmappableName(InvalidValue):
 
 def name_key(name: str) -> str:
     """The form names are compared in: every Atlassian product compares user and group names
-    case-insensitively (reference §10.2)."""
+    case-insensitively (docs/products.md §1.5)."""
     return name.lower()
 
 

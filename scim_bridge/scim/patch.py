@@ -4,7 +4,7 @@
 applies them in order to a copy of the canonical attributes and returns the result, or raises the
 first error: nothing is applied unless everything is (RFC 7644 §3.5.2 "each operation ... MUST be
 performed ... atomically"). Group members never live in the canonical dict (a group can have
-50,000 of them, ARCHITECTURE decision 3): member operations come back as ``MemberChanges`` for the
+50,000 of them, docs/architecture.md decision 3): member operations come back as ``MemberChanges`` for the
 store to apply as row inserts and deletes.
 """
 
@@ -123,7 +123,7 @@ class _Patch:
             if value is None:
                 return elements, []
             # Entra sends {"op":"Add","path":"emails[type eq \"work\"].value"} for a user with no work email
-            # yet (idp-behaviour §3.2, §9.6): a filter made only of "eq" on sub-attributes describes the
+            # yet (docs/identity-providers.md §3.3): a filter made only of "eq" on sub-attributes describes the
             # element to create, so an add or replace that matches nothing creates it instead of failing.
             created = _created(target, value)
             if created is None:

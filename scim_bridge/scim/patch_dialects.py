@@ -1,7 +1,7 @@
 """The PATCH envelope and the identity providers' dialects, normalised to RFC 7644 §3.5.2 operations.
 
 ``read_operations`` validates the envelope and yields one ``Operation`` per requested operation;
-``expand`` rewrites a vendor shape into the RFC operations it means (idp-behaviour.md §4). After
+``expand`` rewrites a vendor shape into the RFC operations it means (docs/identity-providers.md §4). After
 both, ``scim.patch`` only ever sees lower-case ops on attribute paths it can parse.
 """
 
@@ -66,7 +66,7 @@ def _operation(where: str, item: object) -> Operation:
     if not isinstance(op, str) or op.lower() not in OPS:
         shown = "missing" if op is None else json.dumps(op)
         raise InvalidSyntax(f"{where}.op must be add, remove or replace, not {shown}.")
-    # Entra sends "Add", "Replace", "Remove" (idp-behaviour §3.2); RFC 7644 §3.5.2 spells them lower-case.
+    # Entra sends "Add", "Replace", "Remove" (docs/identity-providers.md §3.3); RFC 7644 §3.5.2 spells them lower-case.
     op = op.lower()
     path = fields.get("path")
     if path is not None and not isinstance(path, str):
@@ -81,7 +81,7 @@ def _scim11_operations(body: dict) -> list[Operation]:
     """A SCIM 1.1 PATCH (draft-scim-api-01 §3.3.2): the body is a partial resource.
 
     OneLogin's "Core Schema v1.1" connector sends group membership this way (its sample server reads
-    ``{"members": [{"value": id, "operation": "delete"}, {"value": id2}]}``, idp-behaviour §1.2.7):
+    ``{"members": [{"value": id, "operation": "delete"}, {"value": id2}]}``, docs/identity-providers.md §1.4):
     items marked ``"operation": "delete"`` are removed, other values are added, and the names listed
     in ``meta.attributes`` are removed first.
     """
@@ -125,8 +125,8 @@ def _pathless(rtype: ResourceType, operation: Operation, resource_id: str) -> li
     """RFC 7644 §3.5.2.1/§3.5.2.3 without "path": the value is a partial resource, one op per key.
 
     Keys may be attribute names, dotted sub-attributes (``name.givenName``), URN-qualified paths or
-    a whole extension object under its URN (Entra with ``aadOptscim062020``, idp-behaviour §3.2).
-    Unknown keys are ignored, as a POST ignores them (ARCHITECTURE "SCIM surface"; Microsoft's suite
+    a whole extension object under its URN (Entra with ``aadOptscim062020``, docs/identity-providers.md §3.4).
+    Unknown keys are ignored, as a POST ignores them (docs/architecture.md "SCIM surface"; Microsoft's suite
     expects a misspelled attribute to be ignored): a partial resource is held to the same tolerance
     as a whole one, and refusing it would fail the IdP's whole update for one unmapped attribute.
     """
@@ -176,8 +176,8 @@ def _extension_ops(operation: Operation, extension: Schema, value: object, where
 
 
 def _check_id(value: object, resource_id: str, where: str) -> None:
-    # Okta's group rename carries the resource's own id in the value (idp-behaviour §2.3), and
-    # OneLogin's templates render "id": null (§1.3): both leave the id as it is.
+    # Okta's group rename carries the resource's own id in the value (docs/identity-providers.md §2.3), and
+    # OneLogin's templates render "id": null (docs/identity-providers.md §1.3): both leave the id as it is.
     if value is None or value == "" or value == resource_id:
         return
     raise Mutability(

@@ -5,7 +5,7 @@ the extension's URN, holding only assigned values (RFC 7643 §2.5: null, "" and 
 ``id``, ``meta``, ``schemas``, a user's ``groups``, a group's ``members`` and ``password`` are kept out
 of it: the store holds those elsewhere or not at all.
 
-Identity providers send shapes the RFC does not (idp-behaviour.md §4); they are absorbed here, once,
+Identity providers send shapes the RFC does not (docs/identity-providers.md §4); they are absorbed here, once,
 so that the store, PATCH and the rules only ever see the canonical form.
 """
 
@@ -119,7 +119,7 @@ def to_bool(value: object, where: str) -> bool:
 
 
 def _complex(attr: Attribute, value: object, where: str) -> dict | None:
-    # Entra sends the single-valued manager as a one-element array (idp-behaviour §3.2).
+    # Entra sends the single-valued manager as a one-element array (docs/identity-providers.md §4.8).
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if isinstance(value, str) and attr.sub("value") is not None:
@@ -143,7 +143,7 @@ def _complex(attr: Attribute, value: object, where: str) -> dict | None:
 
 
 def _complex_multi(attr: Attribute, value: object, where: str) -> list | None:
-    # OneLogin's v1 enterprise template sends "emails" as one object (idp-behaviour §1.3).
+    # OneLogin's v1 enterprise template sends "emails" as one object (docs/identity-providers.md §1.3).
     items = value if isinstance(value, list) else [value]
     out = []
     for item in items:

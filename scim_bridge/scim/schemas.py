@@ -13,7 +13,7 @@ CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
-# SCIM 1.1 URNs that OneLogin's stock templates still send to 2.0 connectors (idp-behaviour §1.3).
+# SCIM 1.1 URNs that OneLogin's stock templates still send to 2.0 connectors (docs/identity-providers.md §1.3).
 LEGACY_URNS = {
     "urn:scim:schemas:core:1.0": CORE_USER,
     "urn:scim:schemas:extension:enterprise:1.0": ENTERPRISE_USER,

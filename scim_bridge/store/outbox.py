@@ -1,4 +1,4 @@
-"""Writing outbox rows: "bring resource R in line on target T" (ARCHITECTURE decisions 1 and 2).
+"""Writing outbox rows: "bring resource R in line on target T" (docs/architecture.md decisions 1 and 2).
 
 Rows are written in the transaction of the SCIM change that needs them. There is at most one row per
 (resource, target): a further change before delivery bumps its generation instead of adding a row,

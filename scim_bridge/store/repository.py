@@ -1,7 +1,7 @@
 """The store's one write path: a SCIM change, its audit entry and its outbox rows in one transaction.
 
 A method returns only after the commit, so an accepted change is durable before the identity provider
-hears 201/200 (ARCHITECTURE decision 1). Reads never load more than a page, and a group read that
+hears 201/200 (docs/architecture.md decision 1). Reads never load more than a page, and a group read that
 does not want its members does not query them.
 """
 
@@ -252,7 +252,7 @@ class Repository:
                  resource_changed=True) -> tuple:
         """Bump the version, reserve target names, queue deliveries; returns the queued keys.
 
-        A change of a group's members alone queues only the users it changed (ARCHITECTURE decision 3):
+        A change of a group's members alone queues only the users it changed (docs/architecture.md decision 3):
         the group's own desired state, its existence and name, did not change.
         """
         now = self.clock()

@@ -1,7 +1,7 @@
 """The delivery side as the app sees it: targets, name reservations, the worker, and waiting.
 
 A SCIM write returns once its change is committed with its outbox rows; it then waits up to
-``delivery.wait_seconds`` for the first delivery attempt of those rows (ARCHITECTURE decision 1),
+``delivery.wait_seconds`` for the first delivery attempt of those rows (docs/architecture.md decision 1),
 so the usual case is synchronous and an outage never holds a request longer than that.
 """
 

@@ -1,4 +1,4 @@
-"""Microsoft Entra ID's provisioning requests (idp-behaviour.md §3), in both of its PATCH dialects.
+"""Microsoft Entra ID's provisioning requests (docs/identity-providers.md §3), in both of its PATCH dialects.
 
 By default Entra capitalises ops (``Add``, ``Replace``, ``Remove``), sends booleans as strings
 (``"False"``), removes members with ``path: "members"`` plus a value list, and adds the manager on

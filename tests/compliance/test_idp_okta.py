@@ -1,4 +1,4 @@
-"""Okta's provisioning requests (idp-behaviour.md §2), in Okta's shapes, and what the bridge stores.
+"""Okta's provisioning requests (docs/identity-providers.md §2), in Okta's shapes, and what the bridge stores.
 
 Okta matches users by ``userName`` before creating them, updates with GET-then-PUT of the bridge's own
 representation, (de)activates with a path-less PATCH, and pushes groups: create with an empty
@@ -60,7 +60,7 @@ def test_assignment_update_deactivate_and_reactivate(scim):
     deactivated = patched(scim, f"/Users/{user_id}", [{"op": "replace", "value": {"active": False}}], 200)
     assert deactivated["active"] is False
     assert read_back(scim, f"/Users/{user_id}") == {**expected, "active": False}
-    # A deactivated user stays findable, so reassignment reuses the same id (idp-behaviour §2.2.7).
+    # A deactivated user stays findable, so reassignment reuses the same id (docs/identity-providers.md §2.2).
     assert listed_ids(scim, OKTA_USER_LOOKUP.format("tess.ng%40okta.example")) == [user_id]
 
     patched(scim, f"/Users/{user_id}", [{"op": "replace", "value": {"active": True}}], 200)

@@ -1,4 +1,4 @@
-"""OneLogin's provisioning requests (idp-behaviour.md §1), in the shapes its templates render.
+"""OneLogin's provisioning requests (docs/identity-providers.md §1), in the shapes its templates render.
 
 OneLogin sends what the administrator's SCIM JSON Template renders: the stock templates are SCIM 1.1
 documents (``urn:scim:schemas:core:1.0``, the 1.0 enterprise extension with ``manager.managerId``,

@@ -1,4 +1,4 @@
-"""Okta's "SCIM 2.0 SPEC Test" replayed against a live bridge (idp-behaviour.md §9.1).
+"""Okta's "SCIM 2.0 SPEC Test" replayed against a live bridge (docs/identity-providers.md §2.5).
 
 The Runscope export is read from the shared reference directory at test time and run step by step by
 ``tests.support.runscope``: every assertion of every request step must hold, on SQLite and on

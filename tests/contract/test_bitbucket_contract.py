@@ -1,4 +1,4 @@
-"""Bitbucket client: every operation's requests, exactly as Bitbucket Data Center wants them (§6)."""
+"""Bitbucket client: every operation's requests, exactly as Bitbucket Data Center wants them (docs/products.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Confluence client: every operation's requests, exactly as Confluence Data Center wants them (§5)."""
+"""Confluence client: every operation's requests, exactly as Confluence Data Center wants them (docs/products.md §3)."""
 
 from __future__ import annotations
 

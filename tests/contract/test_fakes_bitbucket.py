@@ -1,4 +1,4 @@
-"""The fake Bitbucket over real HTTP: every resource's success and error answers (atlassian-rest.md §6).
+"""The fake Bitbucket over real HTTP: every resource's success and error answers (docs/products.md §4).
 
 Every response given here is checked against Bitbucket's OpenAPI document when the fixture closes.
 """

@@ -1,4 +1,4 @@
-"""The fake Confluence over real HTTP: every resource's success and error answers (atlassian-rest.md §5).
+"""The fake Confluence over real HTTP: every resource's success and error answers (docs/products.md §3).
 
 Every response given here is checked against Confluence's OpenAPI document when the fixture closes.
 """

@@ -1,4 +1,4 @@
-"""The fake Jira over real HTTP: every resource's success and error answers (atlassian-rest.md §4).
+"""The fake Jira over real HTTP: every resource's success and error answers (docs/products.md §2).
 
 Every response given here is checked against Jira's OpenAPI document when the fixture closes.
 """

@@ -1,4 +1,4 @@
-"""Jira client: every operation's requests, exactly as Jira Data Center wants them (atlassian-rest.md §4)."""
+"""Jira client: every operation's requests, exactly as Jira Data Center wants them (docs/products.md §2)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.client_harness import BODYLESS_WRITE, READ, WRITE, Sent
 
 API = "http://atlassian.test/jira/rest/api/2"
 P = "/jira/rest/api/2"
-# Jira 10.3 marks user create/update/delete and application access x-experimental (§2.5).
+# Jira 10.3 marks user create/update/delete and application access x-experimental (docs/products.md §2.2).
 EXPERIMENTAL = {**WRITE, "X-ExperimentalApi": "true"}
 EXPERIMENTAL_BODYLESS = {**BODYLESS_WRITE, "X-ExperimentalApi": "true"}
 
@@ -130,7 +130,7 @@ def bean_user(name: str, key: str) -> RemoteUser:
 @pytest.mark.parametrize("asked", [None, ()])
 def test_create_without_application_keys_leaves_the_choice_to_jira(client_for, rsps, asked):
     # Nothing configured, nothing asked: no applicationKeys, so Jira grants its default applications
-    # (an empty list would mean "no application", §4.1); no password, so Jira generates one.
+    # (an empty list would mean "no application", docs/products.md §2.5); no password, so Jira generates one.
     client, wire = client_for("jira")
     rsps.add(responses.POST, f"{API}/user", status=201, json={"name": "jdoe", "key": "JIRAUSER1"})
     rsps.add(responses.GET, f"{API}/user", json=bean("jdoe"))

@@ -335,7 +335,7 @@ def test_create_after_a_503_that_did_not_land_is_sent_again(client, fakes, produ
 
 
 # --------------------------------------------------------------------------------------------------
-# Bitbucket: the create's password travels in the URL (atlassian-rest.md §6.1)
+# Bitbucket: the create's password travels in the URL (docs/products.md §4.4)
 
 
 def url_passwords(fakes) -> list[str]:

@@ -1,5 +1,5 @@
 """Microsoft Entra ID provisioning into Jira, Confluence and Bitbucket, end to end over real HTTP
-(idp-behaviour.md §3), in both of Entra's PATCH dialects.
+(docs/identity-providers.md §3), in both of Entra's PATCH dialects.
 
 Entra queries its matching attribute before a create, updates with one PATCH op per changed attribute
 (capitalised ops and ``"False"`` strings by default; lower-case ops, real booleans and path-less

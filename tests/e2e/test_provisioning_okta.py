@@ -1,4 +1,4 @@
-"""Okta provisioning into Jira, Confluence and Bitbucket, end to end over real HTTP (idp-behaviour.md §2).
+"""Okta provisioning into Jira, Confluence and Bitbucket, end to end over real HTTP (docs/identity-providers.md §2).
 
 Okta matches a login with a URL-encoded ``userName`` filter before creating the user, pushes profile
 changes as GET-then-PUT of the bridge's own representation, (de)activates with a path-less PATCH and

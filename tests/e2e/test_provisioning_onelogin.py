@@ -1,10 +1,10 @@
-"""OneLogin provisioning into Jira, Confluence and Bitbucket, end to end over real HTTP (idp-behaviour.md §1).
+"""OneLogin provisioning into Jira, Confluence and Bitbucket, end to end over real HTTP (docs/identity-providers.md §1).
 
 OneLogin sends what its SCIM JSON Template renders (string booleans, ``id: null``, ``meta``), matches
 users by ``userName`` before creating them, updates with PUT of the whole template (also to suspend
 and restore), deletes with DELETE, and changes group members with PATCH in the SCIM 1.1 form
-(``operation: "delete"``) or the 2.0 one. It sends no group rename or delete (§1.2 point 6): those are
-played by the Okta and Entra sequences.
+(``operation: "delete"``) or the 2.0 one. It sends no group rename or delete
+(docs/identity-providers.md §1.2): those are played by the Okta and Entra sequences.
 
 The bridge runs its worker and waits for delivery before answering, so after each response the fakes
 are asserted as they stand, with nothing left in the outbox.

@@ -199,7 +199,7 @@ def test_users_match_existing_by_username(start, match_existing):
 
 @pytest.mark.parametrize("match_existing", ["username", "email"])
 def test_users_match_existing_by_email(start, match_existing):
-    # Set per target: Confluence reports no e-mail addresses (reference §5.2) and cannot match by one.
+    # Set per target: Confluence reports no e-mail addresses (docs/products.md §3.3) and cannot match by one.
     overrides = {p: {"users": {"match_existing": match_existing}} for p in ("jira", "bitbucket")}
     bridge = start(rules=EMAIL_LOCAL_PART, targets=with_licences(overrides), worker=False)
     for product in ("jira", "bitbucket"):  # no account named alice, but one with Alice's address

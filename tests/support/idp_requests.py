@@ -2,7 +2,7 @@
 
 The URNs of RFC 7643 / RFC 7644 are written out here rather than imported from the bridge, so a
 wrong URN in the bridge fails the tests instead of agreeing with them. The request bodies are those
-of OneLogin, Okta and Entra ID (idp-behaviour.md §1-§3); the compliance tests check what the bridge
+of OneLogin, Okta and Entra ID (docs/identity-providers.md §1-§3); the compliance tests check what the bridge
 stores of them, the end-to-end tests what reaches the Atlassian products.
 """
 
@@ -15,7 +15,7 @@ LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 
-# -- OneLogin (§1): what the administrator's SCIM JSON Template renders ----------------------------
+# -- OneLogin (docs/identity-providers.md §1.3): what the SCIM JSON Template renders ---------------
 
 SCIM11_CORE = "urn:scim:schemas:core:1.0"
 SCIM11_ENTERPRISE = "urn:scim:schemas:extension:enterprise:1.0"
@@ -62,7 +62,7 @@ def enterprise_v2_template(user_name: str, first: str, last: str, *, active: str
     }
 
 
-# -- Okta (§2) --------------------------------------------------------------------------------------
+# -- Okta (docs/identity-providers.md §2) ----------------------------------------------------------
 
 # Okta URL-encodes its filters; startIndex and count as its import and assignment loops send them.
 OKTA_USER_LOOKUP = "/Users?filter=userName%20eq%20%22{}%22&startIndex=1&count=100"
@@ -85,7 +85,7 @@ def okta_user(login: str, given: str, family: str, okta_id: str) -> dict:
     }
 
 
-# -- Entra ID (§3) ----------------------------------------------------------------------------------
+# -- Entra ID (docs/identity-providers.md §3) ------------------------------------------------------
 
 ADSCIM_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 

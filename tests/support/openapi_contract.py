@@ -46,7 +46,7 @@ class ProductDocument:
     path_prefix: str
     # Atlassian's REST framework serves an API both under its version and under "latest"
     # (Jira /rest/api/2 = /rest/api/latest; Bitbucket /rest/api/1.0 = /rest/api/latest,
-    # atlassian-rest.md §6); each document spells only one of them.
+    # docs/products.md §2, §4); each document spells only one of them.
     aliases: tuple[tuple[str, str], ...] = ()
 
 
@@ -170,10 +170,10 @@ def _answered_before_the_resource(product: str, status: int, headers: Headers, b
         # "Basic Authentication Failure - Reason : AUTHENTICATED_FAILED" before any REST resource.
         return "Seraph authentication failure page"
     if status == 403 and body.strip() == b"XSRF check failed":
-        # The REST framework's XsrfResourceFilter (atlassian-rest.md §2.4) answers in plain text.
+        # The REST framework's XsrfResourceFilter (docs/products.md §1.3) answers in plain text.
         return "XSRF filter"
     if status == 429:
-        # The rate limiter (atlassian-rest.md §3) answers before the resource; its contract is
+        # The rate limiter (docs/products.md §1.4) answers before the resource; its contract is
         # the Retry-After header.
         if "Retry-After" not in headers:
             raise ContractViolation(f"{product}: a 429 answer without Retry-After")

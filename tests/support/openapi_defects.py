@@ -1,10 +1,10 @@
 """Named repairs of the defects in Atlassian's generated OpenAPI documents.
 
 The documents in ../shared/reference/atlassian-openapi are generated from the products' Java
-resources and carry known defects (their README and atlassian-rest.md §10.12 list them). Each
+resources and carry known defects (their README and docs/products.md §1.12 list them). Each
 function below repairs one defect of one operation, named by path and method, and says why; none
-of them loosens validation in general. Where the prose reference and a document disagree, the prose
-reference wins, because it records what the products answer on the wire.
+of them loosens validation in general. Where docs/products.md and a document disagree, docs/products.md
+wins, because it records what the products answer on the wire.
 """
 
 import copy
@@ -14,7 +14,7 @@ Document = dict
 Repair = Callable[[Document], None]
 
 # The user, group, membership, licence and version resources an admin-sync client uses
-# (atlassian-rest.md §§4-6, 9). Keeping only these makes a call outside the reference set fail
+# (docs/products.md §2-§4). Keeping only these makes a call outside the reference set fail
 # loudly, and lets the repaired subset pass the full OpenAPI spec validator (the untouched
 # documents do not: duplicate operationIds and unresolvable path parameters elsewhere).
 ADMIN_SYNC_PATHS = {
@@ -97,8 +97,8 @@ def keep_admin_sync_paths(product: str) -> Repair:
 
 def accept_personal_access_tokens(doc: Document) -> None:
     # Every operation declares only HTTP basic, but all three products accept a personal access
-    # token as "Authorization: Bearer" (Jira 8.14+, Confluence 7.9+, Bitbucket 5.5+; atlassian-rest.md
-    # §2.2). Added as an alternative requirement, so a request without credentials still fails.
+    # token as "Authorization: Bearer" (Jira 8.14+, Confluence 7.9+, Bitbucket 5.5+;
+    # docs/products.md §1.2). Added as an alternative requirement, so a request without credentials still fails.
     doc["components"]["securitySchemes"]["bearer"] = {"type": "http", "scheme": "bearer"}
     for methods in doc["paths"].values():
         for method, operation in methods.items():
@@ -119,7 +119,7 @@ def jira_array_responses(doc: Document) -> None:
 
 def jira_group_member_page(doc: Document) -> None:
     # GET /group/member answers a page of users (values, isLast, startAt, maxResults, total,
-    # nextPage; atlassian-rest.md §4.6), not the single UserJsonBean the document declares, and
+    # nextPage; docs/products.md §2.10), not the single UserJsonBean the document declares, and
     # takes groupname as a query parameter, not the path parameter the document declares.
     operation = _operation(doc, "/api/2/group/member", "get")
     page = copy.deepcopy(doc["components"]["schemas"]["PageBean"])
@@ -162,7 +162,7 @@ def confluence_group_member_path_schema(doc: Document) -> None:
 
 def confluence_memberof_lists_groups(doc: Document) -> None:
     # GET /user/memberof is "a paginated collection of groups that the given user is a member
-    # of" (its own description, atlassian-rest.md §5.6) but its page declares Person items.
+    # of" (its own description, docs/products.md §3.9) but its page declares Person items.
     content = _operation(doc, "/rest/api/user/memberof", "get")["responses"]["200"]["content"]
     content["application/json"]["schema"]["properties"]["results"]["items"] = _schema_ref("Group")
 
@@ -240,7 +240,7 @@ def bitbucket_plain_json_media_type(doc: Document) -> None:
 
 def bitbucket_error_context_nullable(doc: Document) -> None:
     # RestErrorMessage.context is declared a plain string, but an error that concerns no single
-    # field carries "context": null (atlassian-rest.md §6.8).
+    # field carries "context": null (docs/products.md §4.13).
     doc["components"]["schemas"]["RestErrorMessage"]["properties"]["context"]["nullable"] = True
 
 
@@ -254,14 +254,14 @@ def bitbucket_user_links_readable(doc: Document) -> None:
 def bitbucket_groups_for_user(doc: Document) -> None:
     # README defect: GET /admin/users/more-members (operationId findGroupsForUser) is described as
     # "users that are not members", but it is called with context=<username> and answers a page of
-    # that user's groups (atlassian-rest.md §6.6); its page declares RestDetailedUser items.
+    # that user's groups (docs/products.md §4.9); its page declares RestDetailedUser items.
     content = _operation(doc, "/api/latest/admin/users/more-members", "get")["responses"]["200"]["content"]
     content["application/json"]["schema"]["properties"]["values"]["items"] = _schema_ref("RestDetailedGroup")
 
 
 def bitbucket_directories_list(doc: Document) -> None:
     # GET /admin/user-directories is "a list of directories" (its own description and
-    # atlassian-rest.md §6.6) but declares a single RestUserDirectory.
+    # docs/products.md §4.11) but declares a single RestUserDirectory.
     content = _operation(doc, "/api/latest/admin/user-directories", "get")["responses"]["200"]["content"]
     content["application/json"]["schema"] = {"type": "array", "items": _schema_ref("RestUserDirectory")}
 

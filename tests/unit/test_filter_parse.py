@@ -130,7 +130,7 @@ def test_group_filters(text, expected):
 
 
 IDP_FILTERS = [
-    # idp-behaviour.md §6
+    # docs/identity-providers.md §5.1
     ('userName eq "Test_User_dfeef4c5-5681-4387-b016-bdf221e82081"', USER,
      "userName eq 'Test_User_dfeef4c5-5681-4387-b016-bdf221e82081'"),
     ('userName eq "ALICE@EXAMPLE.COM"', USER, "userName eq 'ALICE@EXAMPLE.COM'"),

@@ -28,7 +28,7 @@ NOT_PERMITTED = "com.atlassian.bitbucket.AuthorisationException"
 
 
 def bitbucket_error(message: str, exception: str) -> dict:
-    """Bitbucket's error body (atlassian-rest.md §6.8)."""
+    """Bitbucket's error body (docs/products.md §4.13)."""
     return {"errors": [{"message": message, "exceptionName": exception}]}
 
 

@@ -53,7 +53,7 @@ def run(rtype, before: dict, body: dict, resource_id: str = USER_ID):
 
 
 USER_CASES = [
-    # §3.5.2.1 add
+    # RFC 7644 §3.5.2.1 add
     pytest.param(patch({"op": "add", "value": {"emails": [{"value": "babs@example.org", "type": "other"}],
                                                "nickname": "Babs"}}),
                  bjensen(emails=[WORK, HOME, {"value": "babs@example.org", "type": "other"}], nickName="Babs"),
@@ -75,7 +75,7 @@ USER_CASES = [
     pytest.param(patch({"op": "add", "path": 'emails[type eq "home"]', "value": {"display": "Babs at home"}}),
                  bjensen(emails=[WORK, {**HOME, "display": "Babs at home"}]),
                  id="add-filtered-element-merges"),
-    # §3.5.2.2 remove
+    # RFC 7644 §3.5.2.2 remove
     pytest.param(patch({"op": "remove", "path": 'emails[type eq "work" and value ew "example.com"]'}),
                  bjensen(emails=[HOME]), id="remove-filtered-values"),
     pytest.param(patch({"op": "remove", "path": "emails"}), bjensen(emails=None), id="remove-multi-valued-all"),
@@ -98,7 +98,7 @@ USER_CASES = [
                  bjensen(emails=[WORK]), id="remove-listed-values-only"),
     pytest.param(patch({"op": "remove", "path": "emails", "value": []}), BJENSEN,
                  id="remove-with-empty-value-list-removes-nothing"),
-    # §3.5.2.3 replace
+    # RFC 7644 §3.5.2.3 replace
     pytest.param(patch({"op": "replace", "value": {"emails": [HOME], "nickname": "Babs"}}),
                  bjensen(emails=[HOME], nickName="Babs"), id="replace-pathless"),
     pytest.param(patch({"op": "replace", "value": {"adreses": [WORK_ADDRESS], "title": "Guide", "schemas": [],
@@ -306,7 +306,7 @@ def test_refused(rtype, body, error, detail):
 
 
 def test_full_push_of_a_large_group_folds_to_one_member_list():
-    # Okta's "full push" replaces the whole list (idp-behaviour §2.3); groups reach 50,000 members.
+    # Okta's "full push" replaces the whole list (docs/identity-providers.md §2.3); groups reach 50,000 members.
     everyone = [{"value": f"user-{i:05}", "display": f"user{i}@example.com"} for i in range(50_000)]
     body = patch({"op": "replace", "path": "members", "value": everyone},
                  {"op": "remove", "path": "members", "value": everyone[::2]},

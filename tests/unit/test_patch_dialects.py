@@ -1,4 +1,4 @@
-"""PATCH bodies in the shapes each identity provider sends (shared/reference/idp-behaviour.md §2-§4, §9.4).
+"""PATCH bodies in the shapes each identity provider sends (docs/identity-providers.md §1-§5).
 
 Every body is written out here as the IdP sends it; each case asserts the canonical attributes and the
 member changes the bridge derives from it. Cases marked [I] are inferred shapes (the reference names
@@ -53,12 +53,12 @@ def patch(*operations: dict) -> dict:
 
 
 USER_CASES = [
-    # -- Okta (idp-behaviour §2.2) ------------------------------------------------------------
+    # -- Okta (docs/identity-providers.md §2.2) ----------------------------------------------------
     pytest.param(BASE_USER, patch({"op": "replace", "value": {"active": False}}), user(active=False),
                  id="okta-deactivate-pathless"),
     pytest.param(user(active=False), patch({"op": "replace", "value": {"active": True}}), BASE_USER,
                  id="okta-reactivate-pathless"),
-    # -- Entra ID, default dialect (§3.2) -----------------------------------------------------
+    # -- Entra ID, default dialect (docs/identity-providers.md §3.3) -------------------------------
     pytest.param(BASE_USER, patch({"op": "Replace", "path": "active", "value": "False"}), user(active=False),
                  id="entra-disable-string-boolean"),
     pytest.param(
@@ -104,7 +104,7 @@ USER_CASES = [
         BASE_USER,
         id="entra-remove-unqualified-manager",
     ),
-    # -- Entra ID with aadOptscim062020 (§3.2) ------------------------------------------------
+    # -- Entra ID with aadOptscim062020 (docs/identity-providers.md §3.4) --------------------------
     pytest.param(
         BASE_USER,
         patch({"op": "replace", "value": {
@@ -116,10 +116,10 @@ USER_CASES = [
     ),
     pytest.param(BASE_USER, patch({"op": "replace", "path": "active", "value": False}), user(active=False),
                  id="entra-flag-boolean-active"),
-    # -- Microsoft's SCIMReferenceCode tests (§9.4) -------------------------------------------
+    # -- Microsoft's SCIMReferenceCode tests (docs/identity-providers.md §5.2) ---------------------
     pytest.param(BASE_USER, patch({"op": "Replace", "path": "userName", "value": "newusername"}),
                  user(userName="newusername"), id="ms-tests-replace-username"),
-    # -- OneLogin (§1.3; its SCIM v2 PATCH bodies are not documented, these are its template shapes) --
+    # -- OneLogin (docs/identity-providers.md §1.3, §1.4: its v2 PATCH bodies are undocumented) ----
     pytest.param(
         BASE_USER,
         patch({"op": "replace", "value": {"id": None, "userName": "bjensen@example.com", "active": "false",
@@ -173,7 +173,7 @@ def test_user_dialects(before, body, expected):
 
 
 GROUP_CASES = [
-    # -- Okta Group Push (§2.3) ---------------------------------------------------------------
+    # -- Okta Group Push (docs/identity-providers.md §2.3) -----------------------------------------
     pytest.param(
         patch({"op": "replace", "value": {"id": GROUP_ID, "displayName": "Tour Guides EMEA"}}),
         {**BASE_GROUP, "displayName": "Tour Guides EMEA"}, None,
@@ -197,7 +197,7 @@ GROUP_CASES = [
         BASE_GROUP, MemberChanges(replace=[{"value": U1}, {"value": U2}]),
         id="okta-full-push-replace-members",
     ),
-    # -- Entra ID (§3.2) ----------------------------------------------------------------------
+    # -- Entra ID (docs/identity-providers.md §3.3) ------------------------------------------------
     pytest.param(
         patch({"op": "Replace", "path": "displayName", "value": "Tour Guides EMEA"}),
         {**BASE_GROUP, "displayName": "Tour Guides EMEA"}, None,
@@ -218,7 +218,7 @@ GROUP_CASES = [
         BASE_GROUP, MemberChanges(remove=[U1]),
         id="entra-flag-remove-member-filter",
     ),
-    # -- Microsoft's SCIMReferenceCode tests (§9.4) -------------------------------------------
+    # -- Microsoft's SCIMReferenceCode tests (docs/identity-providers.md §5.2) ---------------------
     pytest.param(
         patch({"name": "addMember", "op": "add", "path": "members",
                "value": [{"displayName": "new User", "value": U2}]}),
@@ -233,7 +233,7 @@ GROUP_CASES = [
         BASE_GROUP, MemberChanges(add=[{"value": "string id 1"}]),
         id="ms-tests-garbage-bare-string-member",
     ),
-    # -- OneLogin "Core Schema v1.1" connector (§1.2.7) ---------------------------------------
+    # -- OneLogin "Core Schema v1.1" connector (docs/identity-providers.md §1.4) -------------------
     pytest.param(
         {"members": [{"value": U1, "operation": "delete"}, {"value": U2}]},
         BASE_GROUP, MemberChanges(add=[{"value": U2}], remove=[U1]),
@@ -270,7 +270,7 @@ def test_member_filter_other_than_value_eq_is_left_to_the_store():
 
 
 def test_okta_password_sync_sets_the_password_only():
-    # [I] Okta syncs passwords by PATCH on OIN apps (§2.1); the body is shaped like its deactivation.
+    # [I] Okta syncs passwords by PATCH on OIN apps (docs/identity-providers.md §2.2), shaped like its deactivation.
     result = apply_patch(USER, BASE_USER, patch({"op": "replace", "value": {"password": "t1meMa$heen"}}),
                          resource_id=USER_ID)
     assert result.password == "t1meMa$heen"
