@@ -50,8 +50,9 @@ def free_port() -> int:
 
 def answers(url: str, token: str) -> bool:
     try:
-        return requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=2).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 200
+    except (requests.ConnectionError, requests.Timeout):
+        # Not answering yet (a loaded machine may take a while to serve the first request): poll again.
         return False
 
 
