@@ -51,6 +51,7 @@ class Run:
     tables: list[Table] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    only: list[str] | None = None  # ``--only``: a partial run, named so in its files
 
     def describe_machine(self, databases: dict[str, str]) -> None:
         self.machine = {
@@ -67,6 +68,7 @@ class Run:
 
     def stem(self) -> str:
         suffix = "-quick" if self.mode == "quick" else ""
+        suffix += "".join(f"-{name}" for name in self.only or ())
         return f"{self.started:%Y-%m-%d}-{self.commit}{suffix}"
 
     def write(self, directory: Path) -> tuple[Path, Path]:

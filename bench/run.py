@@ -1,6 +1,6 @@
 """Run every benchmark on SQLite and PostgreSQL and record the results in bench/results/.
 
-    .venv/bin/python -m bench.run [--quick] [--postgres URL | --sqlite-only]
+    .venv/bin/python -m bench.run [--quick] [--postgres URL | --sqlite-only] [--only NAME ...]
 
 PostgreSQL gets a fresh schema per store, dropped afterwards; when the server does not answer, its
 half of the run is skipped with the reason printed and recorded.
@@ -62,8 +62,24 @@ class Progress:
         print(f"[{time.perf_counter() - self.started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-def bench_database(server, plan: Plan, fakes_url: str, run: Run, say: Progress) -> None:
+BENCHMARKS = ("lookups", "memory", "membership", "delivery")
+BULK = {"lookups", "memory", "membership"}  # these share the bulk-loaded stores
+
+
+def bench_database(server, plan: Plan, fakes_url: str, run: Run, say: Progress,
+                   only: frozenset[str] = frozenset(BENCHMARKS)) -> None:
     database = DATABASE_LABELS[server.kind]
+    if only & BULK:
+        bench_bulk(server, database, plan, fakes_url, run, say, only)
+    if "delivery" in only:
+        say(f"{database}: delivery throughput")
+        with start_fakes(record=True) as fakes, server.fresh() as engine, running_bridge(engine, fakes.url) as bridge:
+            run.tables.append(delivery_table(database, bridge, fakes, users=plan.delivery_users,
+                                             repeat=plan.delivery_runs))
+
+
+def bench_bulk(server, database: str, plan: Plan, fakes_url: str, run: Run, say: Progress,
+               only: frozenset[str]) -> None:
     with server.fresh() as small_engine, server.fresh() as engine:
         say(f"{database}: loading {plan.small.label} and {plan.large.label}")
         load(small_engine, plan.small)
@@ -71,22 +87,21 @@ def bench_database(server, plan: Plan, fakes_url: str, run: Run, say: Progress) 
         load(engine, plan.large)
         loaded = time.perf_counter() - started
         with running_bridge(small_engine, fakes_url) as small, running_bridge(engine, fakes_url) as bridge:
-            say(f"{database}: look-ups")
-            measured = measure_lookups([(plan.large, bridge), (plan.small, small)], repeat=plan.request_runs,
-                                       warmup=plan.request_warmup)
-            lookups = lookup_table(database, plan.large, plan.small, measured)
-            lookups.notes.append(f"Bulk-loading {plan.large.label} (not through SCIM) took {loaded:.1f} s.")
-            run.tables.append(lookups)
-            say(f"{database}: memory of the big group read")
-            run.tables.append(memory_table(database, bridge, plan.large, repeat=plan.memory_runs))
-            say(f"{database}: membership changes")
-            run.tables.append(membership_table(database, bridge, engine, plan.large, repeat=plan.request_runs,
-                                               warmup=plan.request_warmup, replace_repeat=plan.replace_runs,
-                                               replace_budget=plan.replace_budget))
-    say(f"{database}: delivery throughput")
-    with start_fakes(record=True) as fakes, server.fresh() as engine, running_bridge(engine, fakes.url) as bridge:
-        run.tables.append(delivery_table(database, bridge, fakes, users=plan.delivery_users,
-                                         repeat=plan.delivery_runs))
+            if "lookups" in only:
+                say(f"{database}: look-ups")
+                measured = measure_lookups([(plan.large, bridge), (plan.small, small)], repeat=plan.request_runs,
+                                           warmup=plan.request_warmup)
+                lookups = lookup_table(database, plan.large, plan.small, measured)
+                lookups.notes.append(f"Bulk-loading {plan.large.label} (not through SCIM) took {loaded:.1f} s.")
+                run.tables.append(lookups)
+            if "memory" in only:
+                say(f"{database}: memory of the big group read")
+                run.tables.append(memory_table(database, bridge, plan.large, repeat=plan.memory_runs))
+            if "membership" in only:
+                say(f"{database}: membership changes")
+                run.tables.append(membership_table(database, bridge, engine, plan.large, repeat=plan.request_runs,
+                                                   warmup=plan.request_warmup, replace_repeat=plan.replace_runs,
+                                                   replace_budget=plan.replace_budget))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,10 +112,13 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"PostgreSQL server to benchmark (default {DEFAULT_POSTGRES})")
     which.add_argument("--sqlite-only", action="store_true", help="leave PostgreSQL out")
     parser.add_argument("--output", type=Path, default=RESULTS, help="directory for the results files")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS, metavar="NAME",
+                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else DEFAULT
+    only = frozenset(args.only or BENCHMARKS)
     say = Progress()
-    run = Run(plan.mode, plan.describe())
+    run = Run(plan.mode, plan.describe(), only=sorted(only) if args.only else None)
     servers = [SqliteServer()]
     versions = {"sqlite": servers[0].version()}
     if args.sqlite_only:
@@ -117,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     run.describe_machine(versions)
     with start_fakes() as fakes:
         for server in servers:
-            bench_database(server, plan, fakes.url, run, say)
+            bench_database(server, plan, fakes.url, run, say, only)
     run.tables.sort(key=lambda table: int(table.title.split(".", 1)[0]))
     run.finish(time.perf_counter() - say.started)
     markdown, data = run.write(args.output)

@@ -169,7 +169,10 @@ class OutboxRow(Base):
 
     __table_args__ = (
         UniqueConstraint("resource_type", "resource_id", "target", name="uq_outbox_resource_target"),
-        Index("ix_outbox_due", "state", "due_at"),
+        # Claims and the worker's "when is the next row claimable" are per target: in due order
+        # (id breaks ties, as the claim orders), and the few rows under a lease by their lease.
+        Index("ix_outbox_claim", "target", "state", "due_at", "id"),
+        Index("ix_outbox_lease", "target", "lease_until"),
     )
 
 

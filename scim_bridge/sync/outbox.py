@@ -56,7 +56,7 @@ class Outbox:
                     OutboxRow.target == target,
                     OutboxRow.state == "pending",
                     OutboxRow.due_at <= now,
-                    sa.or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+                    _lease_over(now),
                 )
                 .order_by(OutboxRow.due_at, OutboxRow.id)
                 .limit(limit)
@@ -156,13 +156,24 @@ class Outbox:
                 )
             )
 
-    def next_due(self, target: str) -> datetime | None:
+    def next_claimable(self, target: str) -> datetime | None:
+        """When a pending row of ``target`` next becomes claimable (None: there is none): the earliest,
+        over the rows, of the later of its ``due_at`` and its lease's end.
+
+        A row leased by another worker (a sibling process delivering it, or a crashed instance whose
+        lease has yet to run out) is not claimable before its lease ends; counting its ``due_at``
+        alone made idle workers poll the database without pause for the whole lease.
+        """
+        now = self.clock()
+        pending = (OutboxRow.target == target, OutboxRow.state == "pending")
         with self._read() as session:
-            return session.scalar(
-                sa.select(sa.func.min(OutboxRow.due_at)).where(
-                    OutboxRow.target == target, OutboxRow.state == "pending"
-                )
-            )
+            free = session.scalar(sa.select(sa.func.min(OutboxRow.due_at)).where(*pending, _lease_over(now)))
+            # Rows under a lease are few (at most ``concurrency`` per live or crashed worker).
+            leased = session.execute(
+                sa.select(OutboxRow.due_at, OutboxRow.lease_until).where(*pending, OutboxRow.lease_until > now)
+            ).all()
+        times = [max(due, lease) for due, lease in leased] + ([free] if free is not None else [])
+        return min(times, default=None)
 
     def requeue_parked(self, target: str | None = None) -> int:
         """``scim-bridge retry``: parked rows become due now."""
@@ -173,3 +184,8 @@ class Outbox:
             return session.execute(
                 query.values(state="pending", due_at=self.clock(), attempts=0, claimed_by=None, lease_until=None)
             ).rowcount
+
+
+def _lease_over(now: datetime):
+    """The row has no lease, or its lease has ended (its worker died or hung): it may be claimed."""
+    return sa.or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until <= now)

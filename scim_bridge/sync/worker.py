@@ -32,7 +32,8 @@ class Backoff:
 
 class Worker:
     def __init__(self, outbox: Outbox, delivery: Delivery, *, concurrency: int = 4, poll_seconds: float = 1.0,
-                 backoff: Backoff | None = None, clock=utcnow, monotonic=time.monotonic, on_settled=None):
+                 backoff: Backoff | None = None, clock=utcnow, monotonic=time.monotonic, on_settled=None,
+                 wait=None):
         self.outbox = outbox
         self.delivery = delivery
         self.concurrency = concurrency
@@ -40,6 +41,8 @@ class Worker:
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.monotonic = monotonic  # paces lease renewal during a delivery
+        # The idle loop's pause: ``wait(event, seconds)`` returns early once ``notify()`` sets the event.
+        self.wait = wait or _wait_for_event
         self.on_settled = on_settled or (lambda claim, outcome: None)
         self._wake = {name: threading.Event() for name in delivery.targets}
         self._stop = threading.Event()
@@ -126,6 +129,8 @@ class Worker:
     def _loop(self, target: str) -> None:
         wake = self._wake[target]
         while not self._stop.is_set():
+            # Cleared before the claim: a write notified while it runs still cuts the next wait short.
+            wake.clear()
             try:
                 busy = self.run_once(target)
             except Exception as exc:  # noqa: BLE001 - e.g. the database briefly unreachable
@@ -133,14 +138,19 @@ class Worker:
                 busy = 0
             if busy:
                 continue
-            wake.wait(self._idle_seconds(target))
-            wake.clear()
+            self.wait(wake, self._idle_seconds(target))
 
     def _idle_seconds(self, target: str) -> float:
+        """Until a row becomes claimable (due, and its lease if any ended), at most ``poll_seconds``:
+        writes by other processes are not notified here, so the queue is looked at that often."""
         try:
-            due: datetime | None = self.outbox.next_due(target)
+            due: datetime | None = self.outbox.next_claimable(target)
         except Exception:  # noqa: BLE001
             return self.poll_seconds
         if due is None:
             return self.poll_seconds
         return min(max((due - self.clock()).total_seconds(), 0.01), self.poll_seconds)
+
+
+def _wait_for_event(event: threading.Event, seconds: float) -> None:
+    event.wait(seconds)

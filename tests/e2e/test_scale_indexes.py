@@ -14,6 +14,7 @@ from sqlalchemy import event
 from scim_bridge.store.models import GroupMember
 from tests.support.bridge import ScimClient, bridge_app
 from tests.support.bulk_store import bulk_engine, group_id, load, user_id
+from tests.support.plans import StatementLog, full_scans
 
 USERS = 100_000
 MEMBERS = 50_000
@@ -28,39 +29,8 @@ def big_engine(request, tmp_path_factory):
         yield engine
 
 
-class StatementLog:
-    def __init__(self, engine):
-        self.engine = engine
-        self.statements: list[tuple[str, object]] = []
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._record)
-
-    def _record(self, conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT"):
-            self.statements.append((statement, parameters))
-
-    def plans(self) -> list[tuple[str, str]]:
-        prefix = "EXPLAIN QUERY PLAN " if self.engine.dialect.name == "sqlite" else "EXPLAIN "
-        out = []
-        with self.engine.connect() as conn:
-            for statement, parameters in self.statements:
-                rows = conn.exec_driver_sql(prefix + statement, parameters).all()
-                out.append((statement, "\n".join(" ".join(str(c) for c in row) for row in rows)))
-        return out
-
-
 def _full_scans(plan: str, dialect: str) -> list[str]:
-    """Lines of a plan that read a whole bridge table instead of seeking an index."""
-    tables = ("users", "user_emails", "groups", "group_members")
-    lines = plan.splitlines()
-    if dialect == "sqlite":
-        return [line for line in lines if "USING" not in line and any(f"SCAN {t}" in line for t in tables)]
-    return [line for line in lines if any(f"Seq Scan on {t} " in line for t in tables)]
+    return full_scans(plan, dialect, ("users", "user_emails", "groups", "group_members"))
 
 
 @pytest.fixture(scope="module")

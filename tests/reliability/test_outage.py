@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from unittest.mock import ANY
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -20,73 +19,17 @@ from atlassian_clients.fakes import create_products, start_fakes
 from scim_bridge import create_app
 from scim_bridge.store.models import OutboxRow
 from scim_bridge.store.repository import Repository
-from tests.support.bridge import TOKEN, ScimClient, wait_until_delivered
+from tests.support.bridge import ScimClient, wait_until_delivered
+from tests.support.provisioned import Model, actual, bridge_config
 
 pytestmark = pytest.mark.slow
 
-LICENCE = {"jira": "jira-software-users", "confluence": "confluence-users", "bitbucket": "stash-users"}
-
 
 def bridge(engine, urls: dict[str, str]):
-    config = {
-        "auth": {"tokens": [{"name": "idp", "value": TOKEN}]},
-        "logging": {"level": "ERROR"},
-        "rules": {"username": {"regex": "(.*)@.*", "replacement": "$1"}},
-        # Requests do not wait: the point is what the worker does later.
-        "delivery": {"wait_seconds": 0, "poll_seconds": 0.05, "backoff_initial": 0.05, "backoff_max": 0.5,
-                     "concurrency": 4},
-        "targets": {
-            product: {"type": product, "url": url, "username": "admin", "password": "admin",
-                      "rules": {"default_groups": [LICENCE[product]]},
-                      "http": {"deadline": 0.5, "connect_timeout": 0.5, "read_timeout": 2, "rate": 1000,
-                               "burst": 100}}
-            for product, url in urls.items()
-        },
-    }
+    # Requests do not wait: the point is what the worker does later.
+    config = bridge_config(urls, {"wait_seconds": 0, "poll_seconds": 0.05, "backoff_initial": 0.05,
+                                  "backoff_max": 0.5, "concurrency": 4})
     return create_app(config, store=Repository(engine))
-
-
-class Model:
-    """What the identity provider's changes should amount to on a target."""
-
-    def __init__(self):
-        self.users: dict[str, dict] = {}  # scim id -> {"name", "display", "active", "deleted"}
-        self.groups: dict[str, str] = {}  # scim id -> display name
-        self.members: dict[str, set[str]] = {}  # group id -> user ids
-
-    def expected(self, product: str, *, reached_early: bool) -> dict[str, tuple | None]:
-        """Per username: (display name, active flag, groups), or None for no account at all.
-
-        ``reached_early``: the target took each user while it was new and active. Otherwise it sees
-        only the final state, and the bridge creates no account for a user already inactive or
-        deleted then.
-        """
-        out = {}
-        for uid, user in self.users.items():
-            if not reached_early and (user["deleted"] or not user["active"]):
-                out[user["name"]] = None
-                continue
-            groups = {self.groups[g] for g, ids in self.members.items() if uid in ids}
-            if product == "confluence":
-                groups = {g.lower() for g in groups}
-            active = user["active"] and not user["deleted"]
-            if active:
-                groups.add(LICENCE[product])
-            # Bitbucket cannot deactivate: removing the licence is how the bridge deprovisions.
-            flag = True if product == "bitbucket" else active
-            # A deleted account is only deactivated: its profile stays as last delivered, which
-            # depends on how the deletion raced the earlier updates.
-            display = ANY if user["deleted"] else user["display"]
-            out[user["name"]] = (display, flag, frozenset(groups))
-        return out
-
-
-def actual(fake, names) -> dict[str, tuple | None]:
-    out = {}
-    for name in names:
-        account = fake.user(name)
-        out[name] = account and (account.display_name, account.active, frozenset(fake.groups_of(name)))
-    return out
 
 
 def queued(engine, target: str) -> int:

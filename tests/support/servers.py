@@ -70,8 +70,9 @@ def wait_until(process: subprocess.Popen, log: Path, ready: Callable[[str], Read
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """``command`` from the repository root; on leaving, SIGTERM must end it with status 0."""
+def running(command: list[str], env: dict[str, str], log: Path, *, status: int = 0) -> Iterator[subprocess.Popen]:
+    """``command`` from the repository root; on leaving, SIGTERM must end it with status 0 (or it
+    must have ended with ``status``: ``-signal.SIGKILL`` for a test that killed it)."""
     # Its output goes to a file: an unread pipe fills up with request log lines and blocks the server.
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -85,7 +86,8 @@ def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[subp
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    assert process.returncode == 0, f"{command} exited with status {process.returncode} on SIGTERM:\n{log.read_text()}"
+    assert process.returncode == status, \
+        f"{command} exited with status {process.returncode} on SIGTERM:\n{log.read_text()}"
 
 
 def _clean_environment() -> dict[str, str]:

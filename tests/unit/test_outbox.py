@@ -9,6 +9,7 @@ from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import OutboxRow
 from scim_bridge.store.outbox import enqueue
 from scim_bridge.sync.outbox import Outbox
+from tests.support.plans import StatementLog, full_scans
 
 
 class Clock:
@@ -152,3 +153,46 @@ def test_the_last_target_to_finish_purges_a_deleted_users_tombstone_whatever_the
     confluence.done(c)
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_the_workers_queue_queries_seek_indexes_with_a_large_backlog(engine):
+    """30,000 rows waiting out their backoff on three targets, four under a lease: the claim and the
+    look at when the next row is claimable (made by every idle worker at every poll) seek an index
+    instead of reading the queue."""
+    clock = Clock()
+    rows = [{"resource_type": "User", "resource_id": f"u{i}", "target": target, "state": "pending",
+             "due_at": clock() + timedelta(seconds=60 + i % 300), "attempts": 3, "generation": 1,
+             "created": clock()} for target in ("jira", "confluence", "bitbucket") for i in range(10_000)]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(OutboxRow), rows)
+        conn.execute(sa.update(OutboxRow).where(OutboxRow.target == "jira", OutboxRow.resource_id.in_(
+            ["u1", "u2", "u3", "u4"])).values(claimed_by="other", lease_until=clock() + timedelta(seconds=100)))
+        conn.exec_driver_sql("ANALYZE")
+    outbox = Outbox(engine, owner="w1", clock=clock)
+    with StatementLog(engine) as log:
+        assert outbox.claim("jira", 4) == []
+        assert outbox.next_claimable("jira") == clock() + timedelta(seconds=60)
+    plans = log.plans()
+    assert len(plans) == 3
+    for statement, plan in plans:
+        assert not full_scans(plan, engine.dialect.name, ("outbox",)), f"full scan in\n{statement}\n{plan}"
+        assert "ix_outbox_claim" in plan or "ix_outbox_lease" in plan, plan
+
+
+def test_the_next_claimable_time_is_the_later_of_due_and_lease_end(engine):
+    clock = Clock()
+    outbox = Outbox(engine, owner="w1", lease_seconds=120, clock=clock)
+    assert outbox.next_claimable("jira") is None
+    _enqueue(engine, ["a", "b"], clock=clock)
+    assert outbox.next_claimable("jira") == clock()  # due now, no lease
+    assert len(Outbox(engine, owner="other", lease_seconds=120, clock=clock).claim("jira", 2)) == 2
+    assert outbox.next_claimable("jira") == clock() + timedelta(seconds=120)  # due, but leased: its end
+    with make_session_factory(engine, write=True)() as session, session.begin():
+        session.execute(sa.update(OutboxRow).where(OutboxRow.resource_id == "b")
+                        .values(due_at=clock() + timedelta(seconds=300)))  # e.g. retried later
+    assert outbox.next_claimable("jira") == clock() + timedelta(seconds=120)  # "a": its lease ends first
+    clock.now += timedelta(seconds=120)
+    claimed = outbox.claim("jira", 2)
+    assert [c.resource_id for c in claimed] == ["a"]  # claimable the moment its lease ends
+    outbox.done(claimed[0])
+    assert outbox.next_claimable("jira") == clock() + timedelta(seconds=180)  # "b": its own due time

@@ -1,13 +1,15 @@
 """The worker's own rules: capped, jittered backoff, and leases kept alive by a long delivery and
 given up when another worker has taken the row over."""
 
+import math
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.models import OutboxRow
+from scim_bridge.store.models import OutboxRow, utcnow
 from scim_bridge.store.outbox import enqueue
 from scim_bridge.sync.delivery import DONE
 from scim_bridge.sync.outbox import Outbox
@@ -92,3 +94,117 @@ def test_a_delivery_whose_row_was_taken_over_stops_and_settles_nothing(engine):
     with engine.connect() as conn:
         assert conn.execute(sa.select(OutboxRow.claimed_by, OutboxRow.state)).one() == ("w2", "pending")
     worker.stop()
+
+
+class Deliveries:
+    """A target that takes every delivery at once; remembers which resources it was given."""
+
+    def __init__(self):
+        self.targets = {"jira": None}
+        self.delivered: list[str] = []
+        self.arrived = threading.Event()
+
+    def deliver(self, claim, heartbeat):
+        self.delivered.append(claim.resource_id)
+        self.arrived.set()
+        return DONE
+
+
+class Transactions:
+    """Counts the transactions begun and the statements sent on ``engine`` (every connection)."""
+
+    def __init__(self, engine):
+        self.engine, self.begun, self.statements = engine, 0, 0
+
+    def __enter__(self):
+        sa.event.listen(self.engine, "begin", self._begin)
+        sa.event.listen(self.engine, "before_cursor_execute", self._statement)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(self.engine, "begin", self._begin)
+        sa.event.remove(self.engine, "before_cursor_execute", self._statement)
+
+    def _begin(self, conn):
+        self.begun += 1
+
+    def _statement(self, *args):
+        self.statements += 1
+
+
+class SimulatedWaits:
+    """The idle loop's wait, without sleeping: each wait moves both clocks on by its length and notes
+    the transactions counted so far. Stops the worker once ``until`` says so."""
+
+    def __init__(self, wall: Clock, mono: Clock, counted: Transactions, until):
+        self.wall, self.mono, self.counted, self.until = wall, mono, counted, until
+        self.log: list[tuple[datetime, float, int, int]] = []  # (started at, seconds, begun, statements)
+        self.worker: Worker | None = None
+
+    def __call__(self, event, seconds):
+        assert not event.is_set()  # nothing notified: a wait cut short would hide a spin
+        self.log.append((self.wall(), seconds, self.counted.begun, self.counted.statements))
+        self.wall.now += timedelta(seconds=seconds)
+        self.mono.now += seconds
+        if self.until() or len(self.log) > 10_000:  # a spinning loop ends here, and fails below
+            self.worker.stop()
+
+
+@pytest.mark.parametrize("poll_seconds", [1.0, 50.0])
+def test_an_idle_worker_polls_at_its_idle_rate_while_another_owner_holds_the_leases(engine, poll_seconds):
+    """Rows of a crashed instance are leased, not claimable: the idle worker looks at the queue once
+    per poll, not without pause, and takes the rows over the moment the lease ends."""
+    lease = 120.0
+    wall, mono = Clock(datetime(2026, 1, 1, tzinfo=UTC)), Clock(0.0)
+    targets = Deliveries()
+    with Transactions(engine) as counted:
+        # The idle rate, measured: a worker with an empty queue over ten polls.
+        idle = SimulatedWaits(wall, mono, counted, until=lambda: len(idle.log) == 10)
+        idle.worker = Worker(Outbox(engine, owner="w1", lease_seconds=lease, clock=wall), targets,
+                             poll_seconds=poll_seconds, clock=wall, monotonic=mono, wait=idle)
+        idle.worker._loop("jira")
+        assert [seconds for _, seconds, _, _ in idle.log] == [poll_seconds] * 10
+        per_poll = [(b2 - b1, s2 - s1) for (_, _, b1, s1), (_, _, b2, s2) in zip(idle.log, idle.log[1:], strict=False)]
+        assert len(set(per_poll)) == 1
+        begun_per_poll, statements_per_poll = per_poll[0]
+        assert begun_per_poll == 2  # the claim, and the look at when the next row is claimable
+
+        with make_session_factory(engine, write=True)() as session, session.begin():
+            enqueue(session, "User", ["u1", "u2", "u3"], ["jira"], wall())
+        crashed = Outbox(engine, owner="crashed", lease_seconds=lease, clock=wall)
+        assert len(crashed.claim("jira", 4)) == 3  # ... and then the instance died
+        lease_ends = wall() + timedelta(seconds=lease)
+
+        waits = SimulatedWaits(wall, mono, counted, until=lambda: len(targets.delivered) == 3)
+        waits.worker = Worker(Outbox(engine, owner="w1", lease_seconds=lease, clock=wall), targets,
+                              poll_seconds=poll_seconds, clock=wall, monotonic=mono, wait=waits)
+        started_begun, started_statements = counted.begun, counted.statements
+        waits.worker._loop("jira")
+
+    during = [entry for entry in waits.log if entry[0] < lease_ends]
+    polls = math.ceil(lease / poll_seconds)
+    assert len(during) == polls  # one look per poll for the whole lease, never a spin
+    assert sum(seconds for _, seconds, _, _ in during) == lease  # the last wait ends as the lease does
+    # Counted at each wait over the lease: exactly the idle rate, poll after poll.
+    assert [(begun - started_begun, statements - started_statements) for _, _, begun, statements in during] == \
+        [(begun_per_poll * k, statements_per_poll * k) for k in range(1, polls + 1)]
+    assert sorted(targets.delivered) == ["u1", "u2", "u3"]  # taken over once the lease ended ...
+    # ... by the first claim after it: the worker stops at the first wait with all three delivered.
+    assert len(waits.log) == polls + 1 and waits.log[-1][0] == lease_ends
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(OutboxRow)) == 0  # and settled by w1
+
+
+def test_a_local_write_wakes_the_idle_wait_at_once(engine):
+    """With a poll of an hour, only ``notify()`` can make the worker deliver a new row in time."""
+    targets = Deliveries()
+    worker = Worker(Outbox(engine, owner="w1"), targets, poll_seconds=3600)
+    worker.start()
+    try:
+        with make_session_factory(engine, write=True)() as session, session.begin():
+            enqueue(session, "User", ["u1"], ["jira"], utcnow())
+        worker.notify()
+        assert targets.arrived.wait(60), "the worker slept through notify()"
+        assert targets.delivered == ["u1"]
+    finally:
+        worker.stop()
