@@ -20,7 +20,7 @@ def _guide_template() -> str:
     text = (REPO_ROOT / "docs" / "setup-onelogin.md").read_text(encoding="utf-8")
     section = text.split("\n## 3. The SCIM JSON template\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"^```json\n(.*?)^```", section, re.S | re.M)
-    assert len(blocks) == 1, "setup-onelogin.md §3 holds one JSON template"
+    assert len(blocks) == 1, "docs/setup-onelogin.md §3 holds one JSON template"
     return blocks[0]
 
 
