@@ -1,19 +1,33 @@
-"""README "Trying it", played as written: the demo started without SCIM_BRIDGE_TOKEN makes a token
-and prints it, the example user is created and found by a userName in other case, and appears as
-``ann`` in each fake product's licence group, as the fakes' state at the printed URL shows. A user
-without an e-mail address is kept by the bridge but not created in the products.
+"""README "Trying it": its shell block, pasted into bash as written, creates the example user and finds
+it by a userName in other case. Started without SCIM_BRIDGE_TOKEN, the demo makes a token and prints
+it; the example user appears as ``ann`` in each fake product's licence group, as the fakes' state at
+the printed URL shows. A user without an e-mail address is kept by the bridge but not created in the
+products.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
 import sys
 import time
 
+import pytest
 import requests
 import yaml
 
-from tests.support.servers import _clean_environment, answers, free_port, running, running_demo
+from tests.support import REPO_ROOT
+from tests.support.servers import (
+    STARTUP_SECONDS,
+    _clean_environment,
+    answers,
+    free_port,
+    running,
+    running_demo,
+)
 
 LICENCE = {"jira": "jira-software-users", "confluence": "confluence-users", "bitbucket": "stash-users"}
 DELIVERY_SECONDS = 30
@@ -39,6 +53,84 @@ def _wait_until_delivered(scim_url: str) -> None:
             return
         assert time.monotonic() < deadline, f"still queued after {DELIVERY_SECONDS} s: {rows}"
         time.sleep(0.2)  # polling while the demo's worker delivers
+
+
+def _readme_block(heading: str) -> str:
+    """The first ``sh`` fenced block of the README section ``heading``."""
+    section = (REPO_ROOT / "README.md").read_text(encoding="utf-8").split(f"\n{heading}\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    block = re.search(r"^```sh\n(.*?)^```", section, re.S | re.M)
+    assert block, f"no sh block under {heading!r} in README.md"
+    return block.group(1)
+
+
+def _json_documents(text: str) -> list:
+    """Every JSON object in ``text`` (what curl printed, between the lines the demo printed)."""
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    while (at := text.find("{", at)) != -1:
+        try:
+            document, at = decoder.raw_decode(text, at)
+        except ValueError:
+            at += 1
+            continue
+        documents.append(document)
+    return documents
+
+
+def _stop_group(group: int) -> None:
+    """SIGTERM to the process group the pasted block ran in (the demo it left in the background),
+    then wait for it to be gone."""
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)  # waiting for the demo to remove its store and exit
+    os.killpg(group, signal.SIGKILL)
+    pytest.fail("the demo did not end within 30 s of SIGTERM")
+
+
+def test_the_readme_trying_it_block_works_pasted_as_is(tmp_path):
+    """The block runs in a shell from a checkout with ``.venv``: no step may race the demo's start."""
+    block = _readme_block("## Trying it")
+    assert "--port 8000 &" in block, "the demo is to start in the background"
+    # Only the port changes: other test runs on this machine may hold 8000.
+    script = block.replace("8000", str(free_port()))
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for name in ("app.py", "scim_bridge", "atlassian_clients"):
+        (checkout / name).symlink_to(REPO_ROOT / name)
+    venv_python = checkout / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
+    venv_python.chmod(0o755)
+    scratch = tmp_path / "tmp"  # the demo's throw-away store goes here (tempfile honours TMPDIR)
+    scratch.mkdir()
+    env = {**_clean_environment(), "TMPDIR": str(scratch)}
+    printed = tmp_path / "printed.txt"
+    # Output to a file: the demo left in the background keeps a pipe open after the shell exits.
+    with printed.open("w") as sink:
+        shell = subprocess.Popen(["bash", "-c", script], cwd=checkout, env=env, stdout=sink,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        shell.wait(timeout=STARTUP_SECONDS + 60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the block did not finish:\n{printed.read_text()}")
+    finally:
+        _stop_group(shell.pid)
+    output = printed.read_text()
+    assert shell.returncode == 0, output
+    documents = _json_documents(output)
+    created = [d for d in documents if d.get("userName") == "ann@example.com" and "id" in d]
+    listed = [d for d in documents if "Resources" in d]
+    assert len(created) == 1 and len(listed) == 1, output
+    assert [r["id"] for r in listed[0]["Resources"]] == [created[0]["id"]], output
+    assert list(scratch.iterdir()) == [], "the demo left its throw-away store behind"
 
 
 def test_the_readme_example_reaches_the_three_fake_products(tmp_path):
