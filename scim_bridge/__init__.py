@@ -13,7 +13,7 @@ from scim_bridge.logging import configure_logging, setup_request_logging
 from scim_bridge.metrics import Metrics, setup_metrics
 from scim_bridge.scim.documents import Limits
 from scim_bridge.store import migrate
-from scim_bridge.store.database import make_engine
+from scim_bridge.store.database import engine_from_settings
 from scim_bridge.store.repository import Repository
 from scim_bridge.sync.setup import build_sync
 
@@ -52,6 +52,6 @@ def create_app(
 
 
 def setup_engine(config: Settings):
-    engine = make_engine(config.database.url)
+    engine = engine_from_settings(config.database)
     migrate.upgrade(engine)
     return engine

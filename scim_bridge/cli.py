@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from scim_bridge.config import Settings, load_config
 from scim_bridge.errors import ConfigError
 from scim_bridge.store import migrate
-from scim_bridge.store.database import make_engine
+from scim_bridge.store.database import engine_from_settings
 from scim_bridge.store.models import ApiToken
 
 
@@ -28,7 +28,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _engine(config: Settings) -> sa.Engine:
-    return make_engine(config.database.url)
+    return engine_from_settings(config.database)
 
 
 @main.command("check-config")

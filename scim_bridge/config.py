@@ -23,6 +23,7 @@ from atlassian_clients.options import ClientOptions, OptionSpec, option_specs, o
 from scim_bridge.errors import ConfigError
 from scim_bridge.rules.model import TargetRules
 from scim_bridge.rules.settings import RulesSchema, effective_rules
+from scim_bridge.store.database import Timeouts
 from scim_bridge.validation import StrictSchema, error_lines
 
 DEFAULT_PATH = "config.yaml"
@@ -50,6 +51,12 @@ class ScimSettings:
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str = "sqlite:///scim-bridge.db"
+    # Bounds on every wait for the database, in seconds; their defaults are store/database.py's
+    # Timeouts, which engines made without settings (tools, tests) use too.
+    connect_timeout: float = Timeouts.connect_timeout
+    statement_timeout: float = Timeouts.statement_timeout
+    pool_timeout: float = Timeouts.pool_timeout
+    busy_timeout: float = Timeouts.busy_timeout
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,10 @@ class ScimSchema(_Section):
 class DatabaseSchema(_Section):
     settings = DatabaseSettings
     url = fields.String(validate=validate.Regexp(r"^(sqlite|postgresql)(\+\w+)?://"))
+    connect_timeout = fields.Float(validate=validate.Range(min=0.5, max=60))
+    statement_timeout = fields.Float(validate=validate.Range(min=0.5, max=300))
+    pool_timeout = fields.Float(validate=validate.Range(min=0.1, max=60))
+    busy_timeout = fields.Float(validate=validate.Range(min=0.1, max=60))
 
 
 class TokenSchema(_Section):

@@ -32,6 +32,12 @@ class InvalidFilter(ScimError):
     scim_type = "invalidFilter"
 
 
+class TooMany(ScimError):
+    """More than the server is willing to process (RFC 7644 §3.12), such as a filter of too many terms."""
+
+    scim_type = "tooMany"
+
+
 class InvalidPath(ScimError):
     scim_type = "invalidPath"
 
@@ -90,6 +96,16 @@ class UnsupportedMediaType(ScimError):
 
 class NotImplementedByServer(ScimError):
     status = 501
+
+
+class ServiceUnavailable(ScimError):
+    """The bridge cannot serve the request now but will later; ``Retry-After`` says when to try again
+    (RFC 7231 §7.1.3), which is what identity providers act on."""
+
+    status = 503
+
+    def __init__(self, detail: str, *, retry_after: int):
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 class InternalError(ScimError):

@@ -1,26 +1,34 @@
 """The one error boundary (docs/architecture.md decision 7): every failure leaves as an RFC 7644 §3.12 error.
 
 Handlers raise ``ScimError``s; HTTP errors raised by Flask (unknown route, wrong method, body too
-large) are translated here; anything else is logged without its traceback and answered with a 500
-whose detail names the request id, never the exception.
+large) are translated here; a database that cannot be reached (refused, timed out, pool exhausted,
+locked) is a 503 with ``Retry-After``; anything else is logged without its traceback and answered
+with a 500 whose detail names the request id, never the exception.
 """
 
 from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from flask import Flask, g
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from scim_bridge import errors
 from scim_bridge.api.context import scim_response
+from scim_bridge.store.database import database_unavailable, describe
 
 log = logging.getLogger("scim_bridge.errors")
+
+# Seconds an identity provider is asked to wait before retrying while the database is unreachable:
+# long enough for a restart or a failover to finish, short enough that provisioning resumes soon.
+RETRY_AFTER_SECONDS = 10
 
 
 def register_error_boundary(app: Flask) -> None:
     app.register_error_handler(errors.ScimError, _scim_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(sa.exc.SQLAlchemyError, _database_error)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -48,6 +56,19 @@ def _http_error(error: HTTPException):
         mapped = errors.ScimError(error.description or error.name)
         mapped.status = error.code or 500
     return _scim_error(mapped)
+
+
+def _database_error(error: sa.exc.SQLAlchemyError):
+    if not database_unavailable(error):
+        return _unexpected(error)
+    request_id = g.get("request_id", "-")
+    log.warning("database unavailable (%s) while handling the request", describe(error),
+                extra={"request_id": request_id})
+    return _scim_error(errors.ServiceUnavailable(
+        f"The bridge's database is not answering at the moment (request id {request_id}): retry in "
+        f"{RETRY_AFTER_SECONDS} seconds.",
+        retry_after=RETRY_AFTER_SECONDS,
+    ))
 
 
 def _unexpected(error: Exception):

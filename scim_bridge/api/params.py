@@ -10,6 +10,7 @@ from flask import Request
 from scim_bridge.errors import InvalidSyntax, InvalidValue, UnsupportedMediaType
 from scim_bridge.scim.documents import Limits
 from scim_bridge.scim.filter import Node, parse_filter
+from scim_bridge.scim.limits import MAX_JSON_DEPTH, MAX_START_INDEX, check_document
 from scim_bridge.scim.projection import Projection, parse_projection
 from scim_bridge.scim.schemas import ResourceType
 
@@ -29,13 +30,28 @@ def json_body(request: Request) -> object:
         raise InvalidSyntax("The request body is empty: send a JSON object.")
     try:
         # RFC 8259 §8.1: JSON exchanged between systems is UTF-8 (json.loads would guess UTF-16/32).
-        return json.loads(raw.decode("utf-8"))
+        document = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise InvalidSyntax("The request body is not UTF-8 text: send JSON encoded as UTF-8.") from None
     except json.JSONDecodeError as exc:
         raise InvalidSyntax(
             f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
         ) from None
+    except RecursionError:
+        raise InvalidSyntax(
+            f"The request body nests arrays and objects more than {MAX_JSON_DEPTH} deep: send a SCIM "
+            "resource or message, which nests a few levels at most."
+        ) from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise InvalidSyntax("The request body holds a number too long to read: send numbers of usual size.") \
+            from None
+    check_document(document)
+    return document
+
+
+def _no_constant(name: str):
+    # NaN and Infinity are not JSON (RFC 8259 §6), though Python's decoder accepts them.
+    raise InvalidSyntax(f"The request body is not valid JSON: {name} is not a JSON number.")
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,11 @@ def list_query(rtype: ResourceType, params: dict, limits: Limits) -> ListQuery:
     if order.lower() not in ("ascending", "descending"):
         raise InvalidValue(f'sortOrder must be "ascending" or "descending", not {order!r}.')
     start = _integer(lowered.get("startindex"), "startIndex", 1)
+    if start > MAX_START_INDEX:
+        raise InvalidValue(
+            f"startIndex {start} is beyond the largest this server pages to ({MAX_START_INDEX}); "
+            "totalResults says how many resources there are."
+        )
     count = _integer(lowered.get("count"), "count", limits.default_count)
     return ListQuery(
         filter=parse_filter(text, rtype) if text and text.strip() else None,

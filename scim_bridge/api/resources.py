@@ -18,7 +18,7 @@ from scim_bridge.scim.patch import apply_patch
 from scim_bridge.scim.projection import Projection
 from scim_bridge.scim.resources import Meta, etag, parse_resource, render
 from scim_bridge.scim.schemas import GROUP, USER, ResourceType
-from scim_bridge.store.repository import Record
+from scim_bridge.store.repository import Record, version_matches
 
 
 def register(bp: Blueprint) -> None:
@@ -121,9 +121,10 @@ def search_all():
 def read(rtype: ResourceType, resource_id: str):
     proj = _item_projection(rtype)
     record = context().repository.get(rtype, resource_id, with_related=_related(rtype, proj))
-    # RFC 7644 §3.14: a client holding the current version gets 304 and no body.
+    # RFC 7644 §3.14: a client holding the current version gets 304 and no body. RFC 7232 §3.2 compares
+    # If-None-Match weakly: "1", W/"1" and * all name version 1.
     if_none_match = request.headers.get("If-None-Match")
-    if if_none_match and etag(record.version) in [t.strip() for t in if_none_match.split(",")]:
+    if if_none_match and version_matches(if_none_match, record.version):
         return scim_response(None, 304, {"ETag": etag(record.version)})
     return _one(record, proj=proj)
 

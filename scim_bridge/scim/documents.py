@@ -40,7 +40,8 @@ def service_provider_config(base_url: str, limits: Limits) -> dict:
     return {
         "schemas": [SPC_SCHEMA],
         "patch": {"supported": True},
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        # Bulk is unsupported, but maxPayloadSize is where SCIM advertises the largest body accepted.
+        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": limits.max_payload_bytes},
         "filter": {"supported": True, "maxResults": limits.max_results},
         # Passwords are accepted and dropped: the bridge never sends one to a product (SSO set-ups).
         "changePassword": {"supported": False},

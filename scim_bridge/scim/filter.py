@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from scim_bridge.errors import InvalidFilter, InvalidPath, ScimError
+from scim_bridge.errors import InvalidFilter, InvalidPath, ScimError, TooMany
+from scim_bridge.scim.limits import MAX_FILTER_DEPTH, MAX_FILTER_TERMS, SURROGATE
 from scim_bridge.scim.schemas import Attribute, AttributePath, ResourceType
 
 OPERATORS = ("eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le")
@@ -147,7 +148,6 @@ _OPERATOR = re.compile(r"[A-Za-z]+")
 # Entra sends string literals unquoted (externalId eq jyoung); Microsoft's tests send dates so.
 _BARE = re.compile(r"[^\s()\[\]]+")
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-_MAX_DEPTH = 64
 _OPERATOR_LIST = "one of eq, ne, co, sw, ew, gt, ge, lt, le, pr"
 
 
@@ -169,6 +169,7 @@ class _Parser:
         self.pos = 0
         self.parent: Attribute | None = None  # set inside [ ... ]: names are its sub-attributes
         self.depth = 0
+        self.terms = 0  # comparisons and presence tests so far
         self.bare_value_end: int | None = None  # where the last unquoted value ended, for hints
 
     # -- reading ------------------------------------------------------------------------------
@@ -253,8 +254,8 @@ class _Parser:
     def enter(self) -> None:
         """Bound the recursion, so that no filter can exhaust the stack."""
         self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            self.fail(f'"(" and "not" nested more than {_MAX_DEPTH} deep')
+        if self.depth > MAX_FILTER_DEPTH:
+            self.fail(f'"(" and "not" nested more than {MAX_FILTER_DEPTH} deep')
 
     def group(self) -> Node:
         opened = self.pos
@@ -340,6 +341,12 @@ class _Parser:
         op = m.group().lower()
         if op != "pr" and op not in OPERATORS:
             self.fail(f'unknown operator "{m.group()}" after "{spelled}"', start, _OPERATOR_LIST)
+        self.terms += 1
+        if self.terms > MAX_FILTER_TERMS:
+            raise TooMany(
+                f"The filter has more than {MAX_FILTER_TERMS} comparisons, more than this server evaluates in "
+                "one request: split it into several requests."
+            )
         self.pos = m.end()
         if op == "pr":
             return Present(path)
@@ -395,6 +402,8 @@ class _Parser:
             value = json.loads(raw, strict=False)
         except ValueError:
             self.fail("invalid escape sequence in the string starting", start)
+        if SURROGATE.search(value):
+            self.fail("an unpaired UTF-16 surrogate escape (such as \\ud800) in the string starting", start)
         self.pos = i + 1
         return _Literal("string", value, raw)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scim_bridge.errors import InvalidSyntax, InvalidValue
+from scim_bridge.scim.limits import check_string
 from scim_bridge.scim.schemas import Attribute, ResourceType
 
 # Read-only or server-managed input, ignored rather than refused (RFC 7643 §2.2; Okta POSTs
@@ -106,7 +107,9 @@ def _simple(attr: Attribute, value: object, where: str):
             return value
         raise InvalidValue(f'"{where}" must be a number, not {_json_kind(value)}.')
     # Numbers for string attributes (an employeeNumber sent as 1234) are kept as text.
-    return value if isinstance(value, str) else str(value)
+    text = value if isinstance(value, str) else str(value)
+    # Binary values (x509Certificates) are bounded by the body size only: no column holds them.
+    return text if attr.type == "binary" else check_string(text, where)
 
 
 def to_bool(value: object, where: str) -> bool:
@@ -165,16 +168,16 @@ def coerce_members(value: object) -> list[dict]:
     out = []
     for item in items:
         if isinstance(item, str) and item:
-            out.append({"value": item})
+            out.append({"value": check_string(item, "members.value")})
         elif isinstance(item, dict):
             member = {k: v for k, v in item.items() if isinstance(k, str)}
             lowered = {k.lower(): v for k, v in member.items()}
             ident = lowered.get("value")
             if not isinstance(ident, str) or not ident:
                 raise InvalidValue('Each member needs a "value" holding the id of a User or Group.')
-            entry = {"value": ident}
+            entry = {"value": check_string(ident, "members.value")}
             if isinstance(lowered.get("type"), str):
-                entry["type"] = lowered["type"]
+                entry["type"] = check_string(lowered["type"], "members.type")
             out.append(entry)
         elif item is not None:
             raise InvalidValue(f"A member must be an object with a \"value\", not {_json_kind(item)}.")

@@ -1,6 +1,19 @@
-"""Engine and session set-up for SQLite and PostgreSQL."""
+"""Engine and session set-up for SQLite and PostgreSQL, with a bound on every wait for the database.
+
+A database that is down, frozen or partitioned must cost a request seconds, not the server's whole
+timeout (docs/architecture.md decision 9): connecting, waiting for a pooled connection, running a
+statement and waiting for SQLite's write lock are each bounded by a ``database:`` setting, and
+``database_unavailable`` tells the error boundary which failures mean "try again later" (503).
+"""
 
 from __future__ import annotations
+
+import math
+import select
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -9,21 +22,160 @@ from sqlalchemy.orm import Session, sessionmaker
 from scim_bridge.store.dialect import register_sqlite_functions
 
 
-def make_engine(url: str) -> sa.Engine:
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds; the defaults are those of ``config.yaml``'s ``database:`` section."""
+
+    connect_timeout: float = 5.0  # establishing a PostgreSQL connection
+    statement_timeout: float = 10.0  # one statement on PostgreSQL (the server cancels it)
+    pool_timeout: float = 5.0  # waiting for a free connection of the pool
+    busy_timeout: float = 10.0  # SQLite: waiting for another writer's lock
+
+    @classmethod
+    def of(cls, database) -> Timeouts:
+        """From the ``database:`` section (``config.DatabaseSettings``)."""
+        return cls(**{f.name: getattr(database, f.name) for f in fields(cls)})
+
+
+def engine_from_settings(database) -> sa.Engine:
+    """The engine the ``database:`` section (``config.DatabaseSettings``) describes."""
+    return make_engine(database.url, Timeouts.of(database))
+
+
+def make_engine(url: str, timeouts: Timeouts | None = None) -> sa.Engine:
+    timeouts = timeouts or Timeouts()
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = sa.create_engine(url, pool_timeout=timeouts.pool_timeout,
+                                  connect_args={"check_same_thread": False, "timeout": timeouts.busy_timeout})
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, timeouts))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    parsed = sa.make_url(url)
+    # The statement timeout travels in the startup packet (no extra round trip); options the URL
+    # already carries (a search_path) are kept.
+    options = " ".join(filter(None, [parsed.query.get("options"),
+                                     f"-c statement_timeout={int(timeouts.statement_timeout * 1000)}"]))
+    _install_bounded_waits()
+    return sa.create_engine(
+        parsed, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=timeouts.pool_timeout,
+        connect_args={"options": options, "connect_timeout": max(1, math.ceil(timeouts.connect_timeout)),
+                      "connection_factory": _bounded_connection(timeouts)},
+    )
 
 
-def _sqlite_pragmas(dbapi_connection, _record):
+# -- PostgreSQL: waits bounded on the client side ------------------------------------------------------
+#
+# A statement timeout is enforced by the server; a frozen or partitioned server enforces nothing, and
+# libpq would wait on its socket for ever. psycopg2 lets a wait callback do the waiting instead
+# (psycopg2.extensions.set_wait_callback); ours gives up after the connection's bound, which closes
+# the connection, so the pool discards it. The bound is the statement timeout plus the connect timeout:
+# a healthy server cancels a slow statement and says so first.
+
+
+def _bounded_connection(timeouts: Timeouts) -> type:
+    import psycopg2.extensions  # here: a SQLite deployment never loads libpq
+
+    return type("BoundedConnection", (psycopg2.extensions.connection,), {
+        "connect_wait": timeouts.connect_timeout,
+        "reply_wait": timeouts.statement_timeout + timeouts.connect_timeout,
+    })
+
+
+def _install_bounded_waits() -> None:
+    import psycopg2.extensions
+
+    if psycopg2.extensions.get_wait_callback() is None:
+        psycopg2.extensions.set_wait_callback(_bounded_wait)
+
+
+def _bounded_wait(conn) -> None:
+    """psycopg2's wait callback (psycopg2.extras.wait_select) with a time bound per wait. Connections
+    not made by ``make_engine`` carry no bound and wait as libpq would."""
+    import psycopg2.extensions
+
+    connecting = conn.status == psycopg2.extensions.STATUS_SETUP
+    bound = getattr(conn, "connect_wait" if connecting else "reply_wait", None)
+    while True:
+        state = conn.poll()
+        if state == psycopg2.extensions.POLL_OK:
+            return
+        if state == psycopg2.extensions.POLL_READ:
+            ready = select.select([conn.fileno()], [], [], bound)[0]
+        elif state == psycopg2.extensions.POLL_WRITE:
+            ready = select.select([], [conn.fileno()], [], bound)[1]
+        else:
+            raise psycopg2.OperationalError(f"unexpected poll state {state}")
+        if not ready:
+            what = "connecting" if connecting else "waiting for a reply"
+            # Worded as libpq's own loss of a server, which SQLAlchemy reads as a disconnect.
+            raise psycopg2.OperationalError(f"could not receive data from server: no answer within {bound:g} s "
+                                            f"while {what}")
+
+
+@contextmanager
+def unbounded(connection: sa.Connection) -> Iterator[None]:
+    """Lift the statement timeout and the reply bound inside one transaction (schema migrations)."""
+    dbapi = connection.connection.dbapi_connection
+    if connection.dialect.name != "postgresql" or not hasattr(dbapi, "reply_wait"):
+        yield
+        return
+    connection.execute(sa.text("SET LOCAL statement_timeout = 0"))
+    dbapi.reply_wait = None
+    try:
+        yield
+    finally:
+        del dbapi.reply_wait  # back to the class's bound
+
+
+# -- what counts as "the database is unavailable" ----------------------------------------------------
+
+# SQLSTATE classes and codes that mean "later may work": connection exception, insufficient
+# resources (too many connections), operator intervention (statement timeout, shutdown, starting
+# up), lock not available, and serialization failure or deadlock.
+_TRANSIENT_CLASSES = ("08", "53", "57")
+_TRANSIENT_CODES = ("55P03", "40001", "40P01")
+_SQLITE_TRANSIENT = ("database is locked", "database table is locked", "database is busy",
+                     "unable to open database file")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True for failures of reaching the database (refused, timed out, pool exhausted, locked), which a
+    client should retry later; False for everything else, which is a bug to report."""
+    if isinstance(error, sa.exc.TimeoutError):  # no pooled connection came free in pool_timeout
+        return True
+    if not isinstance(error, sa.exc.DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error, sa.exc.InterfaceError):
+        return True
+    orig = error.orig
+    if hasattr(orig, "pgcode"):  # psycopg2
+        code = orig.pgcode
+        if code is None:  # libpq's own failures: refused, closed, no answer
+            return isinstance(error, sa.exc.OperationalError)
+        return code[:2] in _TRANSIENT_CLASSES or code in _TRANSIENT_CODES
+    if isinstance(orig, sqlite3.OperationalError):
+        return any(text in str(orig) for text in _SQLITE_TRANSIENT)
+    return False
+
+
+def describe(error: BaseException) -> str:
+    """The kind of a database failure, for logs: class and SQLSTATE, never the message (which can
+    carry statement parameters)."""
+    orig = getattr(error, "orig", None)
+    code = getattr(orig, "pgcode", None)
+    kind = orig.__class__.__name__ if orig is not None else error.__class__.__name__
+    return f"{kind} {code}" if code else kind
+
+
+# -- SQLite ------------------------------------------------------------------------------------------
+
+
+def _sqlite_pragmas(dbapi_connection, timeouts: Timeouts):
     dbapi_connection.isolation_level = None  # let the "begin" listener issue BEGIN itself
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(timeouts.busy_timeout * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
     register_sqlite_functions(dbapi_connection)

@@ -10,6 +10,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from scim_bridge.store.database import unbounded
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -29,7 +31,8 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     with engine.execution_options(write=True).begin() as connection:  # SQLite: BEGIN IMMEDIATE
         if connection.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-        command.upgrade(_config(connection), revision)
+        with unbounded(connection):  # building an index on a large store may take minutes
+            command.upgrade(_config(connection), revision)
 
 
 def current_revision(engine: sa.Engine) -> str | None:

@@ -45,9 +45,13 @@ class Table:
             row.active = attributes.get("active", True) is not False
             emails = attributes.get("emails") or []
             if not stored or emails != (emails_before or []):
-                session.add(row)
-                session.flush()  # the email rows reference the user row
-                _fill_emails(session, row, emails, replace=stored)
+                if not stored:
+                    session.add(row)
+                    session.flush()  # the email rows reference the user row
+                # No flush of a changed row here: the repository checks the new userName first, so a
+                # rename onto a taken name is refused as "already taken", not met as a constraint error.
+                with session.no_autoflush:
+                    _fill_emails(session, row, emails, replace=stored)
         else:
             row.display_name = attributes["displayName"]
             row.display_name_lower = row.display_name.lower()

@@ -7,6 +7,7 @@ so the usual case is synchronous and an outage never holds a request longer than
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -21,6 +22,8 @@ from scim_bridge.sync.delivery import Delivery, Target
 from scim_bridge.sync.outbox import Outbox
 from scim_bridge.sync.records import DeliveryRecords
 from scim_bridge.sync.worker import Backoff, Worker
+
+log = logging.getLogger("scim_bridge.sync")
 
 
 class TargetNaming:
@@ -79,10 +82,15 @@ class Sync:
             return
         deadline = time.monotonic() + self.wait_seconds
         keys = list(keys)
-        while self.outbox.unattempted(keys):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            with self._settled:
-                # Another process may deliver (a separate worker): poll as well as listen.
-                self._settled.wait(min(remaining, 0.2))
+        try:
+            while self.outbox.unattempted(keys):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                with self._settled:
+                    # Another process may deliver (a separate worker): poll as well as listen.
+                    self._settled.wait(min(remaining, 0.2))
+        except sa.exc.SQLAlchemyError as exc:
+            # The change is committed and queued: the database failing now only ends the wait, and the
+            # client still hears that its change was accepted.
+            log.warning("stopped waiting for delivery: database unavailable (%s)", exc.__class__.__name__)
