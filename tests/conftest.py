@@ -7,8 +7,15 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from scim_bridge.store.models import Base
+
+# Property-based tests: reproducible runs in CI ("ci", the default); "explore" searches further and
+# remembers failing examples in .hypothesis/.
+settings.register_profile("ci", derandomize=True, database=None, max_examples=60, print_blob=True)
+settings.register_profile("explore", max_examples=1000)
+settings.load_profile(os.environ.get("SCIM_BRIDGE_HYPOTHESIS_PROFILE", "ci"))
 
 POSTGRES_URL = os.environ.get("SCIM_BRIDGE_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
@@ -77,3 +84,4 @@ def scim(app):
     from tests.support.bridge import ScimClient
 
     return ScimClient(app)
+
