@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from hypothesis import settings
 
 from scim_bridge.store.models import Base
+from tests.support.log_capture import RunLog, scan
 
 # Property-based tests: reproducible runs in CI ("ci", the default); "explore" searches further and
 # remembers failing examples in .hypothesis/.
@@ -85,3 +86,27 @@ def scim(app):
 
     return ScimClient(app)
 
+
+# -- no credential in any log line of the run ---------------------------------------------------------
+
+_RUN_LOG = RunLog()
+
+
+def pytest_configure(config):
+    _RUN_LOG.attach()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fails the run if any log line of it, in-process or from a bridge started as a process, holds a
+    token, an Authorization header or a password the tests used (tests/support/credentials.py)."""
+    _RUN_LOG.detach()
+    result = scan(_RUN_LOG)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"log scan: {result.lines} lines ({result.files} process logs), "
+                            f"{len(result.findings)} with a credential")
+    if result.findings:
+        for where, line, found in result.findings[:20]:
+            if reporter is not None:
+                reporter.write_line(f"  credential in {where}: {found}: {line[:300]}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -16,9 +16,8 @@ from werkzeug.serving import make_server
 from scim_bridge import create_app
 from scim_bridge.store.models import OutboxRow
 from scim_bridge.store.repository import Repository
+from tests.support.credentials import TOKEN
 from tests.support.idp_requests import PATCH_OP
-
-TOKEN = "test-token-0123456789abcdef"
 
 
 def bridge_app(engine, **config):

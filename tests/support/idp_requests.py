@@ -8,6 +8,8 @@ stores of them, the end-to-end tests what reaches the Atlassian products.
 
 from __future__ import annotations
 
+from tests.support.credentials import OKTA_PASSWORD
+
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -80,7 +82,7 @@ def okta_user(login: str, given: str, family: str, okta_id: str) -> dict:
         "locale": "en-US",
         "externalId": okta_id,
         "groups": [],
-        "password": "t0p-Secret-9x",
+        "password": OKTA_PASSWORD,
         "active": True,
     }
 

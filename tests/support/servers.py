@@ -27,6 +27,7 @@ import requests
 import yaml
 
 from tests.support import REPO_ROOT
+from tests.support.log_capture import register_file
 
 STARTUP_SECONDS = 30
 _STATE_LINE = re.compile(r"their state at (\S+)$", re.M)
@@ -74,6 +75,7 @@ def running(command: list[str], env: dict[str, str], log: Path, *, status: int =
     """``command`` from the repository root; on leaving, SIGTERM must end it with status 0 (or it
     must have ended with ``status``: ``-signal.SIGKILL`` for a test that killed it)."""
     # Its output goes to a file: an unread pipe fills up with request log lines and blocks the server.
+    register_file(log)  # scanned for credentials at the end of the run
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
