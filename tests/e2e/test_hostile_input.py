@@ -176,7 +176,9 @@ integers_as_text = st.one_of(st.integers(-(2**80), 2**80).map(str), text)
 queries = st.builds(lambda known, unknown: {**unknown, **known}, st.fixed_dictionaries({}, optional={
     "filter": filters, "startIndex": integers_as_text, "count": integers_as_text, "sortBy": st.sampled_from(ATTRIBUTES),
     "sortOrder": text, "attributes": text, "excludedAttributes": text}), st.dictionaries(text, text, max_size=2))
-header_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=60)
+# requests refuses a header value starting with whitespace, which \x85 and \xa0 are to Python.
+header_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF, exclude_characters="\x7f\x85\xa0"),
+                      max_size=60)
 headers = st.fixed_dictionaries({}, optional={
     "If-Match": st.one_of(header_text, st.sampled_from(['W/"1"', '"1"', "*", 'W/"999"'])),
     "If-None-Match": st.one_of(header_text, st.sampled_from(['W/"1"', '"1"', "*"])),
