@@ -93,9 +93,11 @@ def tally(request):
     counts = Counter()
     yield counts
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\nhostile input ({request.module.__name__}): {counts['requests']} requests answered, "
-                            f"{counts['refused']} refused, {counts['accepted']} accepted, {counts['hung']} hung")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # the report goes to the terminal, not to the capture
+            reporter.write_line(f"\nhostile input: {counts['requests']} requests answered, {counts['refused']} "
+                                f"refused, {counts['accepted']} accepted, {counts['hung']} hung")
 
 
 @pytest.fixture
