@@ -5,19 +5,20 @@ finds the account reports it (``Creation.created is False``) instead of failing,
 finds the membership succeeds, and removing something that is not there succeeds. A caller can
 therefore repeat any operation after a crash or an ambiguous failure.
 
-Errors form one small tree. How the delivery layer is expected to treat each branch:
+Errors form one small tree (what the bridge then does is decided in one place, the failure policy
+``scim_bridge/sync/failure_policy.py``):
 
-==================  ===========================================================  ================
-exception           meaning                                                      delivery
-==================  ===========================================================  ================
-``NotFound``        the thing the operation needs (user, group) does not exist   permanent
-``Conflict``        the product refused because of the state of another object   permanent
-``Rejected``        the product refused the request (validation, licence, ...)   permanent
-``Unsupported``     this product or version has no way to do it (a ``Rejected``) permanent
-``Unavailable``     transient: network, 5xx, rate limit (see below)              retry later
-``AuthFailed``      the credentials or the account's permissions are wrong       fix the target
-``WrongEndpoint``   ``base_url`` does not point at the product's REST API        fix the target
-==================  ===========================================================  ================
+==================  ===========================================================
+exception           meaning
+==================  ===========================================================
+``NotFound``        the thing the operation needs (user, group) does not exist
+``Conflict``        the product refused because of the state of another object
+``Rejected``        the product refused the request (validation, licence, ...)
+``Unsupported``     this product or version has no way to do it (a ``Rejected``)
+``Unavailable``     transient: network, 5xx, rate limit (see below)
+``AuthFailed``      the credentials or the account's permissions are wrong
+``WrongEndpoint``   ``base_url`` does not point at the product's REST API
+==================  ===========================================================
 
 Network failures, 429 and 502/503/504 are retried by the transport until the operation's deadline
 before they become ``Unavailable`` (or ``RateLimited``); any other 5xx is ``Unavailable`` at once.

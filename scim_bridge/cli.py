@@ -125,7 +125,8 @@ def token_revoke(config: Settings, name: str) -> None:
 @main.command("status")
 @click.pass_obj
 def status(config: Settings) -> None:
-    """Outbox depth by target and state, and links that failed or were skipped."""
+    """Outbox depth by target and state, parked rows and why (a defect names its error id), and links
+    that failed, were skipped or only planned."""
     from scim_bridge.store.models import Link, OutboxRow
 
     engine = _engine(config)
@@ -135,6 +136,12 @@ def status(config: Settings) -> None:
         click.echo("outbox:" if rows else "outbox: empty")
         for target, state, count, due in rows:
             click.echo(f"  {target}\t{state}\t{count} row(s)\tnext due {due:%Y-%m-%d %H:%M:%S}")
+        parked = conn.execute(sa.select(OutboxRow.target, OutboxRow.resource_type, OutboxRow.resource_id,
+                                        OutboxRow.attempts, OutboxRow.last_error)
+                              .where(OutboxRow.state == "parked").order_by(OutboxRow.target, OutboxRow.id)).all()
+        for target, kind, resource_id, attempts, why in parked:
+            # A defect's message carries the error id its log lines name (sync/failure_policy.py).
+            click.echo(f"  {target}\t{kind} {resource_id}\tparked after {attempts} attempt(s): {why}")
         problems = conn.execute(sa.select(Link.target, Link.resource_type, Link.resource_id, Link.remote_name,
                                           Link.status, sa.func.coalesce(Link.last_error, Link.reason))
                                 .where(Link.status.in_(["failed", "skipped", "planned"]))

@@ -86,6 +86,7 @@ class DeliverySettings:
     poll_seconds: float = 1.0
     backoff_initial: float = 2.0
     backoff_max: float = 300.0
+    max_defect_attempts: int = 5  # a delivery failing on a bug is parked after this many attempts
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class DeliverySchema(_Section):
     poll_seconds = fields.Float(validate=validate.Range(min=0.01, max=60))
     backoff_initial = fields.Float(validate=validate.Range(min=0.01))
     backoff_max = fields.Float(validate=validate.Range(min=0.01))
+    max_defect_attempts = fields.Integer(validate=validate.Range(min=1))
 
 
 class HttpSchema(_Section):

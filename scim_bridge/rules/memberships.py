@@ -12,15 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scim_bridge.rules.model import DesiredUser, Operation, TargetRules
+from scim_bridge.rules.model import DesiredUser, TargetRules
 from scim_bridge.rules.names import name_key
+from scim_bridge.rules.operations import AddMember, CreateGroup, Operation, RemoveMember
 
 
 @dataclass(frozen=True)
 class MembershipPlan:
-    operations: tuple[Operation, ...]  # group creates, then adds, then removes
+    operations: tuple[Operation, ...]  # creates of default groups, then adds, then removes
     notes: tuple[str, ...]
     after: frozenset[str]  # the desired groups the account is in once the operations have run
+    awaiting: tuple[Operation, ...] = ()  # adds to missing groups a SCIM group's own delivery creates
 
 
 def _keyed(names: Iterable[str]) -> dict[str, str]:
@@ -62,17 +64,23 @@ def plan_memberships(
             removes[k] = g
     adds = {k: g for k, g in adds.items() if k not in have}
 
-    creates, add_ops, notes = [], [], []
+    creates, add_ops, notes, awaiting = [], [], [], []
     existing = _keyed(existing_groups)
+    pushed = _keyed(desired.pushed_groups)
     for k, group in sorted(adds.items()):
         if k not in existing:
             if not rules.groups.create:
                 notes.append(f"{name} is not added to {group}: no such group on the target and groups.create is off")
                 continue
-            creates.append(Operation("create_group", group))
-        add_ops.append(Operation("add_member", name, group=group))
-    remove_ops = [Operation("remove_member", name, group=g) for _, g in sorted(removes.items())]
+            if k in pushed:
+                # Only a SCIM group's own delivery creates it (it knows when it was there before
+                # and brings its members back): the user waits for it (docs/architecture.md).
+                awaiting.append(AddMember(name, group=group))
+                continue
+            creates.append(CreateGroup(group))  # a default group no SCIM group stands behind
+        add_ops.append(AddMember(name, group=group))
+    remove_ops = [RemoveMember(name, group=g) for _, g in sorted(removes.items())]
 
     after_keys = (set(have) | {name_key(op.group) for op in add_ops}) - set(removes)
     after = frozenset(g for k, g in wanted.items() if k in after_keys)
-    return MembershipPlan(tuple(creates + add_ops + remove_ops), tuple(notes), after)
+    return MembershipPlan(tuple(creates + add_ops + remove_ops), tuple(notes), after, tuple(awaiting))

@@ -1,13 +1,18 @@
 """The plain data the translation layer works on: settings, SCIM snapshots, desired and applied
 states, and the operations a plan is made of.
 
-Everything here is frozen data with no behaviour beyond small derived properties, so that
-``rules/`` stays a set of pure functions that the delivery layer feeds and executes.
+Everything here is frozen data with no behaviour beyond small derived values, so that ``rules/``
+stays a set of pure functions that the delivery layer feeds and executes. The operations themselves
+are in ``operations.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scim_bridge.rules.operations import Operation
 
 # -- settings (config.yaml ``rules:`` globally, ``targets.<name>.rules:`` per target) ------------
 
@@ -97,6 +102,9 @@ class DesiredUser:
     active: bool
     deleted: bool
     groups: frozenset[str]  # target group names the user should be in (mapped SCIM groups + defaults)
+    # The mapped names of the user's SCIM groups: each is created on the target by that group's own
+    # delivery, never by a user's (docs/architecture.md, "Delivery and the worker").
+    pushed_groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,50 @@ class AppliedUser:
     email: str | None = None
     active: bool | None = None
     groups: frozenset[str] = frozenset()  # groups the bridge put the user in
+
+    def link_state(self) -> dict:
+        """As the link row's ``applied`` JSON keeps it."""
+        return {"name": self.name, "key": self.key, "display_name": self.display_name, "email": self.email,
+                "active": self.active, "groups": sorted(self.groups)}
+
+    # How operations on groups advance a user's state (rules/operations.py): a user records its
+    # memberships; creating or deleting a group changes nothing of the account.
+    def member_added(self, group: str) -> AppliedUser:
+        return replace(self, groups=self.groups | {group})
+
+    def member_removed(self, group: str) -> AppliedUser:
+        return replace(self, groups=self.groups - {group})
+
+    def group_created(self, name: str) -> AppliedUser:
+        return self
+
+    def group_deleted(self, name: str) -> AppliedUser:
+        return self
+
+
+@dataclass(frozen=True)
+class AppliedGroup:
+    """What the bridge applied for a SCIM group on a target: the name it has there (None: none yet)."""
+
+    name: str | None = None
+
+    def link_state(self) -> dict | None:
+        return {"name": self.name} if self.name else None
+
+    # During a rename the state keeps the old name until the members have moved: a failure half-way
+    # then leaves the rename for the next attempt to finish.
+    def group_created(self, name: str) -> AppliedGroup:
+        return self if self.name is not None else AppliedGroup(name)
+
+    def group_deleted(self, name: str) -> AppliedGroup:
+        return AppliedGroup(None) if self.name is not None and self.name == name else self
+
+    # Memberships are per user (docs/architecture.md, decision 3): a group's state holds none.
+    def member_added(self, group: str) -> AppliedGroup:
+        return self
+
+    def member_removed(self, group: str) -> AppliedGroup:
+        return self
 
 
 @dataclass(frozen=True)
@@ -135,35 +187,10 @@ class DesiredGroup:
 
 
 @dataclass(frozen=True)
-class Operation:
-    """One call to make on a target; ``kind`` names the DirectoryClient method family."""
-
-    kind: str  # create_user | link_user | update_user | set_active | rename_user | delete_user |
-    #            grant_licence | revoke_licence | create_group | delete_group | add_member | remove_member
-    name: str  # the user or group the call is about
-    group: str | None = None  # add_member / remove_member
-    new_name: str | None = None  # rename_user
-    display_name: str | None = None
-    email: str | None = None
-    active: bool | None = None
-    application_keys: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        """A one-line human description, for the audit log and the dry-run plan."""
-        details = {
-            "add_member": f"add {self.name} to {self.group}",
-            "remove_member": f"remove {self.name} from {self.group}",
-            "rename_user": f"rename {self.name} to {self.new_name}",
-            "set_active": f"{'activate' if self.active else 'deactivate'} {self.name}",
-        }
-        return details.get(self.kind, f"{self.kind.replace('_', ' ')} {self.name}")
-
-
-@dataclass(frozen=True)
 class Plan:
     """Operations in the order to run them, plus what the bridge deliberately did not do and why."""
 
-    operations: tuple[Operation, ...] = ()
+    operations: tuple[Operation, ...] = ()  # rules/operations.py
     skipped: str | None = None  # the whole resource is left alone on this target, and why
     notes: tuple[str, ...] = ()  # things reported without failing (e.g. Confluence cannot rename)
     # The user's or group's name on the target once every operation has run; None when skipped or
@@ -172,3 +199,8 @@ class Plan:
     # User plans: the link row's applied state once every operation has run (``key`` is None after
     # a create: take it from the client's answer); None when no account remains or when skipped.
     applied: AppliedUser | None = None
+    # User plans: the memberships of groups missing on the target that their SCIM group's own
+    # delivery creates; they run once the groups exist (docs/architecture.md). A dry run lists them.
+    awaiting: tuple[Operation, ...] = ()
+    # Group plans: the accounts a rename moves into the new group (their links must then name it).
+    moved: tuple[str, ...] = ()

@@ -2,9 +2,11 @@
 
 ``plan_user`` is level-triggered (ARCHITECTURE decision 2): it compares the desired state with what
 the target reports now (``remote``) and, where the target cannot tell, with what the bridge applied
-last (``applied``), and plans only the calls needed. Operations come in this order: rename →
-create or link → update → activate → group creates → member adds → member removes → deactivate or
-revoke the licence → delete; a plan that deletes the account holds nothing else.
+last (``applied``), and plans only the calls needed. Operations (``operations.py``) come in this
+order: rename → create or link → update → activate → creates of default groups → member adds →
+member removes → deactivate or revoke the licence → delete; a plan that deletes the account holds
+nothing else. A missing group that a SCIM group maps to is not created here but awaited
+(``Plan.awaiting``): that group's own delivery creates it.
 """
 
 from __future__ import annotations
@@ -16,19 +18,31 @@ from scim_bridge.rules.memberships import plan_memberships
 from scim_bridge.rules.model import (
     AppliedUser,
     DesiredUser,
-    Operation,
     Plan,
     RemoteAccount,
     TargetRules,
     UserSnapshot,
 )
 from scim_bridge.rules.names import map_username, mapped_group_names, name_key, protected_by
+from scim_bridge.rules.operations import (
+    CreateUser,
+    DeleteUser,
+    GrantLicence,
+    LinkUser,
+    Operation,
+    RemoveMember,
+    RenameUser,
+    RevokeLicence,
+    SetActive,
+    UpdateUser,
+)
 
 
 def desired_user(snapshot: UserSnapshot, rules: TargetRules) -> DesiredUser:
     """The account a SCIM user should have on this target: the mapped name, the profile, and the
     mapped names of its pushed groups plus ``default_groups`` (the licence groups) while active."""
-    groups = mapped_group_names(snapshot.groups, rules)
+    pushed = mapped_group_names(snapshot.groups, rules)
+    groups = pushed
     if snapshot.active and not snapshot.deleted:
         groups |= frozenset(rules.default_groups)
     return DesiredUser(
@@ -38,6 +52,7 @@ def desired_user(snapshot: UserSnapshot, rules: TargetRules) -> DesiredUser:
         active=snapshot.active,
         deleted=snapshot.deleted,
         groups=groups,
+        pushed_groups=pushed,
     )
 
 
@@ -53,10 +68,13 @@ class _Draft:
     deactivate: list[Operation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    awaiting: tuple[Operation, ...] = ()
+
     def plan(self, applied: AppliedUser) -> Plan:
         steps = (self.rename, self.ensure, self.update, self.activate, self.memberships, self.deactivate)
         operations = tuple(op for step in steps for op in step)
-        return Plan(operations, notes=tuple(self.notes), final_name=applied.name, applied=applied)
+        return Plan(operations, notes=tuple(self.notes), final_name=applied.name, applied=applied,
+                    awaiting=self.awaiting)
 
 
 def plan_user(
@@ -93,7 +111,7 @@ def plan_user(
             # Deletion cannot be undone: an account the bridge never managed is not its to delete.
             return Plan(skipped=f"{desired.name} is inactive; the existing account {remote.name} was never linked, "
                                 "so it is not deleted")
-        return Plan((Operation("delete_user", remote.name),))
+        return Plan((DeleteUser(remote.name),))
     return _maintain(desired, applied, remote, capabilities, managed, existing_groups, rules)
 
 
@@ -165,13 +183,14 @@ def _create(desired: DesiredUser, applied: AppliedUser | None, capabilities: Cap
     draft = _Draft()
     if applied is not None:
         draft.notes.append(f"the account {applied.name} linked before is gone from the target: created again")
-    draft.ensure.append(Operation("create_user", desired.name, display_name=desired.display_name,
-                                  email=desired.email, application_keys=rules.application_keys))
+    draft.ensure.append(CreateUser(desired.name, display_name=desired.display_name, email=desired.email,
+                                   application_keys=rules.application_keys))
     groups = plan_memberships(desired, desired.name, frozenset(), groups_known=True, active=True,
                               strip_defaults=False, managed=frozenset(), existing_groups=existing_groups,
                               rules=rules)
     draft.memberships.extend(groups.operations)
     draft.notes.extend(groups.notes)
+    draft.awaiting = groups.awaiting
     return draft.plan(AppliedUser(desired.name, None, desired.display_name, desired.email, True, groups.after))
 
 
@@ -181,7 +200,7 @@ def _maintain(desired: DesiredUser, applied: AppliedUser | None, remote: RemoteA
     draft = _Draft()
     name = _rename(draft, desired, remote.name, capabilities, rules)
     if applied is None:
-        draft.ensure.append(Operation("link_user", name))
+        draft.ensure.append(LinkUser(name))
     display_name = _known(remote.display_name, applied and applied.display_name)
     email = _known(remote.email, applied and applied.email)
     if not desired.deleted:
@@ -197,6 +216,7 @@ def _maintain(desired: DesiredUser, applied: AppliedUser | None, remote: RemoteA
                               managed=managed, existing_groups=existing_groups, rules=rules)
     draft.memberships.extend(groups.operations)
     draft.notes.extend(groups.notes)
+    draft.awaiting = groups.awaiting
     key = remote.key if remote.key is not None else applied and applied.key
     return draft.plan(AppliedUser(name, key, display_name, email, active, groups.after))
 
@@ -219,7 +239,7 @@ def _rename(draft: _Draft, desired: DesiredUser, current: str, capabilities: Cap
         draft.notes.append(f"{rules.product} cannot rename users: the account keeps the name {current} "
                            f"(the identity provider's userName now maps to {desired.name})")
         return current
-    draft.rename.append(Operation("rename_user", current, new_name=desired.name))
+    draft.rename.append(RenameUser(current, new_name=desired.name))
     return desired.name
 
 
@@ -238,7 +258,7 @@ def _update(draft: _Draft, desired: DesiredUser, name: str, display_name: str | 
         what = " and ".join(k.replace("_", " ") for k in changes)
         draft.notes.append(f"{name}: {what} not updated: users.update is off")
         return display_name, email
-    draft.update.append(Operation("update_user", name, **changes))
+    draft.update.append(UpdateUser(name, **changes))
     return changes.get("display_name", display_name), changes.get("email", email)
 
 
@@ -260,14 +280,23 @@ def _set_activity(draft: _Draft, desired: DesiredUser, name: str, was_active: bo
         if not rules.users.activate:
             draft.notes.append(f"{name} stays inactive on the target: users.activate is off")
             return False
-        draft.activate.append(Operation("set_active", name, active=True) if capabilities.can_deactivate
-                              else Operation("grant_licence", name))
+        draft.activate.append(SetActive(name, active=True) if capabilities.can_deactivate else GrantLicence(name))
         return True
     if not want_active and was_active:
         if not _deactivation_applies(desired, rules):
             draft.notes.append(f"{name} stays active on the target: users.deactivate is off")
             return True
-        draft.deactivate.append(Operation("set_active", name, active=False) if capabilities.can_deactivate
-                                else Operation("revoke_licence", name))
+        draft.deactivate.append(SetActive(name, active=False) if capabilities.can_deactivate
+                                else RevokeLicence(name))
         return False
     return was_active
+
+
+def plan_unmanaged(name: str, capabilities: Capabilities, rules: TargetRules) -> Plan:
+    """Deprovisioning an account no identity provider user maps to (``reconcile
+    --deactivate-unmanaged``), as delivery deprovisions a user: deactivate where the product can;
+    else (Bitbucket, docs/products.md) the licence groups go as well as the direct licence, or the
+    account keeps its licence."""
+    if capabilities.can_deactivate:
+        return Plan((SetActive(name, active=False),))
+    return Plan(tuple(RemoveMember(name, group=g) for g in rules.default_groups) + (RevokeLicence(name),))

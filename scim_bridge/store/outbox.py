@@ -18,13 +18,17 @@ from scim_bridge.store.models import OutboxRow
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-def enqueue(session: Session, resource_type: str, ids: Iterable[str], targets: Iterable[str],
-            now: datetime) -> None:
-    rows = [
+def _rows(resource_type: str, ids: Iterable[str], targets: Iterable[str], now: datetime) -> list[dict]:
+    return [
         {"resource_type": resource_type, "resource_id": i, "target": t, "state": "pending", "due_at": now,
          "attempts": 0, "generation": 1, "created": now}
         for i in sorted(set(ids)) for t in targets
     ]
+
+
+def enqueue(session: Session, resource_type: str, ids: Iterable[str], targets: Iterable[str],
+            now: datetime) -> None:
+    rows = _rows(resource_type, ids, targets, now)
     if not rows:
         return
     insert = _INSERTS[session.get_bind().dialect.name](OutboxRow)
@@ -35,3 +39,13 @@ def enqueue(session: Session, resource_type: str, ids: Iterable[str], targets: I
               "generation": OutboxRow.generation + 1},
     )
     session.execute(statement, rows)
+
+
+def enqueue_missing(session: Session, resource_type: str, ids: Iterable[str], targets: Iterable[str],
+                    now: datetime) -> None:
+    """Add rows only where there is none for the (resource, target): an existing row is left as it is."""
+    rows = _rows(resource_type, ids, targets, now)
+    if rows:
+        insert = _INSERTS[session.get_bind().dialect.name](OutboxRow)
+        session.execute(insert.on_conflict_do_nothing(index_elements=["resource_type", "resource_id", "target"]),
+                        rows)

@@ -110,14 +110,15 @@ class Outbox:
                 .values(lease_until=self.clock() + self.lease)
             ).rowcount > 0
 
-    def retry(self, claim: Claim, error: str, delay: float) -> None:
-        """A transient failure: try again after ``delay`` seconds (or at once if the state moved on)."""
+    def retry(self, claim: Claim, error: str, delay: float, *, count: bool = True) -> None:
+        """A transient failure: try again after ``delay`` seconds (or at once if the state moved on).
+        ``count`` False: not a failed attempt (the delivery waits for another one)."""
         with self._write() as session, session.begin():
             updated = session.execute(
                 sa.update(OutboxRow)
                 .where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation,
                        OutboxRow.claimed_by == self.owner)
-                .values(attempts=OutboxRow.attempts + 1, last_error=error[:2000],
+                .values(attempts=OutboxRow.attempts + (1 if count else 0), last_error=error[:2000],
                         due_at=self.clock() + timedelta(seconds=delay), claimed_by=None, lease_until=None)
             ).rowcount
             if not updated:

@@ -1,7 +1,8 @@
 """Reconciliation: compare every managed account and group with the target's real state, show the
 plan, and (unless it is a dry run) queue the resources whose plan is not empty, so the worker brings
 them in line. Accounts on the target that no identity provider user maps to are listed, and
-deactivated only when asked.
+deactivated only when asked: a plan of typed operations run by the executor like any delivery, so a
+target in ``dry_run`` records the plan and is never called.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from atlassian_clients.base import AtlassianError
-from scim_bridge.rules.model import Operation
+from scim_bridge.rules.model import AppliedUser
 from scim_bridge.rules.names import is_protected
+from scim_bridge.rules.operations import Operation
+from scim_bridge.rules.users import plan_unmanaged
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import utcnow
 from scim_bridge.store.outbox import enqueue
-from scim_bridge.sync.delivery import Target
+from scim_bridge.sync.executor import Subject, Target
 from scim_bridge.sync.service import Sync
 
 
@@ -24,6 +27,7 @@ class TargetReport:
     planned: list[tuple[str, str, Operation]] = field(default_factory=list)  # (type, SCIM id, operation)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (type, SCIM id, reason)
     unmanaged: list[str] = field(default_factory=list)
+    deprovisioning: list[tuple[str, Operation]] = field(default_factory=list)  # planned, not applied
     deactivated: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     queued: int = 0
@@ -33,6 +37,8 @@ class TargetReport:
         out += [f"  {kind} {rid}: {op.describe()}" for kind, rid, op in self.planned]
         out += [f"  {kind} {rid}: left alone ({why})" for kind, rid, why in self.skipped]
         out += [f"  account not managed by the bridge: {name}" for name in self.unmanaged]
+        out += [f"  unmanaged account {name}: {op.describe()} (planned, not applied)"
+                for name, op in self.deprovisioning]
         out += [f"  deactivated unmanaged account: {name}" for name in self.deactivated]
         out += [f"  error: {error}" for error in self.errors]
         if self.queued:
@@ -62,14 +68,14 @@ def reconcile(sync: Sync, *, targets: list[str] | None = None, dry_run: bool = T
                 elif prepared.plan.operations:
                     report.planned += [(kind, resource_id, op) for op in prepared.plan.operations]
                     needing[kind].append(resource_id)
-        _unmanaged(sync, target, report, deactivate=deactivate_unmanaged and not dry_run)
+        _unmanaged(sync, target, report, deactivate=deactivate_unmanaged, dry_run=dry_run)
         if not dry_run:
             report.queued = _queue(sync, name, needing)
         reports.append(report)
     return reports
 
 
-def _unmanaged(sync: Sync, target: Target, report: TargetReport, *, deactivate: bool) -> None:
+def _unmanaged(sync: Sync, target: Target, report: TargetReport, *, deactivate: bool, dry_run: bool) -> None:
     managed = sync.records.linked_user_names(target.name)
     try:
         accounts = [a for a in target.client.iter_users() if a.name.lower() not in managed and _ours(a, target)]
@@ -79,23 +85,20 @@ def _unmanaged(sync: Sync, target: Target, report: TargetReport, *, deactivate: 
     report.unmanaged = sorted(a.name for a in accounts if a.active is not False)
     if not deactivate:
         return
-    capable = target.client.capabilities().can_deactivate
+    capabilities = target.client.capabilities()
     for name in report.unmanaged:
-        try:
-            if capable:
-                target.client.set_active(name, False)
-            else:
-                # Bitbucket: as delivery deprovisions (deactivate_with: remove_license), the licence
-                # groups go as well as the direct permission, or the account keeps its licence.
-                for group in target.rules.default_groups:
-                    target.client.remove_member(group, name)
-                target.client.revoke_licence(name)
-        except AtlassianError as error:
-            report.errors.append(f"deactivating {name}: {error}")
+        plan = plan_unmanaged(name, capabilities, target.rules)
+        if dry_run:
+            report.deprovisioning += [(name, op) for op in plan.operations]
             continue
-        report.deactivated.append(name)
-        sync.records.audit(target.name, "deactivate_unmanaged", "User", None, outcome="applied",
-                           detail=f"deactivate {name} (no identity provider user maps to it)")
+        run = sync.delivery.executor.run(target, Subject("User", None), plan, AppliedUser(name),
+                                         because="no identity provider user maps to it")
+        if not run.ran:  # the target is in dry_run: the executor recorded the plan, called nothing
+            report.deprovisioning += [(name, op) for op in plan.operations]
+        elif run.outcome is not None:
+            report.errors.append(f"deactivating {name}: {run.outcome.error}")
+        else:
+            report.deactivated.append(name)
 
 
 def _ours(account, target: Target) -> bool:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 
 from scim_bridge.rules.model import AppliedUser, GroupSnapshot, UserSnapshot
 from scim_bridge.scim.resources import display_name_of, email_of
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, User, utcnow
+from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, OutboxRow, User, utcnow
+from scim_bridge.store.outbox import enqueue, enqueue_missing
 
 
 class DeliveryRecords:
@@ -58,6 +59,19 @@ class DeliveryRecords:
                 .where(GroupMember.group_id == group_id, Link.resource_type == "User", Link.target == target)
             ).scalars()
             return tuple(sorted(a["name"] for a in rows if a and a.get("name")))
+
+    def group_ids_named(self, display_names: Iterable[str]) -> list[str]:
+        """The ids of the live SCIM groups with these display names."""
+        lowered = sorted({n.lower() for n in display_names})
+        if not lowered:
+            return []
+        with self._read() as session:
+            return list(session.scalars(sa.select(Group.id).where(Group.display_name_lower.in_(lowered),
+                                                                 Group.deleted_at.is_(None))))
+
+    def member_ids(self, group_id: str) -> list[str]:
+        with self._read() as session:
+            return list(session.scalars(sa.select(GroupMember.user_id).where(GroupMember.group_id == group_id)))
 
     def resource_ids(self, resource_type: str) -> list[str]:
         """Every stored resource of a type, tombstones included (they may still need deprovisioning)."""
@@ -122,6 +136,32 @@ class DeliveryRecords:
                 kept = [g for g in applied.get("groups") or () if g.lower() not in (old_key, new_key)]
                 link.applied = {**applied, "groups": sorted([*kept, new])}
 
+    # -- the outbox ---------------------------------------------------------------------------------
+
+    def queue(self, resource_type: str, ids: Iterable[str], target: str) -> None:
+        """Deliver these resources to the target again, now (a parked row is woken too)."""
+        with self._write() as session, session.begin():
+            enqueue(session, resource_type, ids, [target], self.clock())
+
+    def wake_members(self, group_id: str, target: str) -> None:
+        """Make the queued deliveries of the group's members due now, and have any running one go
+        again (its generation moves on): users waiting for the group to exist go ahead. One statement,
+        whatever the group's size; rows are not added."""
+        members = sa.select(GroupMember.user_id).where(GroupMember.group_id == group_id)
+        with self._write() as session, session.begin():
+            session.execute(
+                sa.update(OutboxRow)
+                .where(OutboxRow.resource_type == "User", OutboxRow.target == target, OutboxRow.state == "pending",
+                       OutboxRow.resource_id.in_(members))
+                .values(due_at=self.clock(), generation=OutboxRow.generation + 1)
+            )
+
+    def ensure_queued(self, resource_type: str, ids: Iterable[str], target: str) -> None:
+        """Queue these resources for the target unless a row is there already (pending, running or
+        parked): waiting users must not restart a delivery in progress or wake a refused one."""
+        with self._write() as session, session.begin():
+            enqueue_missing(session, resource_type, ids, [target], self.clock())
+
     # -- audit ---------------------------------------------------------------------------------------
 
     def audit(self, target: str, action: str, resource_type: str, resource_id: str, *, outcome: str,
@@ -138,12 +178,6 @@ def applied_user(state: dict | None) -> AppliedUser | None:
     return AppliedUser(name=state["name"], key=state.get("key"), display_name=state.get("display_name"),
                        email=state.get("email"), active=state.get("active"),
                        groups=frozenset(state.get("groups") or ()))
-
-
-def applied_user_state(applied: AppliedUser) -> dict:
-    state = asdict(applied)
-    state["groups"] = sorted(applied.groups)
-    return state
 
 
 def _link(resource_type: str, resource_id: str, target: str):

@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from scim_bridge.rules.names import map_group_name, map_username
 from scim_bridge.store.models import utcnow
 from scim_bridge.sync.delivery import Delivery, Target
+from scim_bridge.sync.executor import Executor
+from scim_bridge.sync.failure_policy import FailurePolicy
 from scim_bridge.sync.outbox import Outbox
 from scim_bridge.sync.records import DeliveryRecords
 from scim_bridge.sync.worker import Backoff, Worker
@@ -46,13 +48,14 @@ class TargetNaming:
 class Sync:
     def __init__(self, engine: sa.Engine, targets: dict[str, Target], *, wait_seconds: float = 5.0,
                  concurrency: int = 4, lease_seconds: float = 120.0, poll_seconds: float = 1.0,
-                 backoff: Backoff | None = None, clock=utcnow):
+                 backoff: Backoff | None = None, clock=utcnow, max_defect_attempts: int = 5):
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.targets = targets
         self.naming = TargetNaming(targets)
         self.records = DeliveryRecords(engine, clock)
         self.outbox = Outbox(engine, owner=owner, lease_seconds=lease_seconds, clock=clock)
-        self.delivery = Delivery(self.records, targets)
+        executor = Executor(self.records, FailurePolicy(max_defect_attempts=max_defect_attempts))
+        self.delivery = Delivery(self.records, targets, executor)
         self.wait_seconds = wait_seconds
         self._settled = threading.Condition()
         self.worker = Worker(self.outbox, self.delivery, concurrency=concurrency, poll_seconds=poll_seconds,

@@ -68,4 +68,5 @@ def build_sync(config: Settings, engine: sa.Engine, clients: dict | None = None)
         lease_seconds=delivery.lease_seconds,
         poll_seconds=delivery.poll_seconds,
         backoff=Backoff(delivery.backoff_initial, delivery.backoff_max),
+        max_defect_attempts=delivery.max_defect_attempts,
     )

@@ -8,12 +8,12 @@ import logging
 import random
 import threading
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from scim_bridge.store.models import utcnow
-from scim_bridge.sync.delivery import Delivery, Outcome
+from scim_bridge.sync.delivery import Delivery
+from scim_bridge.sync.executor import Outcome, Settle, Subject
 from scim_bridge.sync.outbox import Claim, ClaimLost, Outbox
 
 log = logging.getLogger("scim_bridge.worker")
@@ -90,21 +90,25 @@ class Worker:
         except ClaimLost:
             log.warning("delivery of %s %s to %s outlived its lease and was taken over; stopped",
                         claim.resource_type, claim.resource_id, claim.target)
-            return Outcome("lost")
-        except Exception as exc:  # noqa: BLE001 - a bug must not kill the loop; the row is retried
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            # Where, not what: the message or the frame's values could carry request data.
-            log.error("delivery of %s %s to %s crashed: %s at %s:%s", claim.resource_type, claim.resource_id,
-                      claim.target, exc.__class__.__name__, frame.filename.rsplit("/", 1)[-1], frame.lineno)
-            outcome = Outcome("retry", f"internal error ({exc.__class__.__name__})")
-        if outcome.kind == "done":
-            self.outbox.done(claim)
-        elif outcome.kind == "park":
-            self.outbox.park(claim, outcome.error or "refused")
-        else:
-            self.outbox.retry(claim, outcome.error or "failed", self.backoff.delay(claim.attempts, outcome.retry_after))
+            return Outcome(Settle.LOST)
+        except Exception as exc:  # noqa: BLE001 - recording the failure failed (the database?)
+            # The same policy as every failure: a bug is retried a bounded number of times, then parked.
+            outcome = self.delivery.executor.decided(Subject(claim.resource_type, claim.resource_id), claim.target,
+                                                     exc, attempts=claim.attempts)
+        self._settle(claim, outcome)
         self.on_settled(claim, outcome)
         return outcome
+
+    def _settle(self, claim: Claim, outcome: Outcome) -> None:
+        if outcome.kind is Settle.DONE:
+            self.outbox.done(claim)
+        elif outcome.kind is Settle.PARK:
+            self.outbox.park(claim, outcome.error or "refused")
+        elif outcome.kind is Settle.WAIT:
+            # Not a failure: another delivery is creating what this one needs; look again soon.
+            self.outbox.retry(claim, outcome.error or "waiting", self.backoff.delay(0), count=False)
+        else:
+            self.outbox.retry(claim, outcome.error or "failed", self.backoff.delay(claim.attempts, outcome.retry_after))
 
     # -- the background loops ---------------------------------------------------------------------
 

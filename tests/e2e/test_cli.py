@@ -96,6 +96,7 @@ def test_status_and_metrics_show_queued_and_parked_deliveries_and_failed_links(s
         "  confluence\tpending\t1 row(s)",
         "  jira\tparked\t1 row(s)",
         "  jira\tpending\t1 row(s)",
+        f"  jira\tUser {alice}\tparked after 1 attempt(s): {error}",
         f"jira\tUser {alice} (alice)\tfailed: {error}",
     }
     # /metrics reports the same queue: depth by target and state, age of the oldest pending row.

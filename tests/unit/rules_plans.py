@@ -1,7 +1,21 @@
 """Shorthands for the operations the translation-layer tests expect, and the products' capabilities."""
 
 from atlassian_clients.base import Capabilities
-from scim_bridge.rules.model import Operation, Plan
+from scim_bridge.rules.model import Plan
+from scim_bridge.rules.operations import (
+    AddMember,
+    CreateGroup,
+    CreateUser,
+    DeleteGroup,
+    DeleteUser,
+    GrantLicence,
+    LinkUser,
+    RemoveMember,
+    RenameUser,
+    RevokeLicence,
+    SetActive,
+    UpdateUser,
+)
 
 # What the shipped clients report (atlassian_clients/jira.py, confluence.py, bitbucket.py).
 JIRA = Capabilities(can_deactivate=True, can_rename_user=True, can_find_by_email=True)
@@ -11,51 +25,51 @@ BITBUCKET = Capabilities(can_deactivate=False, can_rename_user=True, can_find_by
 
 
 def create_user(name, display_name, email, keys=()):
-    return Operation("create_user", name, display_name=display_name, email=email, application_keys=keys)
+    return CreateUser(name, display_name=display_name, email=email, application_keys=keys)
 
 
 def link(name):
-    return Operation("link_user", name)
+    return LinkUser(name)
 
 
 def update(name, *, display_name=None, email=None):
-    return Operation("update_user", name, display_name=display_name, email=email)
+    return UpdateUser(name, display_name=display_name, email=email)
 
 
 def rename(old, new):
-    return Operation("rename_user", old, new_name=new)
+    return RenameUser(old, new_name=new)
 
 
 def activate(name, active=True):
-    return Operation("set_active", name, active=active)
+    return SetActive(name, active=active)
 
 
 def grant(name):
-    return Operation("grant_licence", name)
+    return GrantLicence(name)
 
 
 def revoke(name):
-    return Operation("revoke_licence", name)
+    return RevokeLicence(name)
 
 
 def delete_user(name):
-    return Operation("delete_user", name)
+    return DeleteUser(name)
 
 
 def create_group(name):
-    return Operation("create_group", name)
+    return CreateGroup(name)
 
 
 def delete_group(name):
-    return Operation("delete_group", name)
+    return DeleteGroup(name)
 
 
 def add(user, group):
-    return Operation("add_member", user, group=group)
+    return AddMember(user, group=group)
 
 
 def remove(user, group):
-    return Operation("remove_member", user, group=group)
+    return RemoveMember(user, group=group)
 
 
 def shape(plan: Plan) -> tuple:

@@ -42,7 +42,7 @@ def cases(*rows):
 @cases(
     ("created", LIVE, None, False, {}, [create_group("Engineering")], None, ()),
     ("created again when gone from the target", LIVE, "Engineering", False, {}, [create_group("Engineering")],
-     None, ()),
+     None, ("the group Engineering linked before is gone from the target: created again, and its members queued",)),
     ("groups.create off", LIVE, None, False, {"groups": {"create": False}},
      [], "no group Engineering on the target and groups.create is off", ()),
     ("exists: linked, nothing to do", LIVE, None, True, {}, [], None, ()),

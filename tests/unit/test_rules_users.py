@@ -12,9 +12,10 @@ from dataclasses import replace
 import pytest
 
 from scim_bridge.rules.model import AppliedUser, DesiredUser, RemoteAccount, UserSnapshot
-from scim_bridge.rules.names import managed_groups, name_key
+from scim_bridge.rules.names import managed_groups
 from scim_bridge.rules.settings import effective_rules
 from scim_bridge.rules.users import desired_user, plan_user
+from tests.support.memory_client import MemoryDirectory
 from tests.unit.rules_plans import (
     BITBUCKET,
     CONFLUENCE,
@@ -332,9 +333,9 @@ STRAY = frozenset({"Finance", "jira-software-users", "jira-administrators"})
      {"user": INACTIVE, "remote": {"groups": frozenset({"Finance", "jira-software-users"})},
       "rules": {"groups": {"sync_members": False}}},
      [remove("alice", "jira-software-users"), activate("alice", False)], None, ()),
-    ("missing group created first", {"remote": {"groups": frozenset({"jira-software-users"})},
-                                     "existing": {"Finance"}},
-     [create_group("Engineering"), add("alice", "Engineering")], None, ()),
+    ("a missing SCIM group is awaited, not created", {"remote": {"groups": frozenset({"jira-software-users"})},
+                                                      "existing": {"Finance"}},
+     [], None, ()),
     ("missing group, groups.create off", {"remote": {"groups": frozenset({"jira-software-users"})},
                                           "existing": {"Finance"}, "rules": {"groups": {"create": False}}},
      [], None, ("alice is not added to Engineering: no such group on the target and groups.create is off",)),
@@ -350,11 +351,39 @@ STRAY = frozenset({"Finance", "jira-software-users", "jira-administrators"})
      ("alice stays active on the target: users.deactivate is off",)),
     ("excluded SCIM groups are not pushed", {"user": {"groups": ("Engineering", "Contractors")},
                                              "rules": {"groups": {"exclude": ["^Contractors$"]}}}, [], None, ()),
-    ("mapped group names", {"rules": {"groups": {"name": {"regex": "(.+)", "replacement": "scim-$1"}}}},
-     [create_group("scim-Engineering"), add("alice", "scim-Engineering")], None, ()),
+    ("mapped group names", {"rules": {"groups": {"name": {"regex": "(.+)", "replacement": "scim-$1"}}},
+                            "existing": {"scim-Engineering"}},
+     [add("alice", "scim-Engineering")], None, ()),
 )
 def test_memberships(case, operations, skipped, notes):
     check(case, operations, skipped, notes)
+
+
+@pytest.mark.parametrize(("case", "awaiting"), [
+    ({"remote": {"groups": frozenset({"jira-software-users"})}, "existing": {"Finance"}},
+     (add("alice", "Engineering"),)),
+    ({"rules": {"groups": {"name": {"regex": "(.+)", "replacement": "scim-$1"}}}},
+     (add("alice", "scim-Engineering"),)),
+    ({"remote": False, "existing": set()}, (add("alice", "Engineering"),)),
+    ({"remote": {"groups": frozenset({"jira-software-users"})}, "existing": {"Finance"},
+      "rules": {"groups": {"create": False}}}, ()),
+])
+def test_a_missing_scim_group_is_awaited_for_its_own_delivery_to_create(case, awaiting):
+    """Only a SCIM group's own delivery creates it on a target (docs/architecture.md): the user's plan
+    holds the membership apart, to run once the group exists, unless groups.create is off."""
+    plan = plan_for(**case)
+    assert plan.awaiting == awaiting
+    assert "Engineering" not in plan.applied.groups and "scim-Engineering" not in plan.applied.groups
+
+
+def test_a_missing_default_group_no_scim_group_stands_behind_is_created_by_the_user_delivery():
+    target_rules = rules_for("jira", default_groups=["all-staff"])
+    desired = desired_user(ALICE, target_rules)
+    plan = plan_user(desired, None, None, capabilities=JIRA, managed=frozenset(),
+                     existing_groups=frozenset({"Engineering"}), rules=target_rules)
+    assert plan.operations == (create_user("alice", "Alice Smith", "alice@example.com", JIRA_KEYS),
+                               create_group("all-staff"), add("alice", "all-staff"), add("alice", "Engineering"))
+    assert plan.awaiting == ()
 
 
 SCENARIOS = [
@@ -402,26 +431,21 @@ def test_no_account_state_when_skipped_or_deleted(case):
 
 
 def _run(account: RemoteAccount | None, existing: set, operations) -> RemoteAccount | None:
-    """What a target holds after the operations (a model of the products, for the round trip)."""
+    """What a target holds after the operations: each makes its own call on an in-memory directory."""
+    client = MemoryDirectory()
+    for group in existing:
+        client.seed_group(group)
+    if account is not None:
+        client.seed_user(account.name, account.display_name, account.email, active=account.active,
+                         groups=tuple(account.groups or ()))
     for op in operations:
-        if op.kind == "create_user":
-            account = RemoteAccount(op.name, "JIRAUSER10200", op.display_name, op.email, True, groups=frozenset())
-        elif op.kind == "delete_user":
-            account = None
-        elif op.kind == "rename_user":
-            account = replace(account, name=op.new_name)
-        elif op.kind == "update_user":
-            account = replace(account, display_name=op.display_name or account.display_name,
-                              email=op.email or account.email)
-        elif op.kind == "set_active":
-            account = replace(account, active=op.active)
-        elif op.kind == "create_group":
-            existing.add(op.name)
-        elif op.kind == "add_member":
-            account = replace(account, groups=account.groups | {op.group})
-        elif op.kind == "remove_member":
-            account = replace(account, groups=frozenset(g for g in account.groups if name_key(g) != name_key(op.group)))
-    return account
+        op.call(client)
+    existing.update(client.groups.values())
+    found = next(iter(client.users.values()), None)  # the one account, whatever it is called now
+    if found is None:
+        return None
+    return RemoteAccount(found.name, found.key, found.display_name, found.email, found.active,
+                         groups=frozenset(client.user_groups(found.name)))
 
 
 @pytest.mark.parametrize("case", [
@@ -467,7 +491,8 @@ def test_desired_user_leaves_out_excluded_and_unmappable_groups():
     rules = rules_for("jira", groups=groups)
     snapshot = replace(ALICE, user_name="Alice@Example.com", groups=("Engineering", "Contractors", "ext-"))
     assert desired_user(snapshot, rules) == DesiredUser(
-        "alice", "Alice Smith", "alice@example.com", True, False, frozenset({"Engineering", "jira-software-users"})
+        "alice", "Alice Smith", "alice@example.com", True, False, frozenset({"Engineering", "jira-software-users"}),
+        pushed_groups=frozenset({"Engineering"}),
     )
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import OutboxRow, utcnow
 from scim_bridge.store.outbox import enqueue
-from scim_bridge.sync.delivery import DONE
+from scim_bridge.sync.executor import DONE, Settle
 from scim_bridge.sync.outbox import Outbox
 from scim_bridge.sync.worker import Backoff, Worker
 
@@ -73,7 +73,7 @@ def test_a_delivery_longer_than_its_lease_keeps_its_claim_by_renewing(engine):
     with engine.connect() as conn:
         first_lease = conn.scalar(sa.select(OutboxRow.lease_until))
     outcome = worker.delivery.deliver(claim, worker._heartbeat(claim))  # 150 s of calls, renewed as it went
-    assert outcome.kind == "done"
+    assert outcome.kind is Settle.DONE
     with engine.connect() as conn:
         assert conn.scalar(sa.select(OutboxRow.lease_until)) > first_lease
     assert wall() > first_lease and thief.claim("jira", 1) == []  # past the first lease, still w1's
@@ -89,7 +89,7 @@ def test_a_delivery_whose_row_was_taken_over_stops_and_settles_nothing(engine):
     delivery = LongDelivery(wall, mono, steal_after=2, thief=thief)
     worker = Worker(outbox, delivery, clock=wall, monotonic=mono)
     claim = outbox.claim("jira", 1)[0]
-    assert worker._deliver_and_settle(claim).kind == "lost"
+    assert worker._deliver_and_settle(claim).kind is Settle.LOST
     assert delivery.calls == 2  # stopped at the heartbeat after the row was taken over
     with engine.connect() as conn:
         assert conn.execute(sa.select(OutboxRow.claimed_by, OutboxRow.state)).one() == ("w2", "pending")

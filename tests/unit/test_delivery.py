@@ -1,0 +1,209 @@
+"""Delivery and its executor with an in-memory client passed in (``tests/support/memory_client.py``):
+the audit of each call with its values before and after, the link's outcome, a dry run, the
+failure policy at work, a bug parked after bounded attempts with its error id in ``scim-bridge
+status``, and groups created only by their own delivery."""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from atlassian_clients.base import Rejected, RemoteGroup, Unavailable
+from scim_bridge.rules.model import AppliedUser, Plan, TargetRules
+from scim_bridge.rules.operations import AddMember, CreateGroup, SetActive, UpdateUser
+from scim_bridge.store.models import AuditEntry
+from scim_bridge.sync.executor import Executor, Settle, Subject, Target
+from scim_bridge.sync.outbox import Claim
+from scim_bridge.sync.records import DeliveryRecords
+from tests.e2e.provisioning_support import command_line
+from tests.support.memory_bridge import MemoryBridge
+from tests.support.memory_client import MemoryDirectory
+
+
+@pytest.fixture
+def bridges(engine):
+    made = []
+
+    def make(*args, **kwargs) -> MemoryBridge:
+        bridge = MemoryBridge(engine, *args, **kwargs)
+        made.append(bridge)
+        return bridge
+
+    yield make
+    for bridge in made:
+        bridge.stop()
+
+
+def _executor(engine, client, **rules):
+    return Executor(DeliveryRecords(engine)), Target("jira", client, TargetRules(product="jira", **rules))
+
+
+ALICE = AppliedUser("alice", "K1", "Alice", "alice@example.com", True, frozenset({"dev"}))
+PLAN = Plan((UpdateUser("alice", display_name="Alice Jones"), SetActive("alice", active=False),
+             AddMember("alice", group="qa")))
+
+
+def _audit(engine):
+    with engine.connect() as conn:
+        return [(r.action, r.outcome, r.detail, r.before, r.after)
+                for r in conn.execute(sa.select(AuditEntry).order_by(AuditEntry.id))]
+
+
+def test_each_call_is_audited_with_the_values_before_and_after_and_the_link_settled(engine):
+    client = MemoryDirectory()
+    client.seed_user("alice", "Alice", "alice@example.com", groups=("dev",))
+    client.seed_group("qa")
+    executor, target = _executor(engine, client)
+    run = executor.run(target, Subject("User", "u1"), PLAN, ALICE)
+    assert run.ran and run.outcome is None
+    assert [c[0] for c in client.mutations()] == ["update_user", "set_active", "add_member"]
+    assert _audit(engine) == [
+        ("update_user", "applied", "update user alice",
+         {"name": "alice", "display_name": "Alice"}, {"name": "alice", "display_name": "Alice Jones"}),
+        ("set_active", "applied", "deactivate alice", {"name": "alice", "active": True},
+         {"name": "alice", "active": False}),
+        ("add_member", "applied", "add alice to qa", {"name": "alice", "groups": ["dev"]},
+         {"name": "alice", "groups": ["dev", "qa"]}),
+    ]
+    executor.succeeded(target, Subject("User", "u1"), run.state.link_state(), None)
+    assert DeliveryRecords(engine).applied("User", "u1", "jira") == {
+        "name": "alice", "key": "K1", "display_name": "Alice Jones", "email": "alice@example.com", "active": False,
+        "groups": ["dev", "qa"]}
+
+
+def test_a_dry_run_records_the_plan_as_planned_and_calls_nothing(engine):
+    client = MemoryDirectory()
+    client.forbid_mutations = True
+    executor, target = _executor(engine, client, dry_run=True)
+    run = executor.run(target, Subject("User", "u1"), PLAN, ALICE)
+    assert not run.ran and client.calls == []
+    assert [(a, o, d) for a, o, d, _, _ in _audit(engine)] == [
+        ("update_user", "planned", "update user alice"), ("set_active", "planned", "deactivate alice"),
+        ("add_member", "planned", "add alice to qa")]
+    assert _audit(engine)[1][3:] == ({"name": "alice", "active": True}, {"name": "alice", "active": False})
+    link = DeliveryRecords(engine)
+    assert link.applied("User", "u1", "jira") is None  # nothing applied, nothing recorded as applied
+
+
+@pytest.mark.parametrize(("failure", "settle", "audit_outcome", "status"), [
+    (Rejected("jira", "refused", status=400, product_message="no"), Settle.PARK, "refused", "failed"),
+    (Unavailable("jira", "down", status=503), Settle.RETRY, "failed", "failed"),
+    (KeyError("x"), Settle.RETRY, "failed", "failed"),  # a bug, first attempt
+])
+def test_a_failed_call_keeps_what_did_happen_and_settles_by_the_policy(engine, failure, settle, audit_outcome,
+                                                                        status):
+    client = MemoryDirectory()
+    client.seed_user("alice", "Alice", "alice@example.com", groups=("dev",))
+    client.fail("set_active", failure)
+    executor, target = _executor(engine, client)
+    run = executor.run(target, Subject("User", "u1"), PLAN, ALICE)
+    assert run.outcome.kind is settle
+    assert client.count("add_member") == 0  # the plan stops at the failure
+    records = DeliveryRecords(engine)
+    assert records.applied("User", "u1", "jira")["display_name"] == "Alice Jones"  # the update did happen
+    assert _audit(engine)[-1][:2] == ("deliver", audit_outcome)
+    assert "deactivate alice" in _audit(engine)[-1][2]
+
+
+def test_a_delivery_that_hits_a_bug_is_parked_after_the_bounded_attempts_and_status_names_its_error_id(
+        bridges, tmp_path, capfd):
+    bridge = bridges()
+    bridge.client.fail("create_user", KeyError("alice@example.com"))
+    alice = bridge.create_user("alice")
+    capfd.readouterr()
+    bridge.settle()
+    [row] = bridge.outbox()
+    assert (row.state, row.attempts) == ("parked", 5)  # delivery.max_defect_attempts
+    assert bridge.client.count("create_user") == 5
+    logged = capfd.readouterr().err.splitlines()  # the bridge's JSON-lines log
+    lines = [json.loads(line)["message"] for line in logged if "defect" in line]
+    assert len(lines) == 5 and all("KeyError" in line and "memory_client.py:" in line for line in lines)
+    error_id = re.search(r"error id (\w+)", lines[-1]).group(1)
+    assert error_id in row.last_error
+    config = {**bridge.config, "database": {"url": bridge.engine.url.render_as_string(hide_password=False)}}
+    printed = command_line(tmp_path, config, "status", in_process=True)
+    assert f"jira\tUser {alice}\tparked after 5 attempt(s): internal error (KeyError), error id {error_id}" in printed
+    assert "alice@example.com" not in printed and all("alice@example.com" not in line for line in logged)
+
+
+def test_a_user_delivery_waits_for_its_groups_own_delivery_and_never_creates_it(bridges):
+    bridge = bridges()
+    alice = bridge.create_user("alice")
+    bridge.settle()
+    team = bridge.create_group("Dev Team", alice)
+    # Deliver the user alone first: the group does not exist yet on the target.
+    claim = Claim(0, "User", alice, "jira", 1, 0)
+    outcome = bridge.sync.delivery.deliver(claim)
+    assert outcome.kind is Settle.WAIT
+    assert bridge.client.count("create_group") == 0 and bridge.client.count("add_member", "Dev Team") == 0
+    assert bridge.link("User", alice).status == "pending"
+    assert {(r.resource_type, r.resource_id) for r in bridge.outbox()} >= {("Group", team)}
+    bridge.settle()
+    assert bridge.client.member_names("Dev Team") == {"alice"}
+    assert bridge.client.count("create_group", "Dev Team") == 1
+    assert bridge.outbox() == []
+
+
+class StaleGroupRead(MemoryDirectory):
+    """Answers one read of ``Dev Team`` from before it was deleted (a race between read and add)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stale = set()
+
+    def get_group(self, name):
+        if name in self.stale:
+            self.stale.discard(name)
+            return RemoteGroup(name)
+        return super().get_group(name)
+
+
+def test_an_add_refused_with_404_because_the_group_was_deleted_waits_and_the_group_comes_back(bridges):
+    client = StaleGroupRead()
+    bridge = bridges(client)
+    alice, bob = bridge.create_user("alice"), bridge.create_user("bob")
+    team = bridge.create_group("Dev Team", alice)
+    bridge.settle()
+    client.delete_group("Dev Team")  # by hand, on the product
+    client.stale.add("Dev Team")
+    bridge.add_members(team, bob)
+    bridge.settle()
+    assert client.count("add_member", "Dev Team", "bob") >= 2  # refused with 404 once, then made
+    assert bridge.outbox() == []  # not parked
+    assert bridge.audit(outcome="refused") == []
+    assert client.member_names("Dev Team") == {"alice", "bob"}  # recreated with both
+
+
+def test_the_executor_turns_a_404_to_a_membership_into_a_wait_for_the_group(engine):
+    client = MemoryDirectory()
+    client.seed_user("alice")
+    executor, target = _executor(engine, client)
+    run = executor.run(target, Subject("User", "u1"), Plan((AddMember("alice", group="gone"),)), AppliedUser("alice"))
+    assert (run.outcome.kind, run.outcome.group) == (Settle.WAIT, "gone")
+    assert DeliveryRecords(engine).applied("User", "u1", "jira") == AppliedUser("alice").link_state()
+
+
+def test_concurrent_user_deliveries_create_a_default_group_once(engine):
+    client = MemoryDirectory(call_delay=0.002)
+    bridge = MemoryBridge(engine, client, target_rules={"default_groups": ["all-staff"]}, concurrency=8)
+    try:
+        for i in range(16):
+            bridge.create_user(f"user{i}")
+        bridge.settle()
+    finally:
+        bridge.stop()
+    assert client.count("create_group", "all-staff") == 1
+    assert len(client.member_names("all-staff")) == 16
+
+
+def test_the_executor_runs_one_create_of_a_group_at_a_time(engine):
+    client = MemoryDirectory(call_delay=0.005)
+    executor, target = _executor(engine, client)
+    plan = Plan((CreateGroup("ops"),))
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda i: executor.run(target, Subject("Group", f"g{i}"), plan, None), range(6)))
+    assert client.count("create_group") == 1
