@@ -1,4 +1,4 @@
-"""Configuration: one YAML file, validated once at start-up (ARCHITECTURE decision 8).
+"""Configuration: one YAML file, validated once at start-up (docs/architecture.md, decision 8).
 
 ``${NAME}`` in a value is taken from the environment, so secrets never sit in the file; a missing
 variable, an unknown key or a bad value stops the start with a message naming the key. Nothing here

@@ -1,7 +1,8 @@
-"""A SCIM group on one target: whether it exists there and under which name (ARCHITECTURE decision 3).
+"""A SCIM group on one target: whether it exists there and under which name (docs/architecture.md,
+decision 3).
 
 Memberships are planned per user (``users.py``); a group plan only creates, deletes, and carries the
-members across a rename, because no product renames groups (reference §4.6, §5.6, §6.6): a rename
+members across a rename, because no product renames groups (docs/products.md §1.10): a rename
 becomes create-new, move the managed members, then delete-old where ``groups.delete`` allows.
 """
 

@@ -1,4 +1,5 @@
-"""A user's group memberships on one target: which to add, which to take away (ARCHITECTURE decision 3).
+"""A user's group memberships on one target: which to add, which to take away (docs/architecture.md,
+decision 3).
 
 Two kinds of membership follow different settings. ``default_groups`` are licence plumbing: an
 active account is put in them and an account that the bridge deactivates leaves them, whatever

@@ -1,6 +1,6 @@
 """A SCIM user on one target: the account it should be, and the operations that make the account so.
 
-``plan_user`` is level-triggered (ARCHITECTURE decision 2): it compares the desired state with what
+``plan_user`` is level-triggered (docs/architecture.md, decision 2): it compares the desired state with what
 the target reports now (``remote``) and, where the target cannot tell, with what the bridge applied
 last (``applied``), and plans only the calls needed. Operations (``operations.py``) come in this
 order: rename → create or link → update → activate → creates of default groups → member adds →
@@ -165,7 +165,7 @@ def _deactivation_applies(desired: DesiredUser, rules: TargetRules) -> bool:
 def _removed_by_deletion(desired: DesiredUser, capabilities: Capabilities, rules: TargetRules) -> bool:
     if desired.deleted and rules.users.on_delete == "delete":
         return True
-    # Bitbucket has no deactivate call (reference §6.4): deactivate_with delete removes the account.
+    # Bitbucket has no deactivate call (docs/products.md §4.6): deactivate_with delete removes the account.
     return (not (desired.active and not desired.deleted) and _deactivation_applies(desired, rules)
             and not capabilities.can_deactivate and rules.deactivate_with == "delete")
 
@@ -229,7 +229,8 @@ def _known(reported, applied_value):
 def _rename(draft: _Draft, desired: DesiredUser, current: str, capabilities: Capabilities,
             rules: TargetRules) -> str:
     """Rename where the product can; the account's name after the plan."""
-    # Case-only changes are no rename: every product compares usernames case-insensitively (§10.2).
+    # Case-only changes are no rename: every product compares usernames case-insensitively
+    # (docs/products.md §1.5).
     if desired.deleted or name_key(current) == name_key(desired.name):
         return current
     if not rules.users.update:
@@ -295,7 +296,7 @@ def _set_activity(draft: _Draft, desired: DesiredUser, name: str, was_active: bo
 def plan_unmanaged(name: str, capabilities: Capabilities, rules: TargetRules) -> Plan:
     """Deprovisioning an account no identity provider user maps to (``reconcile
     --deactivate-unmanaged``), as delivery deprovisions a user: deactivate where the product can;
-    else (Bitbucket, docs/products.md) the licence groups go as well as the direct licence, or the
+    else (Bitbucket, docs/products.md §4.10) the licence groups go as well as the direct licence, or the
     account keeps its licence."""
     if capabilities.can_deactivate:
         return Plan((SetActive(name, active=False),))

@@ -1,4 +1,4 @@
-"""Claiming and settling outbox rows (ARCHITECTURE decisions 1, 2 and 6).
+"""Claiming and settling outbox rows (docs/architecture.md, decisions 1, 2 and 6).
 
 A worker claims due rows by writing its name and a lease on them; on PostgreSQL the claim query
 uses ``FOR UPDATE SKIP LOCKED`` so several bridge instances share one queue without blocking each

@@ -103,8 +103,8 @@ def _unmanaged(sync: Sync, target: Target, report: TargetReport, *, deactivate: 
 
 def _ours(account, target: Target) -> bool:
     """Accounts reconciliation may report and deactivate: not protected, not the bridge's own service
-    account, not read-only, and in the managed directory where the product tells (ARCHITECTURE: other
-    directories are reported by delivery and left alone)."""
+    account, not read-only, and in the managed directory where the product tells (docs/architecture.md:
+    other directories are reported by delivery and left alone)."""
     rules = target.rules
     if is_protected(account.name, rules) or account.mutable is False:
         return False

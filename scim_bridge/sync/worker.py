@@ -1,5 +1,5 @@
 """The background worker: one loop per target, each with a bounded pool, so a slow or unreachable
-target never holds back the others (ARCHITECTURE "Delivery, reconciliation and the worker").
+target never holds back the others (docs/architecture.md, "Delivery and the worker").
 """
 
 from __future__ import annotations
