@@ -51,7 +51,7 @@ CREATES = {
 
 
 class DuplicateGroupCreates(AssertionError):
-    """The one failure known today (the expected-failure mark names it): any other fails the test."""
+    """A group created twice: only a SCIM group's own delivery creates it (docs/architecture.md)."""
 
 
 def creates(exchanges, product: str) -> Counter:
@@ -134,8 +134,6 @@ def empty_database(database_url):
     engine.dispose()
 
 
-@pytest.mark.xfail(strict=False, raises=DuplicateGroupCreates,
-                   reason="a user's delivery and the group's own delivery both create the group on a target")
 def test_a_bridge_killed_mid_delivery_and_restarted_applies_every_change_once(empty_database, tmp_path):
     url, engine = empty_database
     products = create_products()

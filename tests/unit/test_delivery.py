@@ -5,7 +5,7 @@ status``, and groups created only by their own delivery."""
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -109,18 +109,32 @@ def test_a_failed_call_keeps_what_did_happen_and_settles_by_the_policy(engine, f
     assert "deactivate alice" in _audit(engine)[-1][2]
 
 
+class Collected(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
 def test_a_delivery_that_hits_a_bug_is_parked_after_the_bounded_attempts_and_status_names_its_error_id(
-        bridges, tmp_path, capfd):
+        bridges, tmp_path):
     bridge = bridges()
     bridge.client.fail("create_user", KeyError("alice@example.com"))
     alice = bridge.create_user("alice")
-    capfd.readouterr()
-    bridge.settle()
+    handler = Collected()
+    logger = logging.getLogger("scim_bridge.delivery")  # the bridge's own logger (it does not propagate)
+    logger.addHandler(handler)
+    try:
+        bridge.settle()
+    finally:
+        logger.removeHandler(handler)
     [row] = bridge.outbox()
     assert (row.state, row.attempts) == ("parked", 5)  # delivery.max_defect_attempts
     assert bridge.client.count("create_user") == 5
-    logged = capfd.readouterr().err.splitlines()  # the bridge's JSON-lines log
-    lines = [json.loads(line)["message"] for line in logged if "defect" in line]
+    logged = [record.getMessage() for record in handler.records]
+    lines = [line for line in logged if "defect" in line]
     assert len(lines) == 5 and all("KeyError" in line and "memory_client.py:" in line for line in lines)
     error_id = re.search(r"error id (\w+)", lines[-1]).group(1)
     assert error_id in row.last_error
