@@ -7,6 +7,7 @@ from flask import Flask
 from scim_bridge.api import setup_api
 from scim_bridge.api.context import ScimContext
 from scim_bridge.api.ops import blueprint as ops_blueprint
+from scim_bridge.api.ops import metrics_verifier
 from scim_bridge.auth import TokenVerifier
 from scim_bridge.config import Settings, load_config, validate_config
 from scim_bridge.logging import configure_logging, setup_request_logging
@@ -47,7 +48,7 @@ def create_app(
     setup_metrics(app, metrics)
     verifier = TokenVerifier.from_config(config.auth.tokens, engine)
     setup_api(app, ScimContext(store, verifier, limits, config.server.base_url, sync))
-    app.register_blueprint(ops_blueprint())
+    app.register_blueprint(ops_blueprint(metrics_verifier(config.metrics, verifier)))
     return app
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+from datetime import timedelta
 
 import click
 import sqlalchemy as sa
@@ -12,7 +14,6 @@ from scim_bridge.config import Settings, load_config
 from scim_bridge.errors import ConfigError
 from scim_bridge.store import migrate
 from scim_bridge.store.database import engine_from_settings
-from scim_bridge.store.models import ApiToken
 
 
 @click.group()
@@ -80,46 +81,94 @@ def db_upgrade(config: Settings) -> None:
 
 @main.group()
 def token() -> None:
-    """Bearer tokens kept in the database."""
+    """Bearer tokens: several per name at once, so a token is rotated without an outage."""
+
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _duration(_ctx, _param, text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    match = _DURATION.fullmatch(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise click.BadParameter(f"{text!r}: give a positive number and a unit, e.g. 90m, 12h, 30d or 4w")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _when(moment) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 @token.command("create")
 @click.argument("name")
+@click.option("--expires", callback=_duration, metavar="DURATION",
+              help="the token stops working after this long, e.g. 30d (default: never)")
 @click.pass_obj
-def token_create(config: Settings, name: str) -> None:
-    """Create a token NAME and print its value (shown this once only)."""
-    from scim_bridge.auth import create_token
+def token_create(config: Settings, name: str, expires: timedelta | None) -> None:
+    """Create a token for NAME and print its value (shown this once only).
+
+    NAME may hold other tokens: they keep working until revoked (``token revoke --id``)."""
+    from scim_bridge.auth import InvalidTokenName, create_token
 
     engine = _engine(config)
     migrate.upgrade(engine)
     try:
-        value = create_token(engine, name)
-    except sa.exc.IntegrityError:
-        raise click.ClickException(f"a token named {name!r} exists already: revoke it or pick another name") from None
-    click.echo(value)
+        issued = create_token(engine, name, expires)
+    except InvalidTokenName as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(issued.value)
+    until = f"expires {_when(issued.expires_at)}" if issued.expires_at else "no expiry"
+    click.echo(f"token id {issued.id} for {issued.name} ({until}); the value above is shown this once", err=True)
 
 
 @token.command("list")
 @click.pass_obj
 def token_list(config: Settings) -> None:
-    """List stored tokens (names and dates, never values)."""
-    with _engine(config).connect() as conn:
-        for name, created, revoked in conn.execute(
-            sa.select(ApiToken.name, ApiToken.created, ApiToken.revoked_at).order_by(ApiToken.name)
-        ):
-            click.echo(f"{name}\tcreated {created:%Y-%m-%d %H:%M}\t{'revoked' if revoked else 'active'}")
+    """List tokens by name: stored ones with id, dates and state, and those of the configuration file
+    (never a value or a hash)."""
+    from scim_bridge.auth import list_tokens
+
+    engine = _engine(config)
+    migrate.upgrade(engine)
+    for entry in list_tokens(engine, config.auth.tokens):
+        if entry.source == "config":
+            click.echo(f"-\t{entry.name}\tconfiguration file\t-\tno expiry\t{entry.state}")
+            continue
+        until = f"expires {_when(entry.expires_at)}" if entry.expires_at else "no expiry"
+        click.echo(f"{entry.id}\t{entry.name}\tdatabase\tcreated {_when(entry.created)}\t{until}\t{entry.state}")
 
 
 @token.command("revoke")
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--id", "token_id", type=int, default=None, help="revoke only the stored token with this id")
 @click.pass_obj
-def token_revoke(config: Settings, name: str) -> None:
-    """Revoke the token NAME at once."""
-    from scim_bridge.auth import revoke_token
+def token_revoke(config: Settings, name: str | None, token_id: int | None) -> None:
+    """Revoke every token of NAME, or one token by --id (see ``token list``); running bridges
+    stop accepting it within seconds."""
+    from scim_bridge.auth import InvalidTokenName, revoke_token, revoke_token_id
 
-    if not revoke_token(_engine(config), name):
+    if (name is None) == (token_id is None):
+        raise click.UsageError("give either a NAME (all its tokens) or --id ID (one token)")
+    engine = _engine(config)
+    migrate.upgrade(engine)
+    if token_id is not None:
+        revoked_name = revoke_token_id(engine, token_id)
+        if revoked_name is None:
+            raise click.ClickException(f"no active stored token with id {token_id} (see 'token list')")
+        click.echo(f"revoked token id {token_id} of {revoked_name}")
+        return
+    try:
+        count = revoke_token(engine, name)
+    except InvalidTokenName as exc:
+        raise click.ClickException(str(exc)) from None
+    configured = any(t.name == name for t in config.auth.tokens)
+    if configured:
+        click.echo(f"{name} also has a token in the configuration file: remove it there (auth.tokens)", err=True)
+    if not count and not configured:
         raise click.ClickException(f"no active token named {name!r}")
-    click.echo(f"revoked {name}")
+    click.echo(f"revoked {count} token(s) of {name}")
 
 
 @main.command("status")

@@ -28,6 +28,8 @@ from scim_bridge.validation import StrictSchema, error_lines
 
 DEFAULT_PATH = "config.yaml"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Token names (configured and stored alike) are the audit log's actors.
+TOKEN_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 # The validated configuration. Each section's dataclass holds its defaults, the only place they are
@@ -69,6 +71,15 @@ class TokenSettings:
 @dataclass(frozen=True)
 class AuthSettings:
     tokens: tuple[TokenSettings, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    # Who may read /metrics: anyone (open), the metrics token (token), or any SCIM token (scim);
+    # for token, exactly one of ``token`` (the value) and ``token_sha256`` (its hex digest).
+    access: str = "open"
+    token: str | None = field(default=None, repr=False)
+    token_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,7 @@ class Settings:
     scim: ScimSettings = field(default_factory=ScimSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     targets: Mapping[str, TargetSettings] = field(default_factory=dict)
@@ -159,7 +171,7 @@ class DatabaseSchema(_Section):
 
 class TokenSchema(_Section):
     settings = TokenSettings
-    name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
+    name = fields.String(required=True, validate=validate.Regexp(TOKEN_NAME_PATTERN))
     value = fields.String(allow_none=True, validate=validate.Length(min=16))
     sha256 = fields.String(allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
@@ -167,6 +179,13 @@ class TokenSchema(_Section):
 class AuthSchema(_Section):
     settings = AuthSettings
     tokens = fields.List(fields.Nested(TokenSchema))
+
+
+class MetricsSchema(_Section):
+    settings = MetricsSettings
+    access = fields.String(validate=validate.OneOf(["open", "token", "scim"]))
+    token = fields.String(allow_none=True, validate=validate.Length(min=16))
+    token_sha256 = fields.String(allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
 class LoggingSchema(_Section):
@@ -222,6 +241,7 @@ class ConfigSchema(StrictSchema):
     scim = _section(ScimSchema)
     database = _section(DatabaseSchema)
     auth = _section(AuthSchema)
+    metrics = _section(MetricsSchema)
     logging = _section(LoggingSchema)
     delivery = _section(DeliverySchema)
     rules = fields.Nested(RulesSchema, load_default=dict)
@@ -268,12 +288,23 @@ def validate_config(raw: object, *, environ=None, source: str = "configuration")
     for i, token in enumerate(loaded["auth"].tokens):
         if (token.value is None) == (token.sha256 is None):
             raise ConfigError(f"{source}: auth.tokens.{i}: give exactly one of value or sha256")
+    _check_metrics(source, loaded["metrics"])
     global_rules = loaded.pop("rules")
     try:
         targets = {name: _target(name, target, global_rules) for name, target in loaded.pop("targets").items()}
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return Settings(**loaded, targets=targets)
+
+
+def _check_metrics(source: str, metrics: MetricsSettings) -> None:
+    has_token = (metrics.token is not None, metrics.token_sha256 is not None)
+    if metrics.access == "token" and sum(has_token) != 1:
+        raise ConfigError(f"{source}: metrics: access: token needs exactly one of metrics.token or "
+                          "metrics.token_sha256")
+    if metrics.access != "token" and any(has_token):
+        raise ConfigError(f"{source}: metrics: a metrics token is set but metrics.access is "
+                          f"{metrics.access!r}: set access: token to require it")
 
 
 def _target(name: str, target: dict, global_rules: dict) -> TargetSettings:

@@ -1,12 +1,30 @@
-"""Operator endpoints outside SCIM: liveness, readiness, Prometheus metrics. No authentication."""
+"""Operator endpoints outside SCIM: liveness, readiness, Prometheus metrics.
+
+``/healthz`` and ``/readyz`` answer anyone (load balancers probe them). ``/metrics`` names the targets
+and counts the queue, so ``metrics.access`` lets an operator require a bearer token for it: a metrics
+token of its own (what Prometheus's ``authorization`` setting sends) or any SCIM token.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from scim_bridge.auth import KnownToken, TokenVerifier, token_hash
+from scim_bridge.config import MetricsSettings
 
-def blueprint() -> Blueprint:
+
+def metrics_verifier(settings: MetricsSettings, scim_verifier: TokenVerifier) -> TokenVerifier | None:
+    """Who may read /metrics under the ``metrics:`` settings; None lets anyone."""
+    if settings.access == "scim":
+        return scim_verifier
+    if settings.access == "token":
+        digest = settings.token_sha256 or token_hash(settings.token or "")
+        return TokenVerifier([KnownToken("metrics", digest)], list)
+    return None
+
+
+def blueprint(metrics_access: TokenVerifier | None = None) -> Blueprint:
     bp = Blueprint("ops", __name__)
 
     @bp.get("/healthz")
@@ -22,6 +40,8 @@ def blueprint() -> Blueprint:
 
     @bp.get("/metrics")
     def metrics():
+        if metrics_access is not None:
+            metrics_access.verify(request.headers.get("Authorization"))  # 401 in SCIM form otherwise
         registry = current_app.extensions["scim_bridge_metrics"].registry
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 

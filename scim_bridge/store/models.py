@@ -193,12 +193,18 @@ class AuditEntry(Base):
 
 
 class ApiToken(Base):
-    """A named bearer token stored as its SHA-256 hash; the value itself is shown once at creation."""
+    """A bearer token stored as its SHA-256 hash; the value itself is shown once at creation.
+
+    A name (the identity provider connection, the audit log's actor) may hold several active tokens
+    at once, so a token is rotated without an outage: create the new one, switch the identity
+    provider over, revoke the old one by its id.
+    """
 
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

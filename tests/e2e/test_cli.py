@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -44,8 +45,9 @@ def test_db_upgrade_builds_the_schema_on_its_own(tmp_path, database):
 
 def test_a_token_is_printed_once_stored_as_its_sha256_and_revoked_at_once(tmp_path, database):
     url, config = database
-    value = command_line(tmp_path, config, "token", "create", "onelogin", in_process=True).strip()
-    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value)  # 32 random bytes, URL-safe
+    value = command_line(tmp_path, config, "token", "create", "onelogin")  # stdout: the value alone
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}\n", value)  # 32 random bytes, URL-safe
+    value = value.strip()
     engine = make_engine(url)
     with engine.connect() as conn:
         stored = [tuple(row) for row in conn.execute(sa.text("select * from api_tokens"))]
@@ -53,17 +55,71 @@ def test_a_token_is_printed_once_stored_as_its_sha256_and_revoked_at_once(tmp_pa
     assert hashlib.sha256(value.encode()).hexdigest() in stored[0]
     assert ScimClient(bridge_app(engine), token=value).get("/Users").status == 200
 
-    refused = command_line(tmp_path, config, "token", "create", "onelogin", in_process=True, status=1)
-    assert "a token named 'onelogin' exists already" in refused
     listed = command_line(tmp_path, config, "token", "list", in_process=True)
-    assert re.fullmatch(r"onelogin\tcreated \d{4}-\d\d-\d\d \d\d:\d\d\tactive\n", listed) and value not in listed
+    assert re.fullmatch(r"1\tonelogin\tdatabase\tcreated \d{4}-\d\d-\d\d \d\d:\d\d UTC\tno expiry\tactive\n", listed)
+    assert value not in listed
 
-    assert command_line(tmp_path, config, "token", "revoke", "onelogin", in_process=True) == "revoked onelogin\n"
+    revoked = command_line(tmp_path, config, "token", "revoke", "onelogin", in_process=True)
+    assert revoked == "revoked 1 token(s) of onelogin\n"
     assert command_line(tmp_path, config, "token", "list", in_process=True).endswith("\trevoked\n")
     # A bridge that reads the stored tokens now refuses it.
     assert ScimClient(bridge_app(engine), token=value).get("/Users").status == 401
     assert "no active token named 'onelogin'" in command_line(tmp_path, config, "token", "revoke", "onelogin",
                                                                in_process=True, status=1)
+    # The revoked name takes a new token.
+    renewed = command_line(tmp_path, config, "token", "create", "onelogin").strip()
+    assert ScimClient(bridge_app(engine), token=renewed).get("/Users").status == 200
+
+
+def test_tokens_rotate_by_id_expire_and_the_list_shows_configured_ones_without_their_value(tmp_path, database):
+    url, config = database
+    configured = "configured-okta-token-0123456789"
+    config = {**config, "auth": {"tokens": [{"name": "okta", "value": configured}]}}
+    first = command_line(tmp_path, config, "token", "create", "onelogin", in_process=True)
+    value_line, note = first.splitlines()
+    assert re.fullmatch(r"token id 1 for onelogin \(no expiry\); the value above is shown this once", note)
+    second = command_line(tmp_path, config, "token", "create", "onelogin", "--expires", "30d").strip()
+    engine = make_engine(url)
+    for value in (value_line, second):  # overlapping validity: both work
+        assert ScimClient(bridge_app(engine), token=value).get("/Users").status == 200
+
+    listed = command_line(tmp_path, config, "token", "list", in_process=True).splitlines()
+    assert listed[0] == "-\tokta\tconfiguration file\t-\tno expiry\tactive"
+    assert re.fullmatch(r"1\tonelogin\tdatabase\tcreated .* UTC\tno expiry\tactive", listed[1])
+    expiry = re.fullmatch(r"2\tonelogin\tdatabase\tcreated .* UTC\texpires (.*) UTC\tactive", listed[2])
+    assert expiry, listed
+    days = (datetime.strptime(expiry.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC) - datetime.now(UTC)).days
+    assert days in (29, 30)
+    assert not any(secret in "\n".join(listed) for secret in (configured, value_line, second,
+                                                                hashlib.sha256(configured.encode()).hexdigest()))
+
+    assert command_line(tmp_path, config, "token", "revoke", "--id", "1", in_process=True) == \
+        "revoked token id 1 of onelogin\n"
+    assert ScimClient(bridge_app(engine), token=value_line).get("/Users").status == 401
+    assert ScimClient(bridge_app(engine), token=second).get("/Users").status == 200
+    assert "no active stored token with id 1" in command_line(tmp_path, config, "token", "revoke", "--id", "1",
+                                                              in_process=True, status=1)
+    # A configured name is not in the database: the operator is told where it lives.
+    told = command_line(tmp_path, config, "token", "revoke", "okta", in_process=True)
+    assert "remove it there (auth.tokens)" in told and "revoked 0 token(s) of okta" in told
+
+
+@pytest.mark.parametrize("args, status, message", [
+    (["token", "create", ""], 1, "token name '' is not valid"),
+    (["token", "create", "two words"], 1, "token name 'two words' is not valid"),
+    (["token", "create", "x" * 65], 1, "is not valid: use 1 to 64 letters"),
+    (["token", "revoke", "a/b"], 1, "token name 'a/b' is not valid"),
+    (["token", "create", "okta", "--expires", "30"], 2, "give a positive number and a unit, e.g. 90m"),
+    (["token", "create", "okta", "--expires", "0d"], 2, "give a positive number and a unit"),
+    (["token", "revoke"], 2, "give either a NAME (all its tokens) or --id ID"),
+    (["token", "revoke", "okta", "--id", "3"], 2, "give either a NAME (all its tokens) or --id ID"),
+])
+def test_token_commands_refuse_bad_names_durations_and_arguments(tmp_path, database, args, status, message):
+    url, config = database
+    command_line(tmp_path, config, "db", "upgrade", in_process=True)
+    assert message in command_line(tmp_path, config, *args, in_process=True, status=status)
+    with make_engine(url).connect() as conn:
+        assert conn.execute(sa.text("select count(*) from api_tokens")).scalar() == 0
 
 
 @pytest.fixture

@@ -49,3 +49,22 @@ def test_processes_starting_together_migrate_once(empty_url):
     failures = [p.stderr.read() for p in starts if p.wait(timeout=120) != 0]
     assert failures == []
     assert current_revision(make_engine(empty_url)) == head_revision()
+
+
+def test_upgrading_a_database_that_holds_tokens_keeps_them_and_lets_a_name_take_a_second(empty_url):
+    from scim_bridge.auth import TokenVerifier, create_token, token_hash
+
+    engine = make_engine(empty_url)
+    upgrade(engine, "0003")  # one token per name, no expiry
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO api_tokens (name, sha256, created) VALUES (:n, :h, CURRENT_TIMESTAMP)"),
+                     [{"n": "okta", "h": token_hash("okta-token-before-the-upgrade")},
+                      {"n": "onelogin", "h": token_hash("onelogin-token-before-the-upgrade")}])
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    verifier = TokenVerifier.from_config((), engine)
+    assert verifier.verify("Bearer okta-token-before-the-upgrade") == "okta"
+    assert verifier.verify("Bearer onelogin-token-before-the-upgrade") == "onelogin"
+    second = create_token(engine, "okta")
+    assert TokenVerifier.from_config((), engine).verify(f"Bearer {second.value}") == "okta"
+    engine.dispose()
