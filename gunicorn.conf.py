@@ -1,7 +1,7 @@
 # gunicorn settings for `gunicorn app:app`. Values can be overridden on the command line.
 import os
 
-bind = os.environ.get("SCIM_BRIDGE_BIND", "0.0.0.0:8000")
+bind = os.environ.get("SCIM_BRIDGE_BIND", "127.0.0.1:8000")
 # Threads rather than many processes: SCIM requests wait on the database and on delivery.
 workers = int(os.environ.get("SCIM_BRIDGE_WORKERS", "2"))
 threads = int(os.environ.get("SCIM_BRIDGE_THREADS", "8"))

@@ -1,6 +1,6 @@
 """The bridge as its users start it, in a subprocess: the demo by its documented command line
-(``python app.py --demo --port PORT``) and the production server (``gunicorn app:app``), each stopped
-with SIGTERM the way a supervisor would.
+(``python app.py --demo --port PORT``) and the production server (``gunicorn app:app`` behind nginx
+with ``deploy/nginx/scim-bridge.conf``), each stopped with SIGTERM the way a supervisor would.
 
 Operators and outside tools start them exactly so, which is why the tests do too rather than call
 ``run_demo`` or ``create_app``. What the demo printed on start tells the SCIM base URL, the bearer
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,21 +124,26 @@ def running_demo(tmp_path: Path, token: str | None = None) -> Iterator[Demo]:
     assert list(scratch.iterdir()) == [], "the demo left its throw-away store behind"
 
 
-def _gunicorn(tmp_path: Path, config: dict, port: int) -> tuple[list[str], dict[str, str]]:
-    file = tmp_path / "config.yaml"
+def _gunicorn(tmp_path: Path, config: dict, port: int, name: str = "gunicorn",
+              environ: Mapping[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    # Several gunicorns in one test each need their own configuration file (and log).
+    file = tmp_path / f"{name}-config.yaml"
     file.write_text(yaml.safe_dump(config), encoding="utf-8")
-    env = {**_clean_environment(), "SCIM_BRIDGE_CONFIG": str(file), "SCIM_BRIDGE_BIND": f"127.0.0.1:{port}"}
+    env = {**_clean_environment(), **(environ or {}), "SCIM_BRIDGE_CONFIG": str(file),
+           "SCIM_BRIDGE_BIND": f"127.0.0.1:{port}"}
     return [str(Path(sys.executable).with_name("gunicorn")), "app:app"], env
 
 
 @contextmanager
-def running_gunicorn(tmp_path: Path, config: dict, token: str) -> Iterator[str]:
+def running_gunicorn(tmp_path: Path, config: dict, token: str, *, name: str = "gunicorn",
+                     environ: Mapping[str, str] | None = None) -> Iterator[str]:
     """``gunicorn app:app`` with ``gunicorn.conf.py`` and ``config`` as SCIM_BRIDGE_CONFIG, on a free
-    loopback port; yields the server's root URL once the SCIM side answers with ``token``."""
+    loopback port (``environ``: more variables, e.g. SCIM_BRIDGE_WORKERS); yields the server's root URL
+    once the SCIM side answers with ``token``."""
     port = free_port()
-    command, env = _gunicorn(tmp_path, config, port)
+    command, env = _gunicorn(tmp_path, config, port, name, environ)
     root = f"http://127.0.0.1:{port}"
-    log = tmp_path / "gunicorn.log"
+    log = tmp_path / f"{name}.log"
     probe = f"{root}/scim/v2/ServiceProviderConfig"
     with running(command, env, log) as process:
         yield wait_until(process, log, lambda _printed: root if answers(probe, token) else None)
@@ -151,3 +157,49 @@ def gunicorn_refusing(tmp_path: Path, config: dict) -> subprocess.CompletedProce
                               timeout=STARTUP_SECONDS)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"gunicorn started on a configuration it should refuse:\n{exc.stdout}{exc.stderr}")
+
+
+NGINX_SITE = REPO_ROOT / "deploy" / "nginx" / "scim-bridge.conf"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+
+
+@contextmanager
+def running_nginx(tmp_path: Path, upstream: str) -> Iterator[str]:
+    """nginx with the shipped site file ``deploy/nginx/scim-bridge.conf`` as an operator installs it
+    (inside nginx's http block), changed only where it listens and where gunicorn is (``upstream``,
+    a root URL); yields nginx's root URL. Skips when nginx is not installed (.ci/run installs it)."""
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip("nginx is not installed (apt-get install nginx; .ci/run does it)")
+    port = free_port()
+    site = NGINX_SITE.read_text(encoding="utf-8")
+    rendered, listens = re.subn(r"^    listen 80;$", f"    listen 127.0.0.1:{port};", site, flags=re.M)
+    rendered, servers = re.subn(r"^    server 127\.0\.0\.1:8000;$", f"    server {upstream.split('//')[1]};",
+                                rendered, flags=re.M)
+    assert (listens, servers) == (1, 1), "deploy/nginx/scim-bridge.conf: listen 80 / server 127.0.0.1:8000 moved"
+    home = tmp_path / "nginx"
+    home.mkdir()
+    (home / "scim-bridge.conf").write_text(rendered, encoding="utf-8")
+    temp = " ".join(f"{kind}_temp_path {home / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    # As root nginx's workers would run as nobody, who cannot enter pytest's private temp directory.
+    user = "user root;" if os.geteuid() == 0 else ""
+    (home / "nginx.conf").write_text(
+        f"{user} worker_processes 1; daemon off; pid {home / 'nginx.pid'}; error_log {home / 'error.log'};\n"
+        "events { worker_connections 1024; }\n"
+        f"http {{ access_log off; {temp} include {home / 'scim-bridge.conf'}; }}\n", encoding="utf-8")
+    root = f"http://127.0.0.1:{port}"
+    log = tmp_path / "nginx.log"
+    command = [binary, "-p", str(home), "-c", str(home / "nginx.conf"), "-e", str(home / "error.log")]
+    with running(command, _clean_environment(), log) as process:
+        yield wait_until(process, log, lambda _printed: root if _listening(port) else None)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
