@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from scim_bridge.store.models import OutboxRow
+from scim_bridge.store.models import GroupMember, OutboxRow
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -49,3 +50,21 @@ def enqueue_missing(session: Session, resource_type: str, ids: Iterable[str], ta
         insert = _INSERTS[session.get_bind().dialect.name](OutboxRow)
         session.execute(insert.on_conflict_do_nothing(index_elements=["resource_type", "resource_id", "target"]),
                         rows)
+
+
+def wake_members(session: Session, group_id: str, target: str, now: datetime) -> None:
+    """Make the queued deliveries of the group's members on ``target`` due now, and have any running one
+    go again (its generation moves on). One statement, whatever the group's size; rows are not added."""
+    members = sa.select(GroupMember.user_id).where(GroupMember.group_id == group_id)
+    session.execute(
+        sa.update(OutboxRow)
+        .where(OutboxRow.resource_type == "User", OutboxRow.target == target, OutboxRow.state == "pending",
+               OutboxRow.resource_id.in_(members))
+        .values(due_at=now, generation=OutboxRow.generation + 1)
+    )
+
+
+def claimable_at(due_at: datetime, lease_until: datetime | None) -> datetime:
+    """When a pending row may next be claimed: the later of its due time and its lease's end (a row
+    leased by another worker, live or crashed, is not claimable before the lease ends)."""
+    return max(due_at, lease_until) if lease_until is not None else due_at

@@ -27,6 +27,7 @@ from scim_bridge.rules.model import (
 from scim_bridge.rules.names import managed_groups, map_group_name, name_key
 from scim_bridge.rules.users import desired_user, plan_user
 from scim_bridge.sync.executor import DONE, Executor, Outcome, Settle, Subject, Target
+from scim_bridge.sync.failure_policy import AwaitedGroup
 from scim_bridge.sync.outbox import Claim, ClaimLost
 from scim_bridge.sync.records import DeliveryRecords, applied_user
 
@@ -111,8 +112,9 @@ class Delivery:
                 self.records.forget("User", claim.resource_id, target.name)
             return DONE
         if run.outcome is not None:
-            if run.outcome.group is not None:
-                self._queue_groups(target, snapshot, (run.outcome.group,))
+            if run.outcome.group is not None:  # an add answered 404: the group is gone
+                groups = self._queue_groups(target, snapshot, (run.outcome.group,))
+                return self.executor.waiting(target, subject, run.state, groups)
             return run.outcome
         state = run.state
         if plan.applied is not None and state is not None:
@@ -120,19 +122,25 @@ class Delivery:
             # does not report); the calls added what only the target knows (the account's key).
             state = replace(plan.applied, key=state.key or plan.applied.key)
         if plan.awaiting:
-            groups = [op.needs_group for op in plan.awaiting]
-            self._queue_groups(target, snapshot, groups)
+            groups = self._queue_groups(target, snapshot, [op.needs_group for op in plan.awaiting])
             return self.executor.waiting(target, subject, state, groups)
         applied_state = None if snapshot.deleted or state is None else state.link_state()
         self.executor.succeeded(target, subject, applied_state, "; ".join(plan.notes) or None)
         return DONE
 
-    def _queue_groups(self, target: Target, snapshot: UserSnapshot, names) -> None:
-        """Make sure the deliveries of the SCIM groups behind these target group names are queued:
-        only they create their groups (docs/architecture.md, "Delivery and the worker")."""
-        wanted = {name_key(n) for n in names}
-        mapped = {g for g in snapshot.groups if name_key(map_group_name(g, target.rules) or "") in wanted}
-        self.records.ensure_queued("Group", self.records.group_ids_named(mapped), target.name)
+    def _queue_groups(self, target: Target, snapshot: UserSnapshot, names) -> list[AwaitedGroup]:
+        """Make sure the deliveries of the SCIM groups behind these target group names are queued
+        (only they create their groups, docs/architecture.md "Delivery and the worker"), and say what
+        was found of their rows: the user waits for them, or parks with them."""
+        wanted = {name_key(n): n for n in names}
+        behind = {g.lower(): wanted[key] for g in snapshot.groups
+                  if (key := name_key(map_group_name(g, target.rules) or "")) in wanted}
+        groups = self.records.groups_named(behind)
+        rows = self.records.ensure_queued("Group", groups, target.name)
+        awaited = [AwaitedGroup(behind[name.lower()], rows.get(group_id)) for group_id, name in groups.items()]
+        covered = {name_key(a.name) for a in awaited}
+        # A name no SCIM group stands behind (a default group): this user's own delivery creates it.
+        return awaited + [AwaitedGroup(n, None) for key, n in wanted.items() if key not in covered]
 
     def _managed(self, target: Target, applied, desired: DesiredUser, remote: RemoteAccount | None) -> frozenset:
         """The groups whose memberships the bridge manages for this account. Only groups the account

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from atlassian_clients.base import DirectoryClient
 from scim_bridge.rules.model import Plan, TargetRules
 from scim_bridge.rules.operations import Operation
-from scim_bridge.sync.failure_policy import Decision, FailurePolicy, Verdict
+from scim_bridge.sync.failure_policy import AwaitedGroup, Decision, FailurePolicy, Verdict
 from scim_bridge.sync.outbox import ClaimLost
 from scim_bridge.sync.records import DeliveryRecords
 
@@ -38,7 +39,7 @@ class Target:
 class Settle(Enum):
     DONE = "done"
     RETRY = "retry"  # with backoff, counted as a failed attempt
-    WAIT = "wait"  # soon, not counted: a group this delivery needs is being created by its own
+    WAIT = "wait"  # not counted: a group this delivery needs is being created by its own (``not_before``)
     PARK = "park"
     LOST = "lost"  # the worker's lease ran out; another worker has the row
 
@@ -48,7 +49,8 @@ class Outcome:
     kind: Settle
     error: str | None = None
     retry_after: float | None = None
-    group: str | None = None  # WAIT: the group awaited
+    group: str | None = None  # WAIT from a 404 to a membership: the group awaited (the caller calls ``waiting``)
+    not_before: datetime | None = None  # WAIT: not due before the awaited groups' deliveries can run
 
 
 DONE = Outcome(Settle.DONE)
@@ -129,8 +131,14 @@ class Executor:
                                       needs_group=operation.needs_group if operation else None,
                                       attempts=attempts, where=where)
         if decision.verdict is Verdict.AWAIT_GROUP:
-            outcome = self.waiting(target, subject, state, (decision.group,))
-            return replace(outcome, group=decision.group)
+            # What did happen is kept now; the caller makes sure the group's delivery is queued and
+            # settles the wait through ``waiting`` with what it found of it.
+            self._record(target, subject, status="pending", applied=_link(state), reason=decision.message)
+            return Outcome(Settle.WAIT, decision.message, group=decision.group)
+        return self._failure(target, subject, decision, operation, state)
+
+    def _failure(self, target: Target, subject: Subject, decision: Decision, operation: Operation | None,
+                 state: Any) -> Outcome:
         self._record(target, subject, status="failed", applied=_link(state), error=decision.message)
         detail = f"{operation.describe()}: {decision.message}" if operation else decision.message
         self._audit(target, subject, "deliver", decision.audit_outcome, detail)
@@ -147,11 +155,15 @@ class Executor:
                                       where=f"{subject.resource_type} {subject.resource_id} to {target}")
         return _outcome(decision)
 
-    def waiting(self, target: Target, subject: Subject, state: Any, groups) -> Outcome:
-        """The plan ran but for memberships of groups being created by their own deliveries."""
-        message = f"waiting for the group(s) {', '.join(groups)} to be created by their own delivery"
-        self._record(target, subject, status="pending", applied=_link(state), reason=message)
-        return Outcome(Settle.WAIT, message)
+    def waiting(self, target: Target, subject: Subject, state: Any, groups: Sequence[AwaitedGroup]) -> Outcome:
+        """The plan ran but for memberships of groups being created by their own deliveries; ``groups``
+        carry what was found of those deliveries' rows. The failure policy says whether to wait (and
+        until when) or, their deliveries all parked, to park."""
+        decision = self.policy.awaiting(groups)
+        if decision.park:
+            return self._failure(target, subject, decision, None, state)
+        self._record(target, subject, status="pending", applied=_link(state), reason=decision.message)
+        return Outcome(Settle.WAIT, decision.message, not_before=decision.not_before)
 
     def succeeded(self, target: Target, subject: Subject, applied: dict | None, reason: str | None) -> None:
         """Every operation ran: ``applied`` is the link's new state (None: nothing is left on the

@@ -8,8 +8,11 @@ status and message) and whether the call that raised it mutates the product to a
 * ``REFUSAL`` — the product refused this change (a conflict, a validation error, no licence left, a
   403 to a write such as Bitbucket's "cannot delete a group with a higher permission than you"):
   the row is parked until the resource changes or an operator runs ``scim-bridge retry``.
-* ``AWAIT_GROUP`` — a membership was refused with 404 because its group is gone: the group's own
-  delivery recreates it, and the user waits without counting a failure (docs/architecture.md).
+* ``AWAIT_GROUP`` — a membership was refused with 404 because its group is gone, or the plan needs a
+  group missing on the target: the group's own delivery (re)creates it, and the user waits without
+  counting a failure (docs/architecture.md), no sooner than that delivery can next run
+  (:meth:`FailurePolicy.awaiting`). When every group it waits for has its delivery parked, nothing
+  will change until ``scim-bridge retry``: the user is parked too, naming them and why.
 * ``DEFECT`` — anything else is a bug in the bridge: retried up to ``max_defect_attempts``
   attempts, then parked with the error id of its log line. The log line names the error id, the
   exception's class and the file and line it was raised at; never its message or any value, which
@@ -24,8 +27,11 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from atlassian_clients.base import (
     AtlassianError,
@@ -38,6 +44,9 @@ from atlassian_clients.base import (
     Unavailable,
     WrongEndpoint,
 )
+
+if TYPE_CHECKING:
+    from scim_bridge.sync.records import QueuedRow
 
 log = logging.getLogger("scim_bridge.delivery")
 
@@ -73,10 +82,20 @@ class Decision:
     retry_after: float | None = None  # the product's own hint (429), never shortened
     group: str | None = None  # AWAIT_GROUP: the group to wait for
     error_id: str | None = None  # DEFECT: names the log line
+    not_before: datetime | None = None  # AWAIT_GROUP: the awaited groups' deliveries run no sooner
 
     @property
     def audit_outcome(self) -> str:
         return "refused" if self.verdict is Verdict.REFUSAL else "failed"
+
+
+@dataclass(frozen=True)
+class AwaitedGroup:
+    """A group a user delivery waits for: its name on the target, and its delivery's outbox row as
+    found when the user made sure it was queued (None: no SCIM group stands behind the name)."""
+
+    name: str
+    row: QueuedRow | None
 
 
 class FailurePolicy:
@@ -98,6 +117,19 @@ class FailurePolicy:
                             group=needs_group)
         retry_after = error.retry_after if isinstance(error, RateLimited) else None
         return Decision(verdict, verdict is Verdict.REFUSAL, str(error), retry_after=retry_after)
+
+    def awaiting(self, groups: Sequence[AwaitedGroup]) -> Decision:
+        """A user delivery ran but for memberships of groups that only their own deliveries create."""
+        if groups and all(g.row is not None and g.row.parked for g in groups):
+            # Their rows wait for ``scim-bridge retry``, which queues this one again with them.
+            reasons = "; ".join(f"the group {g.name}, whose delivery is parked: {g.row.error or 'refused'}"
+                                for g in groups)
+            return Decision(Verdict.AWAIT_GROUP, True, f"waiting for {reasons}")
+        names = ", ".join(dict.fromkeys(g.name for g in groups))
+        # Not before every pending one has had its next attempt (a creation wakes the user sooner).
+        times = [g.row.claimable_at for g in groups if g.row is not None and not g.row.parked]
+        return Decision(Verdict.AWAIT_GROUP, False, f"waiting for the group(s) {names} to be created by their "
+                        "own delivery", not_before=max(times, default=None))
 
     @staticmethod
     def verdict(error: BaseException, *, mutates: bool) -> Verdict:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import Group, Link, OutboxRow, User, utcnow
+from scim_bridge.store.outbox import claimable_at, wake_members
 
 
 class ClaimLost(Exception):
@@ -125,7 +126,12 @@ class Outbox:
                 self._release(session, claim)
 
     def park(self, claim: Claim, error: str) -> None:
-        """The target refused this state: keep the row aside until the state changes or an operator retries."""
+        """The target refused this state: keep the row aside until the state changes or an operator retries.
+
+        A parked group's members that are queued look again at once, in the same transaction: those
+        waiting for it to be created (their rows due when its row was, or its lease ends) park too,
+        naming it (docs/architecture.md, "Delivery and the worker").
+        """
         with self._write() as session, session.begin():
             updated = session.execute(
                 sa.update(OutboxRow)
@@ -136,6 +142,8 @@ class Outbox:
             ).rowcount
             if not updated:
                 self._release(session, claim)
+            elif claim.resource_type == "Group":
+                wake_members(session, claim.resource_id, claim.target, self.clock())
 
     def _release(self, session, claim: Claim) -> None:
         """Give the row back (a newer change arrived); never another worker's claim."""
@@ -173,7 +181,7 @@ class Outbox:
             leased = session.execute(
                 sa.select(OutboxRow.due_at, OutboxRow.lease_until).where(*pending, OutboxRow.lease_until > now)
             ).all()
-        times = [max(due, lease) for due, lease in leased] + ([free] if free is not None else [])
+        times = [claimable_at(due, lease) for due, lease in leased] + ([free] if free is not None else [])
         return min(times, default=None)
 
     def requeue_parked(self, target: str | None = None) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -10,7 +12,16 @@ from scim_bridge.rules.model import AppliedUser, GroupSnapshot, UserSnapshot
 from scim_bridge.scim.resources import display_name_of, email_of
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, OutboxRow, User, utcnow
-from scim_bridge.store.outbox import enqueue, enqueue_missing
+from scim_bridge.store.outbox import claimable_at, enqueue, enqueue_missing, wake_members
+
+
+@dataclass(frozen=True)
+class QueuedRow:
+    """What ``ensure_queued`` found of an outbox row."""
+
+    parked: bool  # set aside until ``scim-bridge retry`` (or a change to the resource)
+    claimable_at: datetime  # pending: when a worker may next take it (``claimable_at``)
+    error: str | None  # the last failure's message
 
 
 class DeliveryRecords:
@@ -60,14 +71,14 @@ class DeliveryRecords:
             ).scalars()
             return tuple(sorted(a["name"] for a in rows if a and a.get("name")))
 
-    def group_ids_named(self, display_names: Iterable[str]) -> list[str]:
-        """The ids of the live SCIM groups with these display names."""
+    def groups_named(self, display_names: Iterable[str]) -> dict[str, str]:
+        """The live SCIM groups with these display names (compared case-insensitively): id -> display name."""
         lowered = sorted({n.lower() for n in display_names})
         if not lowered:
-            return []
+            return {}
         with self._read() as session:
-            return list(session.scalars(sa.select(Group.id).where(Group.display_name_lower.in_(lowered),
-                                                                 Group.deleted_at.is_(None))))
+            return dict(session.execute(sa.select(Group.id, Group.display_name).where(
+                Group.display_name_lower.in_(lowered), Group.deleted_at.is_(None))).all())
 
     def member_ids(self, group_id: str) -> list[str]:
         with self._read() as session:
@@ -145,22 +156,27 @@ class DeliveryRecords:
 
     def wake_members(self, group_id: str, target: str) -> None:
         """Make the queued deliveries of the group's members due now, and have any running one go
-        again (its generation moves on): users waiting for the group to exist go ahead. One statement,
-        whatever the group's size; rows are not added."""
-        members = sa.select(GroupMember.user_id).where(GroupMember.group_id == group_id)
+        again: users waiting for the group to exist go ahead."""
         with self._write() as session, session.begin():
-            session.execute(
-                sa.update(OutboxRow)
-                .where(OutboxRow.resource_type == "User", OutboxRow.target == target, OutboxRow.state == "pending",
-                       OutboxRow.resource_id.in_(members))
-                .values(due_at=self.clock(), generation=OutboxRow.generation + 1)
-            )
+            wake_members(session, group_id, target, self.clock())
 
-    def ensure_queued(self, resource_type: str, ids: Iterable[str], target: str) -> None:
+    def ensure_queued(self, resource_type: str, ids: Iterable[str], target: str) -> dict[str, QueuedRow]:
         """Queue these resources for the target unless a row is there already (pending, running or
-        parked): waiting users must not restart a delivery in progress or wake a refused one."""
+        parked): waiting users must not restart a delivery in progress or wake a refused one. Returns
+        what was found of each row (by resource id), which is what a user waiting for it goes by."""
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
         with self._write() as session, session.begin():
             enqueue_missing(session, resource_type, ids, [target], self.clock())
+            rows = session.execute(
+                sa.select(OutboxRow.resource_id, OutboxRow.state, OutboxRow.due_at, OutboxRow.lease_until,
+                          OutboxRow.last_error)
+                .where(OutboxRow.resource_type == resource_type, OutboxRow.target == target,
+                       OutboxRow.resource_id.in_(ids))
+            ).all()
+        return {r.resource_id: QueuedRow(r.state == "parked", claimable_at(r.due_at, r.lease_until), r.last_error)
+                for r in rows}
 
     # -- audit ---------------------------------------------------------------------------------------
 

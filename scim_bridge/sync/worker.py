@@ -105,8 +105,12 @@ class Worker:
         elif outcome.kind is Settle.PARK:
             self.outbox.park(claim, outcome.error or "refused")
         elif outcome.kind is Settle.WAIT:
-            # Not a failure: another delivery is creating what this one needs; look again soon.
-            self.outbox.retry(claim, outcome.error or "waiting", self.backoff.delay(0), count=False)
+            # Not a failure: another delivery is creating what this one needs. Look again soon after
+            # that delivery can next run (its creating the group wakes this row sooner): until then the
+            # answer cannot change, and looking costs calls on the product.
+            until = (outcome.not_before - self.clock()).total_seconds() if outcome.not_before else 0.0
+            self.outbox.retry(claim, outcome.error or "waiting", max(until, 0.0) + self.backoff.delay(0),
+                              count=False)
         else:
             self.outbox.retry(claim, outcome.error or "failed", self.backoff.delay(claim.attempts, outcome.retry_after))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,13 +16,16 @@ import sqlalchemy as sa
 from atlassian_clients.base import Rejected, RemoteGroup, Unavailable
 from scim_bridge.rules.model import AppliedUser, Plan, TargetRules
 from scim_bridge.rules.operations import AddMember, CreateGroup, SetActive, UpdateUser
-from scim_bridge.store.models import AuditEntry
+from scim_bridge.store.models import AuditEntry, utcnow
+from scim_bridge.sync.delivery import Delivery
 from scim_bridge.sync.executor import Executor, Settle, Subject, Target
-from scim_bridge.sync.outbox import Claim
+from scim_bridge.sync.outbox import Claim, Outbox
 from scim_bridge.sync.records import DeliveryRecords
+from scim_bridge.sync.worker import Backoff, Worker
 from tests.e2e.provisioning_support import command_line
 from tests.support.memory_bridge import MemoryBridge
 from tests.support.memory_client import MemoryDirectory
+from tests.unit.test_worker import Clock
 
 
 @pytest.fixture
@@ -221,3 +225,82 @@ def test_the_executor_runs_one_create_of_a_group_at_a_time(engine):
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(lambda i: executor.run(target, Subject("Group", f"g{i}"), plan, None), range(6)))
     assert client.count("create_group") == 1
+
+
+def _row(bridge, resource_type, resource_id):
+    return next(r for r in bridge.outbox() if (r.resource_type, r.resource_id) == (resource_type, resource_id))
+
+
+GROUPS_NAMED_FOR_JIRA = {"groups": {"name": {"regex": "^(.*)$", "replacement": "jira-$1", "lowercase": True}}}
+
+
+def test_a_user_waiting_for_a_group_whose_delivery_is_parked_parks_naming_it_and_retry_brings_both_through(
+        bridges, tmp_path):
+    bridge = bridges(target_rules=GROUPS_NAMED_FOR_JIRA)
+    client = bridge.client
+    alice = bridge.create_user("alice")
+    bridge.settle()
+    client.fail("create_group", Rejected("jira", "HTTP 400", status=400,
+                                         product_message="group names may not start with jira-"))
+    devs = bridge.create_group("Devs", alice)
+    bridge.settle()  # returns once nothing is pending: the user does not wait forever
+    group_row, user_row = _row(bridge, "Group", devs), _row(bridge, "User", alice)
+    assert (group_row.state, user_row.state) == ("parked", "parked")
+    assert "group names may not start with jira-" in group_row.last_error
+    assert user_row.last_error == f"waiting for the group jira-devs, whose delivery is parked: {group_row.last_error}"
+    link = bridge.link("User", alice)
+    assert (link.status, link.last_error) == ("failed", user_row.last_error)
+    calls = len(client.calls)
+    bridge.sync.worker.drain()
+    assert len(client.calls) == calls  # parked: no delivery re-reads the product meanwhile
+    config = {**bridge.config, "database": {"url": bridge.engine.url.render_as_string(hide_password=False)}}
+    assert f"parked after 1 attempt(s): {user_row.last_error}" in command_line(tmp_path, config, "status",
+                                                                              in_process=True)
+
+    client.fail("create_group", None)  # the administrator fixed the cause on the product
+    assert command_line(tmp_path, config, "retry", in_process=True).strip() == "2 parked row(s) queued again"
+    bridge.settle()
+    assert bridge.outbox() == []
+    assert client.count("create_group", "jira-devs") == 2  # the refused one, then the one that made it
+    assert client.member_names("jira-devs") == {"alice"}
+    assert bridge.link("User", alice).status == "ok"
+
+
+def test_a_user_waiting_for_a_group_in_backoff_calls_nothing_until_the_groups_row_is_due_then_goes_at_once(
+        bridges):
+    bridge = bridges()
+    client = bridge.client
+    alice = bridge.create_user("alice")
+    bridge.settle()
+    client.fail("create_group", Unavailable("jira", "HTTP 503", status=503))
+    team = bridge.create_group("Dev Team", alice)
+    # The same delivery on a clock the test moves (the backoff of MemoryBridge is hundredths of a second).
+    wall = Clock(utcnow())
+    worker = Worker(Outbox(bridge.engine, owner="clocked", clock=wall),
+                    Delivery(DeliveryRecords(bridge.engine, wall), bridge.sync.delivery.targets),
+                    backoff=Backoff(2.0, 300.0, rand=lambda: 1.0), clock=wall)
+    try:
+        # The group's create keeps failing until its row is due minutes ahead (2 s, 4 s, ... 256 s).
+        while (due := _row(bridge, "Group", team).due_at) < wall() + timedelta(minutes=4):
+            wall.now = max(wall(), due)
+            worker.drain()
+        # The user looks again once, after the group's last attempt or when the lease of the group
+        # delivery it saw in flight ends; then it is due no sooner than the group's row.
+        looks = client.count("get_user", "alice")
+        while (user := _row(bridge, "User", alice)).due_at < due:
+            wall.now = max(wall(), user.due_at)
+            worker.drain()
+        assert client.count("get_user", "alice") - looks <= 1
+        assert user.attempts == 0  # waiting is not a failure
+        calls = len(client.calls)
+        while wall() + timedelta(seconds=10) < due:
+            wall.now += timedelta(seconds=10)
+            assert worker.drain() == 0
+        assert len(client.calls) == calls  # minutes of waiting, not one read or write on the product
+        client.fail("create_group", None)
+        wall.now = due
+        assert worker.drain() == 2  # the group is created, and the user delivered right after it
+    finally:
+        worker.stop()
+    assert client.member_names("Dev Team") == {"alice"}
+    assert bridge.outbox() == []

@@ -5,6 +5,7 @@ times and then park with the error id of its log line."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,7 +21,8 @@ from atlassian_clients.base import (
     Unsupported,
     WrongEndpoint,
 )
-from scim_bridge.sync.failure_policy import FailurePolicy, Verdict
+from scim_bridge.sync.failure_policy import AwaitedGroup, FailurePolicy, Verdict
+from scim_bridge.sync.records import QueuedRow
 
 RETRY, REFUSAL, AWAIT, DEFECT = Verdict.RETRY, Verdict.REFUSAL, Verdict.AWAIT_GROUP, Verdict.DEFECT
 
@@ -83,3 +85,30 @@ def test_a_bug_is_retried_up_to_the_bound_then_parked_with_the_error_id_of_its_l
     [line] = [r.getMessage() for r in caplog.records]
     assert decision.error_id in line and "KeyError" in line and "test_failure_policy.py:" in line
     assert "alice@example.com" not in line and "alice@example.com" not in decision.message
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PARKED = QueuedRow(parked=True, claimable_at=T0, error="HTTP 400 (the product said: no)")
+
+
+@pytest.mark.parametrize(("groups", "parked", "not_before"), [
+    ([AwaitedGroup("devs", PARKED)], True, None),
+    ([AwaitedGroup("devs", PARKED), AwaitedGroup("ops", PARKED)], True, None),
+    # One group still pending: wait for it (its creation wakes the user, which then parks for the other).
+    ([AwaitedGroup("devs", PARKED), AwaitedGroup("ops", QueuedRow(False, T0 + timedelta(minutes=5), None))],
+     False, T0 + timedelta(minutes=5)),
+    # Several pending: not before the last of them has had its attempt.
+    ([AwaitedGroup("a", QueuedRow(False, T0, None)), AwaitedGroup("b", QueuedRow(False, T0 + timedelta(seconds=9),
+                                                                                  "HTTP 503"))],
+     False, T0 + timedelta(seconds=9)),
+    # No SCIM group stands behind the name (a default group): the user's next delivery creates it.
+    ([AwaitedGroup("all-staff", None), AwaitedGroup("devs", PARKED)], False, None),
+])
+def test_a_user_waits_for_its_groups_rows_and_parks_when_all_of_them_are_parked(groups, parked, not_before):
+    decision = FailurePolicy().awaiting(groups)
+    assert (decision.verdict, decision.park, decision.not_before) == (AWAIT, parked, not_before)
+    if parked:
+        assert decision.message == "waiting for " + "; ".join(
+            f"the group {g.name}, whose delivery is parked: HTTP 400 (the product said: no)" for g in groups)
+    else:
+        assert all(g.name in decision.message for g in groups)
