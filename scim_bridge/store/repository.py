@@ -7,6 +7,7 @@ does not want its members does not query them.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,6 +61,17 @@ class Repository:
         self.new_id = new_id or (lambda: str(uuid.uuid4()))
         self._read = make_session_factory(engine)
         self._write = make_session_factory(engine, write=True)
+        self._outer: Session | None = None  # see in_transaction
+
+    def write_session(self) -> Session:
+        return self._write()
+
+    def in_transaction(self, session: Session) -> Repository:
+        """This repository writing inside ``session``'s open transaction, each write in a savepoint of it,
+        so that a write that fails rolls back alone (a unit of work of several writes: store/bulk.py)."""
+        bound = copy.copy(self)
+        bound._outer = session
+        return bound
 
     def attach_targets(self, naming: Naming) -> None:
         """From now on, changes reserve target names and queue deliveries to these targets."""
@@ -227,8 +239,12 @@ class Repository:
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
         try:
-            with self._write() as session, session.begin():
-                yield session
+            if self._outer is not None:
+                with self._outer.begin_nested():
+                    yield self._outer
+            else:
+                with self._write() as session, session.begin():
+                    yield session
         except sa.exc.IntegrityError as exc:
             if not _is_unique_violation(exc):
                 raise
