@@ -40,6 +40,8 @@ def create_app(
         max_results=config.scim.max_results,
         max_payload_bytes=config.server.max_body_bytes,
         default_count=config.scim.default_count,
+        bulk_max_operations=config.scim.bulk_max_operations,
+        bulk_max_payload_bytes=config.scim.bulk_max_payload_bytes,
     )
     app.config["MAX_CONTENT_LENGTH"] = limits.max_payload_bytes
     setup_request_logging(app)

@@ -48,6 +48,9 @@ class ServerSettings:
 class ScimSettings:
     max_results: int = 1000
     default_count: int = 100
+    # /Bulk (RFC 7644 §3.7.4): advertised in /ServiceProviderConfig, refused past them with 413.
+    bulk_max_operations: int = 1000
+    bulk_max_payload_bytes: int = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,8 @@ class ScimSchema(_Section):
     settings = ScimSettings
     max_results = fields.Integer(validate=validate.Range(min=1, max=100_000))
     default_count = fields.Integer(validate=validate.Range(min=1, max=100_000))
+    bulk_max_operations = fields.Integer(validate=validate.Range(min=1, max=100_000))
+    bulk_max_payload_bytes = fields.Integer(validate=validate.Range(min=1024))
 
 
 class DatabaseSchema(_Section):

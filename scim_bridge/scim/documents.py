@@ -1,7 +1,6 @@
 """Discovery documents (RFC 7644 §4, RFC 7643 §5–7) and the ListResponse envelope.
 
-They describe exactly what the bridge does: bulk is advertised as unsupported until it exists, and
-the limits are the ones the API enforces.
+They describe exactly what the bridge does, and the limits are the ones the API enforces.
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ class Limits:
     max_results: int = 1000  # the cap on ``count``; also filter.maxResults
     max_payload_bytes: int = 1_048_576
     default_count: int = 100
+    bulk_max_operations: int = 1000  # bulk.maxOperations
+    bulk_max_payload_bytes: int = 1_048_576  # bulk.maxPayloadSize
 
 
 def list_response(resources: list[dict], *, total: int, start_index: int) -> dict:
@@ -40,8 +41,8 @@ def service_provider_config(base_url: str, limits: Limits) -> dict:
     return {
         "schemas": [SPC_SCHEMA],
         "patch": {"supported": True},
-        # Bulk is unsupported, but maxPayloadSize is where SCIM advertises the largest body accepted.
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": limits.max_payload_bytes},
+        "bulk": {"supported": True, "maxOperations": limits.bulk_max_operations,
+                 "maxPayloadSize": limits.bulk_max_payload_bytes},
         "filter": {"supported": True, "maxResults": limits.max_results},
         # Passwords are accepted and dropped: the bridge never sends one to a product (SSO set-ups).
         "changePassword": {"supported": False},

@@ -5,7 +5,7 @@ PostgreSQL refuses NUL characters and unpaired surrogates, the JSON decoder and 
 recurse, SQLite refuses an expression tree deeper than 1,000, and ``OFFSET`` is a 64-bit integer.
 Refusing at the door, with the RFC 7644 §3.12 ``scimType``, is what keeps a hostile or broken
 request from reaching those limits as a 500. The limits an identity provider can read are advertised
-in ``/ServiceProviderConfig`` (``filter.maxResults``, ``bulk.maxPayloadSize``); the rest are listed in
+in ``/ServiceProviderConfig`` (``filter.maxResults``; ``bulk.maxPayloadSize`` is /Bulk's); the rest are listed in
 the architecture document.
 """
 

@@ -81,7 +81,7 @@ CASES = [
     ("DELETE", "/Schemas", {}, 405, None, "GET"),
     ("POST", "/ServiceProviderConfig", {"body": {}}, 405, None, "GET"),
     ("GET", "/ServiceProviderConfig?filter=x", {}, 403, None, "filter"),
-    ("POST", "/Bulk", {"body": {"Operations": []}}, 501, None, "Bulk operations are not supported"),
+    ("POST", "/Bulk", {"body": {"Operations": "all of them"}}, 400, "invalidSyntax", "Operations"),
 ]
 
 

@@ -5,9 +5,10 @@ from tests.support.idp_requests import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
 
 def test_service_provider_config_advertises_the_enforced_limits(engine):
-    scim = ScimClient(bridge_app(engine, scim={"max_results": 2}))
+    scim = ScimClient(bridge_app(engine, scim={"max_results": 2, "bulk_max_operations": 50}))
     body = scim.get("/ServiceProviderConfig").body
-    assert body["bulk"]["supported"] is False
+    # The bulk limits /Bulk enforces (tests/e2e/test_bulk.py); the payload limit's default here.
+    assert body["bulk"] == {"supported": True, "maxOperations": 50, "maxPayloadSize": 1_048_576}
     assert body["filter"] == {"supported": True, "maxResults": 2}
     for i in range(3):
         assert scim.post("/Users", {"userName": f"u{i}@example.com"}).status == 201
