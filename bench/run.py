@@ -16,6 +16,7 @@ from pathlib import Path
 
 from atlassian_clients.fakes import start_fakes
 from bench.bridge import running_bridge
+from bench.bulk import bulk_table
 from bench.dataset import Scale, load
 from bench.delivery import delivery_table
 from bench.lookups import lookup_table, measure_lookups
@@ -40,6 +41,8 @@ class Plan:
     memory_runs: int
     delivery_users: int
     delivery_runs: int
+    bulk_users: int
+    bulk_runs: int
 
     def describe(self) -> str:
         return (f"{self.large.label} with a {self.large.members:,}-member group, baseline {self.small.label}; "
@@ -49,9 +52,10 @@ class Plan:
 SMALL = Scale(users=1_000, members=500, groups=200)
 DEFAULT = Plan("default", Scale(users=100_000, members=50_000, groups=20_000), SMALL, request_runs=30,
                request_warmup=3, replace_runs=5, replace_budget=30.0, memory_runs=3, delivery_users=300,
-               delivery_runs=3)
+               delivery_runs=3, bulk_users=1000, bulk_runs=3)
 QUICK = Plan("quick", Scale(users=10_000, members=5_000, groups=2_000), SMALL, request_runs=10, request_warmup=2,
-             replace_runs=2, replace_budget=10.0, memory_runs=2, delivery_users=50, delivery_runs=2)
+             replace_runs=2, replace_budget=10.0, memory_runs=2, delivery_users=50, delivery_runs=2,
+             bulk_users=200, bulk_runs=1)
 
 
 class Progress:
@@ -62,23 +66,27 @@ class Progress:
         print(f"[{time.perf_counter() - self.started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-BENCHMARKS = ("lookups", "memory", "membership", "delivery")
-BULK = {"lookups", "memory", "membership"}  # these share the bulk-loaded stores
+BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk")
+LOADED = {"lookups", "memory", "membership"}  # these share the stores loaded directly (not through SCIM)
 
 
 def bench_database(server, plan: Plan, fakes_url: str, run: Run, say: Progress,
                    only: frozenset[str] = frozenset(BENCHMARKS)) -> None:
     database = DATABASE_LABELS[server.kind]
-    if only & BULK:
-        bench_bulk(server, database, plan, fakes_url, run, say, only)
+    if only & LOADED:
+        bench_loaded(server, database, plan, fakes_url, run, say, only)
     if "delivery" in only:
         say(f"{database}: delivery throughput")
         with start_fakes(record=True) as fakes, server.fresh() as engine, running_bridge(engine, fakes.url) as bridge:
             run.tables.append(delivery_table(database, bridge, fakes, users=plan.delivery_users,
                                              repeat=plan.delivery_runs))
+    if "bulk" in only:
+        say(f"{database}: /Bulk of {plan.bulk_users} users against single POSTs")
+        with server.fresh() as engine, running_bridge(engine, fakes_url) as bridge:
+            run.tables.append(bulk_table(database, bridge, engine, users=plan.bulk_users, repeat=plan.bulk_runs))
 
 
-def bench_bulk(server, database: str, plan: Plan, fakes_url: str, run: Run, say: Progress,
+def bench_loaded(server, database: str, plan: Plan, fakes_url: str, run: Run, say: Progress,
                only: frozenset[str]) -> None:
     with server.fresh() as small_engine, server.fresh() as engine:
         say(f"{database}: loading {plan.small.label} and {plan.large.label}")
