@@ -298,10 +298,11 @@ def test_the_limits_are_advertised_and_enforced_with_413(engine):
 
 def test_the_bulk_body_limit_replaces_the_general_one_on_bulk_only(engine):
     scim = ScimClient(bridge_app(engine, server={"max_body_bytes": 1024}, scim={"bulk_max_payload_bytes": 65536}))
-    title = "x" * 2000
-    assert scim.post("/Users", {"userName": "single", "title": title}).status == 413
+    # Over 1 KiB, each value within the 512 characters an attribute may have.
+    long = {name: "x" * 400 for name in ("title", "nickName", "displayName", "profileUrl")}
+    assert scim.post("/Users", {"userName": "single", **long}).status == 413
     (result,) = _bulk(scim, {"schemas": [BULK_REQUEST], "Operations": [
-        {"method": "POST", "path": "/Users", "bulkId": "u", "data": {"userName": "bulk", "title": title}}]})
+        {"method": "POST", "path": "/Users", "bulkId": "u", "data": {"userName": "bulk", **long}}]})
     assert result["status"] == "201"
 
 
