@@ -10,6 +10,7 @@ from scim_bridge.api.ops import blueprint as ops_blueprint
 from scim_bridge.api.ops import metrics_verifier
 from scim_bridge.auth import TokenVerifier
 from scim_bridge.config import Settings, load_config, validate_config
+from scim_bridge.console import setup_console
 from scim_bridge.logging import configure_logging, setup_request_logging
 from scim_bridge.metrics import Metrics, setup_metrics
 from scim_bridge.scim.documents import Limits
@@ -51,6 +52,7 @@ def create_app(
     verifier = TokenVerifier.from_config(config.auth.tokens, engine)
     setup_api(app, ScimContext(store, verifier, limits, config.server.base_url, sync))
     app.register_blueprint(ops_blueprint(metrics_verifier(config.metrics, verifier)))
+    setup_console(app, config, engine, sync)
     return app
 
 

@@ -171,6 +171,71 @@ def token_revoke(config: Settings, name: str | None, token_id: int | None) -> No
     click.echo(f"revoked {count} token(s) of {name}")
 
 
+@main.group()
+def admin() -> None:
+    """Administrator accounts of the console under /admin (it opens once one exists)."""
+
+
+def _accounts(config: Settings):
+    from scim_bridge.console.accounts import Accounts
+
+    engine = _engine(config)
+    migrate.upgrade(engine)
+    return Accounts(engine)
+
+
+def _account_call(call):
+    """``call()``, with a name or password the accounts refuse reported as the command's error."""
+    from scim_bridge.console.accounts import AccountError
+
+    try:
+        return call()
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@admin.command("create")
+@click.argument("name")
+@click.password_option("--password", prompt="Password", confirmation_prompt="Repeat the password",
+                       help="prompted for (twice) when left out")
+@click.pass_obj
+def admin_create(config: Settings, name: str, password: str) -> None:
+    """Create the administrator NAME; the password is asked for twice and kept only as a hash."""
+    _account_call(lambda: _accounts(config).create(name, password))
+    click.echo(f"administrator {name} created")
+
+
+@admin.command("password")
+@click.argument("name")
+@click.password_option("--password", prompt="New password", confirmation_prompt="Repeat the password",
+                       help="prompted for (twice) when left out")
+@click.pass_obj
+def admin_password(config: Settings, name: str, password: str) -> None:
+    """Set a new password for the administrator NAME."""
+    if not _account_call(lambda: _accounts(config).set_password(name, password)):
+        raise click.ClickException(f"no administrator named {name!r}")
+    click.echo(f"password of {name} changed")
+
+
+@admin.command("list")
+@click.pass_obj
+def admin_list(config: Settings) -> None:
+    """List administrators (names and dates)."""
+    for account in _accounts(config).list():
+        last = f"{account.last_login:%Y-%m-%d %H:%M} UTC" if account.last_login else "never"
+        click.echo(f"{account.name}\tcreated {account.created:%Y-%m-%d %H:%M} UTC\tlast sign-in {last}")
+
+
+@admin.command("delete")
+@click.argument("name")
+@click.pass_obj
+def admin_delete(config: Settings, name: str) -> None:
+    """Delete the administrator NAME; their open sessions end at their next request."""
+    if not _accounts(config).delete(name):
+        raise click.ClickException(f"no administrator named {name!r}")
+    click.echo(f"administrator {name} deleted")
+
+
 @main.command("status")
 @click.pass_obj
 def status(config: Settings) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from marshmallow import ValidationError, fields, post_load, validate
@@ -104,6 +105,26 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The admin console under /admin (scim_bridge/console, docs/console.md). It serves nothing until
+    an administrator account exists (``scim-bridge admin create NAME``)."""
+
+    enabled: bool = True
+    # Session cookies are Secure (sent over HTTPS only); false only for plain-HTTP development on
+    # loopback, and the console then answers loopback clients only.
+    secure_cookies: bool = True
+    # Signs session cookies; None: one is generated and kept in the database, shared by every worker.
+    secret_key: str | None = field(default=None, repr=False)
+    session_minutes: int = 480
+    # Failed sign-ins allowed per account and per client address within the window (in the database,
+    # so it holds across gunicorn workers and instances).
+    login_attempts: int = 5
+    login_window_seconds: int = 60
+    # The zone times are shown in (an IANA name such as Europe/Berlin).
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class TargetSettings:
     """One ``targets.<name>`` entry: ``rules`` merged with the global ``rules:`` (``rules/settings.py``),
     ``http`` the client's own :class:`HttpSettings`, ``options`` an instance of the client class's
@@ -134,6 +155,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     targets: Mapping[str, TargetSettings] = field(default_factory=dict)
 
 
@@ -211,6 +233,25 @@ class DeliverySchema(_Section):
     max_defect_attempts = fields.Integer(validate=validate.Range(min=1))
 
 
+def _zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown time zone {name!r}: give an IANA name such as Europe/Berlin") from None
+    return True
+
+
+class ConsoleSchema(_Section):
+    settings = ConsoleSettings
+    enabled = fields.Boolean()
+    secure_cookies = fields.Boolean()
+    secret_key = fields.String(allow_none=True, validate=validate.Length(min=32))
+    session_minutes = fields.Integer(validate=validate.Range(min=1, max=10_080))
+    login_attempts = fields.Integer(validate=validate.Range(min=1, max=1000))
+    login_window_seconds = fields.Integer(validate=validate.Range(min=1, max=86_400))
+    timezone = fields.String(validate=_zone)
+
+
 class HttpSchema(_Section):
     """``targets.<name>.http``: every field of ``atlassian_clients.HttpSettings``, which it builds."""
 
@@ -249,6 +290,7 @@ class ConfigSchema(StrictSchema):
     metrics = _section(MetricsSchema)
     logging = _section(LoggingSchema)
     delivery = _section(DeliverySchema)
+    console = _section(ConsoleSchema)
     rules = fields.Nested(RulesSchema, load_default=dict)
     targets = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$")),
                           values=fields.Nested(TargetSchema), load_default=dict)

@@ -208,3 +208,65 @@ class ApiToken(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# -- the admin console (scim_bridge/console) ----------------------------------------------------------
+
+
+class ConsoleAdmin(Base):
+    """An administrator of the console; the password only as an argon2 hash (PHC string)."""
+
+    __tablename__ = "console_admins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_lower: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConsoleLoginFailure(Base):
+    """A failed sign-in, counted per account and per client address over a short window (rate limit)."""
+
+    __tablename__ = "console_login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    account_lower: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_console_login_failures_account", "account_lower", "at"),
+        Index("ix_console_login_failures_address", "address", "at"),
+    )
+
+
+class ConsoleSecret(Base):
+    """Secrets the console generates once and every worker shares (the session signing key)."""
+
+    __tablename__ = "console_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReconcileRun(Base):
+    """A reconciliation started from the console, run in the background; any worker shows its state."""
+
+    __tablename__ = "console_reconcile_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_by: Mapped[str] = mapped_column(String(64))
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=True)
+    deactivate_unmanaged: Mapped[bool] = mapped_column(Boolean, default=False)
+    targets: Mapped[list] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    done_targets: Mapped[int] = mapped_column(Integer, default=0)
+    # Per target, the report as plain data (console/runs.py).
+    result: Mapped[list | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -184,12 +184,14 @@ class Outbox:
         times = [claimable_at(due, lease) for due, lease in leased] + ([free] if free is not None else [])
         return min(times, default=None)
 
-    def requeue_parked(self, target: str | None = None) -> int:
-        """``scim-bridge retry``: parked rows become due now."""
+    def requeue_parked(self, target: str | None = None, ids: list[int] | None = None) -> int:
+        """``scim-bridge retry`` and the console's Retry: parked rows (of a target; these rows) become due now."""
         with self._write() as session, session.begin():
             query = sa.update(OutboxRow).where(OutboxRow.state == "parked")
             if target:
                 query = query.where(OutboxRow.target == target)
+            if ids is not None:
+                query = query.where(OutboxRow.id.in_(ids))
             return session.execute(
                 query.values(state="pending", due_at=self.clock(), attempts=0, claimed_by=None, lease_until=None)
             ).rowcount

@@ -23,8 +23,11 @@ IDP_PASSWORDS = (OKTA_PASSWORD, "Secr3t!pass", "s3cret!", "t1meMa$heen")
 CLIENT_SECRETS = ("real-secret-1", "hunter22", "pw-secret", "tok-secret", "carol-secret", "bb-admin-pat")
 # Tokens the hostile-input suite presents (tests/e2e/test_hostile_input.py).
 HOSTILE_TOKEN = "hostile-token-5f3e9a1c77d2"
+# Console administrators' passwords (tests/e2e/test_console*.py), and one typed wrong.
+CONSOLE_PASSWORD = "console-Pass-4d1e9"
+CONSOLE_WRONG_PASSWORD = "not-the-Pass-77c2"
 
-DISTINCTIVE = (TOKEN, HOSTILE_TOKEN, *IDP_PASSWORDS, *CLIENT_SECRETS)
+DISTINCTIVE = (TOKEN, HOSTILE_TOKEN, *IDP_PASSWORDS, *CLIENT_SECRETS, CONSOLE_PASSWORD, CONSOLE_WRONG_PASSWORD)
 SHORT_PASSWORDS = (FAKE_ADMIN[1], "pw", "wrong")
 
 _CREDENTIAL_FORMS = [

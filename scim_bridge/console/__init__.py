@@ -1,0 +1,56 @@
+"""The admin console under /admin: what each target holds and owes, parked deliveries and their retry,
+a person's history, reconciliation, the effective configuration and the bearer tokens
+(docs/console.md).
+
+It reads the store and acts only through the services the command line uses (the outbox's requeue,
+``sync.reconcile.reconcile``, the token functions of ``scim_bridge.auth``); it never calls a product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from scim_bridge.config import Settings
+from scim_bridge.console.accounts import Accounts, LoginThrottle
+from scim_bridge.console.present import Clock
+from scim_bridge.console.reads import ConsoleReads
+from scim_bridge.console.runs import ReconcileRuns
+from scim_bridge.console.session import configure_session
+from scim_bridge.sync.service import Sync
+
+PREFIX = "/admin"
+
+
+@dataclass
+class ConsoleContext:
+    settings: Settings
+    engine: sa.Engine
+    sync: Sync | None
+    accounts: Accounts
+    throttle: LoginThrottle
+    reads: ConsoleReads
+    runs: ReconcileRuns
+    clock: Clock
+    csrf: CSRFProtect
+
+
+def setup_console(app: Flask, settings: Settings, engine: sa.Engine, sync: Sync | None) -> None:
+    """Register the console unless ``console.enabled`` is false."""
+    console = settings.console
+    if not console.enabled:
+        return
+    from scim_bridge.console.views import blueprint
+
+    configure_session(app, console, engine)
+    csrf = CSRFProtect(app)
+    context = ConsoleContext(
+        settings, engine, sync, Accounts(engine),
+        LoginThrottle(engine, attempts=console.login_attempts, window=console.login_window_seconds),
+        ConsoleReads(engine, settings), ReconcileRuns(engine, sync), Clock(console.timezone), csrf,
+    )
+    app.extensions["scim_bridge_console"] = context
+    app.register_blueprint(blueprint(context))

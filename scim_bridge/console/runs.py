@@ -1,0 +1,146 @@
+"""Reconciliation started from the console: run in a background thread, one target after another,
+through ``sync.reconcile.reconcile`` (as ``scim-bridge reconcile`` does), its progress and reports
+kept in the database so whichever worker serves the next request can show them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from scim_bridge.console.reads import resource_names
+from scim_bridge.store.database import make_session_factory
+from scim_bridge.store.models import ReconcileRun, utcnow
+from scim_bridge.sync.reconcile import reconcile
+
+log = logging.getLogger("scim_bridge.console")
+
+# A run whose thread has not reported for this long died with its process (a restart, a crash).
+STALE_AFTER = timedelta(minutes=30)
+
+# How the plan's operations are grouped in the console's table (rules/model.py Operation.kind).
+CREATE = {"create_user", "link_user", "create_group"}
+DEACTIVATE = {"delete_user", "delete_group", "revoke_licence"}
+
+
+class RunBusy(Exception):
+    """Another reconciliation is running."""
+
+
+@dataclass
+class RunView:
+    id: int
+    started: datetime
+    finished: datetime | None
+    started_by: str
+    dry_run: bool
+    deactivate_unmanaged: bool
+    targets: list[str]
+    state: str  # running | done | failed | interrupted
+    done_targets: int
+    reports: list[dict]
+    error: str | None
+
+
+def column_of(kind: str, active: bool | None) -> str:
+    if kind in CREATE:
+        return "create"
+    if kind in DEACTIVATE or (kind == "set_active" and active is False):
+        return "deactivate"
+    return "update"
+
+
+def report_data(report, names: dict[tuple[str, str], str]) -> dict:
+    """A ``TargetReport`` as plain data for the database and the templates."""
+    planned = []
+    for kind, resource_id, op in report.planned:
+        op_kind = getattr(op, "kind", "")
+        planned.append({"type": kind, "id": resource_id, "name": names.get((kind, resource_id)),
+                        "column": column_of(op_kind, getattr(op, "active", None)),
+                        "operation": op.describe() if hasattr(op, "describe") else str(op)})
+    return {
+        "target": report.target,
+        "planned": planned,
+        "skipped": [{"type": k, "id": rid, "name": names.get((k, rid)), "reason": why}
+                    for k, rid, why in report.skipped],
+        "unmanaged": list(report.unmanaged),
+        "deactivated": list(report.deactivated),
+        "errors": list(report.errors),
+        "queued": report.queued,
+    }
+
+
+class ReconcileRuns:
+    def __init__(self, engine: sa.Engine, sync, clock=utcnow):
+        self.engine = engine
+        self.sync = sync
+        self.clock = clock
+        self._read = make_session_factory(engine)
+        self._write = make_session_factory(engine, write=True)
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.sync.targets) if self.sync is not None else []
+
+    def start(self, by: str, targets: list[str], *, dry_run: bool, deactivate_unmanaged: bool) -> int:
+        now = self.clock()
+        with self._write() as session, session.begin():
+            running = session.scalar(sa.select(ReconcileRun.id).where(
+                ReconcileRun.state == "running", ReconcileRun.updated > now - STALE_AFTER).limit(1))
+            if running is not None:
+                raise RunBusy(running)
+            run = ReconcileRun(started=now, updated=now, started_by=by, dry_run=dry_run,
+                               deactivate_unmanaged=deactivate_unmanaged, targets=targets, state="running",
+                               done_targets=0, result=[])
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        log.info("reconciliation %s started by %s (%s) for %s", run_id, by, "dry run" if dry_run else "apply",
+                 ", ".join(targets), extra={"admin": by})
+        thread = threading.Thread(target=self._run, args=(run_id, targets, dry_run, deactivate_unmanaged),
+                                  name=f"console-reconcile-{run_id}", daemon=True)
+        thread.start()
+        return run_id
+
+    def _run(self, run_id: int, targets: list[str], dry_run: bool, deactivate_unmanaged: bool) -> None:
+        reports: list[dict] = []
+        try:
+            for name in targets:
+                for report in reconcile(self.sync, targets=[name], dry_run=dry_run,
+                                        deactivate_unmanaged=deactivate_unmanaged):
+                    keys = [(k, rid) for k, rid, _ in (*report.planned, *report.skipped)]
+                    with self._read() as session:
+                        names = resource_names(session, keys)
+                    reports.append(report_data(report, names))
+                self._update(run_id, done_targets=len(reports), result=list(reports))
+            self._update(run_id, state="done", finished=self.clock())
+        except Exception as exc:  # noqa: BLE001 - shown to the administrator, never a traceback
+            log.error("reconciliation %s failed: %s", run_id, exc.__class__.__name__)
+            self._update(run_id, state="failed", finished=self.clock(),
+                         error=f"{exc.__class__.__name__}: {str(exc)[:500]}")
+
+    def _update(self, run_id: int, **values) -> None:
+        with self._write() as session, session.begin():
+            session.execute(sa.update(ReconcileRun).where(ReconcileRun.id == run_id)
+                            .values(updated=self.clock(), **values))
+
+    def get(self, run_id: int) -> RunView | None:
+        with self._read() as session:
+            row = session.get(ReconcileRun, run_id)
+            return self._view(row) if row is not None else None
+
+    def recent(self, limit: int = 10) -> list[RunView]:
+        with self._read() as session:
+            return [self._view(row) for row in session.scalars(
+                sa.select(ReconcileRun).order_by(ReconcileRun.id.desc()).limit(limit))]
+
+    def _view(self, row: ReconcileRun) -> RunView:
+        state = row.state
+        if state == "running" and row.updated <= self.clock() - STALE_AFTER:
+            state = "interrupted"
+        return RunView(row.id, row.started, row.finished, row.started_by, row.dry_run, row.deactivate_unmanaged,
+                       list(row.targets or []), state, row.done_targets, list(row.result or []), row.error)
+
