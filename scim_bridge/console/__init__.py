@@ -19,10 +19,10 @@ from scim_bridge.console.accounts import Accounts, LoginThrottle
 from scim_bridge.console.present import Clock
 from scim_bridge.console.reads import ConsoleReads
 from scim_bridge.console.runs import ReconcileRuns
-from scim_bridge.console.session import configure_session
+from scim_bridge.console.session import PREFIX, configure_session
 from scim_bridge.sync.service import Sync
 
-PREFIX = "/admin"
+__all__ = ["PREFIX", "ConsoleContext", "setup_console"]
 
 
 @dataclass

@@ -21,7 +21,7 @@ log = logging.getLogger("scim_bridge.console")
 # A run whose thread has not reported for this long died with its process (a restart, a crash).
 STALE_AFTER = timedelta(minutes=30)
 
-# How the plan's operations are grouped in the console's table (rules/model.py Operation.kind).
+# How the plan's operations are grouped in the console's table (rules/operations.py Operation.action).
 CREATE = {"create_user", "link_user", "create_group"}
 DEACTIVATE = {"delete_user", "delete_group", "revoke_licence"}
 
@@ -57,20 +57,27 @@ def report_data(report, names: dict[tuple[str, str], str]) -> dict:
     """A ``TargetReport`` as plain data for the database and the templates."""
     planned = []
     for kind, resource_id, op in report.planned:
-        op_kind = getattr(op, "kind", "")
         planned.append({"type": kind, "id": resource_id, "name": names.get((kind, resource_id)),
-                        "column": column_of(op_kind, getattr(op, "active", None)),
-                        "operation": op.describe() if hasattr(op, "describe") else str(op)})
+                        "column": column_of(op.action, getattr(op, "active", None)), "operation": op.describe()})
     return {
         "target": report.target,
         "planned": planned,
         "skipped": [{"type": k, "id": rid, "name": names.get((k, rid)), "reason": why}
                     for k, rid, why in report.skipped],
         "unmanaged": list(report.unmanaged),
+        # What deactivating the unmanaged accounts would do (a dry run asked to deactivate them).
+        "deprovisioning": _by_name(report.deprovisioning),
         "deactivated": list(report.deactivated),
         "errors": list(report.errors),
         "queued": report.queued,
     }
+
+
+def _by_name(operations) -> dict[str, str]:
+    out: dict[str, list[str]] = {}
+    for name, op in operations:
+        out.setdefault(name, []).append(op.describe())
+    return {name: "; ".join(described) for name, described in out.items()}
 
 
 class ReconcileRuns:

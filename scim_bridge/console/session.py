@@ -6,17 +6,20 @@ and kept in the database, so every gunicorn worker and instance signs and reads 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
 from scim_bridge.config import ConsoleSettings
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import ConsoleSecret, utcnow
 
+PREFIX = "/admin"
 SESSION_KEY_NAME = "session_key"
 COOKIE_NAME = "scim_bridge_console"
 
@@ -37,8 +40,26 @@ def shared_secret(engine: sa.Engine, name: str) -> str:
         return session.scalar(sa.select(ConsoleSecret.value).where(ConsoleSecret.name == name))
 
 
+class SharedKeySessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, whose key is read from the database at the first console request
+    that needs it: the app starts (and SCIM answers 503) while the database is out of reach."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    def open_session(self, app: Flask, request):
+        if not app.secret_key and request.path.startswith(PREFIX + "/"):
+            # Without the database: no session this time; the console's page says the database is away.
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                app.secret_key = shared_secret(self.engine, SESSION_KEY_NAME)
+        return super().open_session(app, request)
+
+
 def configure_session(app: Flask, settings: ConsoleSettings, engine: sa.Engine) -> None:
-    app.secret_key = settings.secret_key or shared_secret(engine, SESSION_KEY_NAME)
+    if settings.secret_key:
+        app.secret_key = settings.secret_key
+    else:
+        app.session_interface = SharedKeySessions(engine)
     app.config.update(
         SESSION_COOKIE_NAME=COOKIE_NAME,
         # The cookie never travels with SCIM requests: only the console reads it.

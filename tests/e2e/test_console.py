@@ -128,13 +128,20 @@ def test_without_secure_cookies_the_console_answers_loopback_clients_only(engine
 
 def test_every_worker_signs_sessions_with_the_key_kept_in_the_database(engine):
     first, second = console_app(engine), console_app(engine, admin=False)
-    assert first.secret_key == second.secret_key
     client = ConsoleClient(first)
     client.login()
+    ConsoleClient(second).get("/admin/login")
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
     cookie = client.http.get_cookie("scim_bridge_console", path="/admin")
     other = ConsoleClient(second)
     other.http.set_cookie("scim_bridge_console", cookie.value, path="/admin")
     assert other.get("/admin/").status_code == 200
+
+
+def test_the_app_starts_while_the_database_is_away_and_the_console_says_so(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'gone' / 'bridge.db'}")  # a directory that does not exist
+    page = ConsoleClient(console_app(engine, admin=False)).get("/admin/login")
+    assert page.status_code == 503 and "database is not answering" in page.text
 
 
 def test_the_console_is_off_when_disabled_and_closed_until_an_administrator_exists(engine):

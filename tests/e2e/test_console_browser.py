@@ -169,6 +169,9 @@ def test_an_administrator_sees_a_refusal_retries_it_finds_a_person_and_reconcile
     jira_section = page.locator("section", has=page.locator("h3", has_text="jira"))
     assert "refused" in jira_section.inner_text() and "The server answered 400" in jira_section.inner_text()
     assert "create_user" in jira_section.inner_text() and "applied" in jira_section.inner_text()
+    after = jira_section.locator("details", has=page.locator("summary", has_text="after")).first
+    after.locator("summary").click()  # each applied call keeps the account's state before and after it
+    assert '"name": "alice"' in after.inner_text()
     assert "idp" in page.locator("table", has_text="SCIM requests").inner_text()
     console.shown("person")
 

@@ -7,6 +7,16 @@ from datetime import UTC, datetime
 
 from scim_bridge.config import validate_config
 from scim_bridge.console.present import MASK, Clock, general_rows, rows, side_by_side
+from scim_bridge.console.runs import report_data
+from scim_bridge.rules.operations import (
+    AddMember,
+    CreateGroup,
+    CreateUser,
+    RemoveMember,
+    RevokeLicence,
+    SetActive,
+)
+from scim_bridge.sync.reconcile import TargetReport
 
 
 @dataclass(frozen=True)
@@ -47,3 +57,25 @@ def test_times_are_shown_in_the_configured_zone_and_name_it():
         '<time datetime="2026-07-01T12:00:05+00:00">2026-07-01 14:00:05 CEST</time>'
     assert Clock("UTC").when(None) == "never"
     assert Clock.age(datetime(2026, 7, 1, 11, 0, tzinfo=UTC), moment) == "1 h"
+
+
+def test_a_reconciliation_report_is_tabled_as_create_update_deactivate_and_unmanaged_accounts():
+    report = TargetReport("bitbucket", planned=[
+        ("User", "u1", CreateUser("alice", display_name="Alice", email="alice@example.com")),
+        ("User", "u2", SetActive("bob", active=False)),
+        ("User", "u3", SetActive("carol", active=True)),
+        ("User", "u3", AddMember("carol", group="dev")),
+        ("User", "u4", RevokeLicence("dave")),
+        ("Group", "g1", CreateGroup("dev")),
+    ], unmanaged=["mallory"], deprovisioning=[("mallory", RemoveMember("mallory", group="stash-users")),
+                                               ("mallory", RevokeLicence("mallory"))])
+    data = report_data(report, {("User", "u1"): "alice@example.com"})
+    columns = {}
+    for row in data["planned"]:
+        columns.setdefault(row["column"], []).append(row["operation"])
+    assert columns == {"create": ["create user alice", "create group dev"],
+                       "deactivate": ["deactivate bob", "revoke licence dave"],
+                       "update": ["activate carol", "add carol to dev"]}
+    assert data["planned"][0]["name"] == "alice@example.com"
+    assert data["unmanaged"] == ["mallory"]
+    assert data["deprovisioning"] == {"mallory": "remove mallory from stash-users; revoke licence mallory"}
