@@ -90,5 +90,5 @@ def side_by_side(targets: dict[str, TargetSettings]) -> tuple[list[str], list[tu
 
 def general_rows(settings: Settings) -> list[tuple[str, object]]:
     url = sa.make_url(settings.database.url).render_as_string(hide_password=True)
-    return [("database.url", url), *rows("delivery", settings.delivery), *rows("console", settings.console),
-            ("auth.tokens (configured)", ", ".join(t.name for t in settings.auth.tokens) or "(none)")]
+    return [("database.url", url), *rows("delivery", settings.delivery), *rows("metrics", settings.metrics),
+            *rows("console", settings.console)]

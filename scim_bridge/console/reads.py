@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from scim_bridge.config import Settings
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.models import ApiToken, AuditEntry, Group, Link, OutboxRow, User, UserEmail
+from scim_bridge.store.models import AuditEntry, Group, Link, OutboxRow, User, UserEmail
 
 # Outcomes that mean the product answered (made the change, or refused it in its own words); a
 # "failed" delivery is one the product did not answer (down, timed out, throttled, credentials).
@@ -86,13 +86,6 @@ class Person:
     resource: dict
     scim: list  # audit rows on the SCIM side
     targets: list[TargetState]
-
-
-@dataclass
-class StoredToken:
-    name: str
-    created: datetime
-    revoked: datetime | None
 
 
 class ConsoleReads:
@@ -227,13 +220,6 @@ class ConsoleReads:
             applied = {t.target: t.applied["name"] for t in targets if t.applied and t.applied.get("name")}
             return Person(_match(user, applied), user.resource or {},
                           [entry for entry in audit if entry.scope == "scim"], targets)
-
-    # -- tokens -------------------------------------------------------------------------------------
-
-    def stored_tokens(self) -> list[StoredToken]:
-        with self._read() as session:
-            return [StoredToken(t.name, t.created, t.revoked_at)
-                    for t in session.scalars(sa.select(ApiToken).order_by(ApiToken.name, ApiToken.id))]
 
 
 def resource_names(session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:

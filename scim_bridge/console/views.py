@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-import re
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import (
@@ -24,7 +24,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from scim_bridge.auth import create_token, revoke_token
+from scim_bridge.auth import InvalidTokenName, create_token, list_tokens, revoke_token_id
 from scim_bridge.console import PREFIX, ConsoleContext
 from scim_bridge.console.present import general_rows, side_by_side
 from scim_bridge.console.runs import RunBusy
@@ -35,7 +35,6 @@ from scim_bridge.sync.outbox import Outbox
 
 log = logging.getLogger("scim_bridge.console")
 
-TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Pages that serve a visitor who is not signed in.
 OPEN = {"console.login", "console.static"}
 
@@ -210,30 +209,34 @@ def blueprint(ctx: ConsoleContext) -> Blueprint:
         settings = ctx.settings
         names, rows = side_by_side(dict(settings.targets))
         return _page("console/configuration.html", status, general=general_rows(settings), names=names, rows=rows,
-                     tokens=ctx.reads.stored_tokens(), **extra)
+                     tokens=list_tokens(ctx.engine, settings.auth.tokens), **extra)
 
     @bp.post("/tokens")
     def token_create():
+        # The token functions of auth.py, as `scim-bridge token create NAME [--expires]` uses them.
         name = request.form.get("name", "").strip()
-        if not TOKEN_NAME.match(name):
-            return _configuration(400, token_error="A token name is 1 to 64 letters, digits and . _ -")
+        days = request.form.get("expires_days", "").strip()
+        if days and not (days.isdigit() and 0 < int(days) <= 3650):
+            return _configuration(400, token_error="Expiry: a number of days from 1 to 3650, or empty for none.")
         try:
-            value = create_token(ctx.engine, name)
-        except sa.exc.IntegrityError:
-            return _configuration(409, token_error=f"A token named {name} exists already: revoke it or pick "
-                                                   "another name.")
-        log.info("console: token %s created by %s", name, g.admin.name, extra={"admin": g.admin.name})
+            issued = create_token(ctx.engine, name, timedelta(days=int(days)) if days else None)
+        except InvalidTokenName as exc:
+            return _configuration(400, token_error=str(exc))
+        log.info("console: token %s (id %s) created by %s", issued.name, issued.id, g.admin.name,
+                 extra={"admin": g.admin.name})
         # Shown in this response only (never stored, flashed or logged); the page is not cached.
-        return _configuration(201, new_token=(name, value))
+        return _configuration(201, new_token=issued)
 
     @bp.post("/tokens/revoke")
     def token_revoke():
-        name = request.form.get("name", "")
-        if revoke_token(ctx.engine, name):
-            log.info("console: token %s revoked by %s", name, g.admin.name, extra={"admin": g.admin.name})
-            flash(f"Token {name} revoked: identity providers using it are refused within seconds.")
+        token_id = request.form.get("id", "")
+        name = revoke_token_id(ctx.engine, int(token_id)) if token_id.isdigit() else None
+        if name is None:
+            flash("That token is not active any more: nothing was revoked.")
         else:
-            flash(f"No active token named {name}.")
+            log.info("console: token %s (id %s) revoked by %s", name, token_id, g.admin.name,
+                     extra={"admin": g.admin.name})
+            flash(f"Token {name} (id {token_id}) revoked: identity providers using it are refused within seconds.")
         return redirect(url_for("console.configuration"))
 
     @bp.route("/<path:unknown>", methods=["GET", "POST"])

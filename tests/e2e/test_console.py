@@ -11,10 +11,11 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from scim_bridge.auth import list_tokens
 from scim_bridge.cli import main as cli_main
 from scim_bridge.console.accounts import AccountError, Accounts, LoginThrottle
 from scim_bridge.store.database import make_engine
-from scim_bridge.store.models import Base, ConsoleAdmin, OutboxRow
+from scim_bridge.store.models import ApiToken, Base, ConsoleAdmin, OutboxRow
 from tests.e2e.console_support import ADMIN, ConsoleClient, console_app, csrf_token
 from tests.e2e.provisioning_support import LICENCE_GROUPS
 from tests.support.bridge import ScimClient
@@ -305,18 +306,27 @@ def test_the_configuration_page_masks_secrets_and_shows_a_new_token_once(engine,
 
     created = client.post("/admin/tokens", {"name": "okta"})
     assert created.status_code == 201 and "shown this once only" in created.text
-    value = created.text.split('id="token-value" readonly value="')[1].split('"')[0]
+    value = token_value(created.text)
     assert ScimClient(app, token=value).get("/Users").status == 200
     listed = client.get("/admin/configuration").text
-    assert "okta" in listed and value not in listed
+    assert "okta" in listed and value not in listed and "<td>config.yaml</td>" in listed  # the idp token
 
-    assert client.post("/admin/tokens", {"name": "okta"}).status_code == 409
+    # Rotation: a second token under the same name, expiring, then the first one revoked by its id.
+    second = client.post("/admin/tokens", {"name": "okta", "expires_days": "30"})
+    assert second.status_code == 201 and "expires" in second.text
+    with engine.connect() as conn:
+        first_id = conn.scalar(sa.select(sa.func.min(ApiToken.id)))
+    client.post("/admin/tokens/revoke", {"id": str(first_id)})
+    states = {entry.id: entry.state for entry in list_tokens(engine, [])}
+    assert list(states.values()).count("revoked") == 1 and states[first_id] == "revoked"
+    assert f"(id {first_id}) revoked" in client.get("/admin/configuration").text
+
     assert client.post("/admin/tokens", {"name": "no spaces"}).status_code == 400
-    client.post("/admin/tokens/revoke", {"name": "okta"})
-    assert "revoked" in client.get("/admin/configuration").text
+    assert client.post("/admin/tokens", {"name": "okta", "expires_days": "-1"}).status_code == 400
 
 
-# -- a person's history ---------------------------------------------------------------------------
+def token_value(html: str) -> str:
+    return html.split('id="token-value" readonly value="')[1].split('"')[0]
 
 
 # alice.smith@example.com becomes asmith on the targets: a name neither her userName nor her e-mail starts with.
