@@ -1,8 +1,8 @@
-"""Clients of the Jira, Confluence and Bitbucket Data Center user directories.
+"""Clients of the Jira, Confluence and Bitbucket Data Center user directories, and of Crowd.
 
 The registry (docs/architecture.md decision 4) maps a target's ``type:`` in ``config.yaml`` to a client
-class. ``jira``, ``confluence`` and ``bitbucket`` ship here; a dotted path ``"package.module:Class"``
-loads a client shipped elsewhere. A client class is built with
+class. ``jira``, ``confluence``, ``bitbucket`` and ``crowd`` ship here; a dotted path
+``"package.module:Class"`` loads a client shipped elsewhere. A client class is built with
 ``Class.from_target(target, base_url, auth, *, http=..., session=..., sleep=..., clock=...,
 wall_clock=..., **options)`` and must satisfy :class:`DirectoryClient`; subclassing
 :class:`atlassian_clients.product.ProductClient` gives a plug-in the shared HTTP policy. A class
@@ -43,6 +43,7 @@ from atlassian_clients.base import (
 )
 from atlassian_clients.bitbucket import BitbucketClient, BitbucketOptions
 from atlassian_clients.confluence import ConfluenceClient, ConfluenceOptions
+from atlassian_clients.crowd import CrowdClient, CrowdOptions
 from atlassian_clients.http import BasicAuth, HttpSettings, TokenAuth, Transport
 from atlassian_clients.jira import JiraClient, JiraOptions
 from atlassian_clients.options import ClientOptions
@@ -51,6 +52,7 @@ CLIENT_TYPES: dict[str, type] = {
     "jira": JiraClient,
     "confluence": ConfluenceClient,
     "bitbucket": BitbucketClient,
+    "crowd": CrowdClient,
 }
 
 
@@ -81,7 +83,8 @@ def build_client(
 
     ``options`` are passed to ``from_target``: the HTTP ones (``http=HttpSettings(...)``,
     ``session``, ``sleep``, ``clock``, ``wall_clock``) and the fields of the class's ``Options``
-    (:class:`JiraOptions`, :class:`ConfluenceOptions`, :class:`BitbucketOptions`; Jira also takes
+    (:class:`JiraOptions`, :class:`ConfluenceOptions`, :class:`BitbucketOptions`,
+    :class:`CrowdOptions`; Jira also takes
     ``application_keys``).
     """
     return client_class(type_name).from_target(target, base_url, auth, **options)
@@ -100,6 +103,8 @@ __all__ = [
     "ConfluenceOptions",
     "Conflict",
     "Creation",
+    "CrowdClient",
+    "CrowdOptions",
     "DirectoryClient",
     "HttpSettings",
     "JiraClient",

@@ -79,3 +79,14 @@ def plain_list_page(page_size: int) -> NextRule:
         return page, (start + len(page)) if len(page) >= page_size else None
 
     return rule
+
+
+def crowd_page(entities: str, page_size: int) -> NextRule:
+    """Crowd's ``{"expand", "users" | "groups": [...]}`` (docs/products.md §5.4): no total and no
+    last-page mark, so a page shorter than the ``max-results`` asked for is the last."""
+
+    def rule(page: dict, start: int) -> tuple[list[Any], Position]:
+        items = page.get(entities) or []
+        return items, (start + len(items)) if len(items) >= page_size else None
+
+    return rule

@@ -1,5 +1,5 @@
 """The bridge under measurement: the real Flask app on a benchmark store, driven in-process through
-Flask's test client, with the three products' fakes as its targets (the demo's wiring)."""
+Flask's test client, with the fakes of the products and Crowd as its targets (the demo's wiring)."""
 
 from __future__ import annotations
 

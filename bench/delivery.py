@@ -1,7 +1,7 @@
-"""Benchmark 4: delivery throughput to the three products, against calling their clients directly.
+"""Benchmark 4: delivery throughput to the fake products, against calling their clients directly.
 
 Users are created through SCIM with the worker off, then ``sync.worker.drain()`` delivers them to
-fakes of Jira, Confluence and Bitbucket served in-process over loopback HTTP; only the drain is
+fakes of Jira, Confluence, Bitbucket and Crowd served in-process over loopback HTTP; only the drain is
 timed. The baseline makes the calls a new user needs with the same clients and the same fakes --
 ``get_user``, ``create_user``, ``add_member`` to the licence group -- with the same parallelism as
 ``drain()`` (the worker's pool of ``concurrency`` per target, one target after another). The ratio
@@ -106,7 +106,7 @@ def delivery_table(database: str, bridge: Bridge, fakes: RunningFakes, *, users:
     raw = rate("direct: get_user + create_user + add_member per user and target", direct)
     column = "÷ direct client calls"
     table = Table(f"4. Delivery throughput — {database}",
-                  f"{users} users created through SCIM, then delivered to fakes of the three products "
+                  f"{users} users created through SCIM, then delivered to the fakes of {', '.join(PRODUCTS)} "
                   f"(concurrency {CONCURRENCY} per target, as drain() runs). Higher is better; the ratio is the "
                   "share of the raw REST throughput the bridge keeps.", [column])
     table.add(through.name, through, {column: ratio(through, raw)})

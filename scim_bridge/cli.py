@@ -60,7 +60,8 @@ def check_config(config: Settings) -> None:
         can = [word for word, able in (("deactivate", caps.can_deactivate), ("rename users", caps.can_rename_user),
                                        ("find by e-mail", caps.can_find_by_email)) if able]
         abilities = ", ".join(can) or "none of deactivate, rename users, find by e-mail"
-        click.echo(f"targets.{name}: {info.product} {info.version}; can {abilities}")
+        version = info.version or "(version not reported)"  # Crowd tells an application none
+        click.echo(f"targets.{name}: {info.product} {version}; can {abilities}")
     if failed:
         raise click.ClickException(f"cannot use target(s) {', '.join(failed)}: see above")
 

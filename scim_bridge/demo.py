@@ -1,5 +1,5 @@
-"""The zero-configuration demo: a throw-away store, a bearer token, and fakes of Jira, Confluence and
-Bitbucket started in-process as the targets, all on loopback.
+"""The zero-configuration demo: a throw-away store, a bearer token, and fakes of Jira, Confluence,
+Bitbucket and Crowd started in-process as the targets, all on loopback.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from atlassian_clients.fakes import PRODUCTS, start_fakes
 from scim_bridge import create_app
 from scim_bridge.auth import new_token_value
 
-# The licence-granting groups the fakes start with, as an administrator would list them.
-LICENCE_GROUPS = {"jira": ["jira-software-users"], "confluence": ["confluence-users"], "bitbucket": ["stash-users"]}
+# The licence-granting groups the fakes start with, as an administrator would list them; in Crowd,
+# which licenses no one, the group a connected Jira maps (docs/products.md §5.11).
+LICENCE_GROUPS = {"jira": ["jira-software-users"], "confluence": ["confluence-users"], "bitbucket": ["stash-users"],
+                  "crowd": ["jira-software-users"]}
 
 
 def demo_config(database_url: str, token: str, fakes_url: str | None = None) -> dict:
@@ -57,7 +59,7 @@ def run_demo(host: str, port: int) -> int:
             print(f"scim-bridge demo: bearer token {token}", flush=True)
         else:
             print("scim-bridge demo: bearer token taken from SCIM_BRIDGE_TOKEN", flush=True)
-        print(f"scim-bridge demo: fake Jira, Confluence and Bitbucket at {fakes.url} (admin/admin); "
+        print(f"scim-bridge demo: fake Jira, Confluence, Bitbucket and Crowd at {fakes.url} (admin/admin); "
               f"their state at {fakes.url}/_fake/state", flush=True)
         # SIGTERM (how test harnesses stop the demo) ends it like Ctrl-C, so the store is removed.
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

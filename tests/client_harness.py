@@ -26,6 +26,7 @@ BASE_URLS = {
     "jira": "http://atlassian.test/jira",
     "confluence": "http://atlassian.test/confluence",
     "bitbucket": "http://atlassian.test/bitbucket",
+    "crowd": "http://atlassian.test/crowd",
 }
 BASIC = "Basic " + base64.b64encode(f"{SERVICE_USER}:{SERVICE_PASSWORD}".encode()).decode()
 # The headers whose presence and value the contract tests pin down exactly (None = must be absent).

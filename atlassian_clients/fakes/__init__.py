@@ -1,4 +1,4 @@
-"""Stateful in-memory fakes of the Jira, Confluence and Bitbucket Data Center REST APIs.
+"""Stateful in-memory fakes of the Jira, Confluence and Bitbucket Data Center REST APIs and of Crowd.
 
 They answer the user, group, membership, licence and version resources an admin-sync client uses
 with each product's paths, status codes and error bodies (``docs/products.md``), and can add
@@ -14,11 +14,12 @@ latency, failures and 429s on request. Start them in-process::
         assert fakes.jira.calls.applied("POST", "/rest/api/2/user") == 1
 
 or from a shell: ``python -m atlassian_clients.fakes --port 8990`` (admin / admin), then read
-``/_fake/state`` for the state of all three.
+``/_fake/state`` for the state of all four.
 """
 
 from atlassian_clients.fakes.bitbucket import FakeBitbucket
 from atlassian_clients.fakes.confluence import FakeConfluence
+from atlassian_clients.fakes.crowd import FakeCrowd
 from atlassian_clients.fakes.jira import FakeJira
 from atlassian_clients.fakes.server import (
     PRODUCTS,
@@ -33,6 +34,7 @@ __all__ = [
     "PRODUCTS",
     "FakeBitbucket",
     "FakeConfluence",
+    "FakeCrowd",
     "FakeJira",
     "FakeProducts",
     "RunningFakes",

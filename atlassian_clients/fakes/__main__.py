@@ -1,7 +1,8 @@
 """python -m atlassian_clients.fakes --port 8990 [--host 127.0.0.1]
 
-Serves fake Jira, Confluence and Bitbucket under /jira, /confluence and /bitbucket, with the
-state dump and knobs under /_fake (see ``control.py``). Stop with Ctrl-C.
+Serves fake Jira, Confluence, Bitbucket and Crowd under /jira, /confluence, /bitbucket and /crowd,
+with the state dump and knobs under /_fake (see ``control.py``). Stop with Ctrl-C. Crowd's callers
+are applications: the administrator name and password are also those of its application.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from atlassian_clients.fakes.server import PRODUCTS, start_fakes
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m atlassian_clients.fakes",
-        description="Serve fake Jira, Confluence and Bitbucket under /jira, /confluence and /bitbucket "
-        "(state dump and knobs under /_fake).",
+        description="Serve fake Jira, Confluence, Bitbucket and Crowd under /jira, /confluence, /bitbucket and "
+        "/crowd (state dump and knobs under /_fake).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8990, help="port to listen on; 0 picks a free one (default 8990)")
-    parser.add_argument("--admin-user", default="admin", help="administrator account of each product (default admin)")
+    parser.add_argument("--admin-user", default="admin",
+                        help="administrator account of each product, and Crowd's application (default admin)")
     parser.add_argument(
         "--admin-password-env",
         default="FAKES_ADMIN_PASSWORD",
@@ -31,7 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--token-env",
         default="FAKES_ADMIN_TOKEN",
-        help="environment variable holding a personal access token of the administrator, valid in all three products",
+        help="environment variable holding a personal access token of the administrator, valid in Jira, "
+        "Confluence and Bitbucket",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the failure-rate knob (default 0)")
     for product in PRODUCTS:
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         args.port,
         admin_user=args.admin_user,
         admin_password=os.environ.get(args.admin_password_env, "admin"),
-        tokens={p: token for p in PRODUCTS} if token else None,
+        tokens={p: token for p in PRODUCTS if p != "crowd"} if token else None,
         versions=versions,
         seed=args.seed,
         log_requests=True,

@@ -1,4 +1,4 @@
-"""Serving the three fakes on one port: /jira, /confluence, /bitbucket and /_fake.
+"""Serving the fakes on one port: /jira, /confluence, /bitbucket, /crowd and /_fake.
 
 with start_fakes() as fakes:                 # threaded werkzeug server on a free port
     fakes.jira.add_user("alice", "Alice", "alice@example.com")
@@ -23,11 +23,14 @@ from atlassian_clients.fakes.bitbucket_api import create_bitbucket_app
 from atlassian_clients.fakes.confluence import FakeConfluence
 from atlassian_clients.fakes.confluence_api import create_confluence_app
 from atlassian_clients.fakes.control import create_control_app
+from atlassian_clients.fakes.crowd import FakeCrowd
+from atlassian_clients.fakes.crowd_api import create_crowd_app
 from atlassian_clients.fakes.jira import FakeJira
 from atlassian_clients.fakes.jira_api import create_jira_app
 from atlassian_clients.fakes.rest import Exchange, ExchangeLog
 
-PRODUCTS = ("jira", "confluence", "bitbucket")
+# Crowd serves the other three where a site keeps its users there (docs/products.md §5.1).
+PRODUCTS = ("jira", "confluence", "bitbucket", "crowd")
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,10 @@ class FakeProducts:
     jira: FakeJira
     confluence: FakeConfluence
     bitbucket: FakeBitbucket
+    crowd: FakeCrowd
 
     def by_name(self) -> dict[str, Any]:
-        return {"jira": self.jira, "confluence": self.confluence, "bitbucket": self.bitbucket}
+        return {"jira": self.jira, "confluence": self.confluence, "bitbucket": self.bitbucket, "crowd": self.crowd}
 
 
 def create_products(
@@ -49,7 +53,8 @@ def create_products(
     seed: int = 0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> FakeProducts:
-    """Fresh fakes, each with the admin account (and its personal access token, when given)."""
+    """Fresh fakes, each with the admin account (and its personal access token, when given); in
+    Crowd the admin name and password are also those of the application that calls it."""
     tokens, versions = tokens or {}, versions or {}
 
     def options(name: str) -> dict[str, Any]:
@@ -63,7 +68,10 @@ def create_products(
         }
 
     return FakeProducts(
-        FakeJira(**options("jira")), FakeConfluence(**options("confluence")), FakeBitbucket(**options("bitbucket"))
+        FakeJira(**options("jira")),
+        FakeConfluence(**options("confluence")),
+        FakeBitbucket(**options("bitbucket")),
+        FakeCrowd(**options("crowd")),
     )
 
 
@@ -76,6 +84,7 @@ def create_wsgi_app(products: FakeProducts, recorder: ExchangeLog | None = None)
             "/jira": create_jira_app(products.jira, recorder),
             "/confluence": create_confluence_app(products.confluence, recorder),
             "/bitbucket": create_bitbucket_app(products.bitbucket, recorder),
+            "/crowd": create_crowd_app(products.crowd, recorder),
         },
     )
 
@@ -105,6 +114,10 @@ class RunningFakes:
     @property
     def bitbucket(self) -> FakeBitbucket:
         return self.products.bitbucket
+
+    @property
+    def crowd(self) -> FakeCrowd:
+        return self.products.crowd
 
     def base_url(self, product: str) -> str:
         """The product's base URL, context path included: what a client's ``base_url`` is set to."""

@@ -158,8 +158,9 @@ def test_state_dump_shows_every_product_without_secrets():
         one = requests.get(f"{fakes.url}/_fake/state/bitbucket", timeout=10).json()
         unknown = requests.get(f"{fakes.url}/_fake/state/bamboo", timeout=10)
 
-    assert set(everything.json()) == {"jira", "confluence", "bitbucket"}
-    assert "secret" not in everything.text
+    assert set(everything.json()) == {"jira", "confluence", "bitbucket", "crowd"}
+    assert "secret" not in everything.text  # nor Crowd's application password, the admin one
+    assert everything.json()["crowd"]["applications"] == [{"name": "admin", "mayChange": True}]
     assert [u["name"] for u in one["users"]] == ["admin", "carol"]
     assert {"name": "devs", "members": ["carol"]} in one["groups"]
     assert one["licensedUsers"] == ["admin"]
@@ -250,7 +251,7 @@ def test_stop_closes_the_port():
         requests.get(f"{url}/rest/api/2/serverInfo", timeout=2)
 
 
-def test_command_line_serves_all_three_and_stops_on_sigterm():
+def test_command_line_serves_all_four_and_stops_on_sigterm():
     process = subprocess.Popen(
         [sys.executable, "-u", "-m", "atlassian_clients.fakes", "--port", "0", "--jira-version", "9.12.0"],
         stdout=subprocess.PIPE,
@@ -258,8 +259,8 @@ def test_command_line_serves_all_three_and_stops_on_sigterm():
         text=True,
     )
     try:
-        lines = [process.stdout.readline() for _ in range(4)]
-        state_url = lines[3].split()[-1]
+        lines = [process.stdout.readline() for _ in range(5)]
+        state_url = lines[4].split()[-1]
         state = requests.get(state_url, timeout=10).json()
         jira_url = lines[0].split()[2]
         info = requests.get(f"{jira_url}/rest/api/2/serverInfo", timeout=10).json()
@@ -267,6 +268,6 @@ def test_command_line_serves_all_three_and_stops_on_sigterm():
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
 
-    assert set(state) == {"jira", "confluence", "bitbucket"}
+    assert set(state) == {"jira", "confluence", "bitbucket", "crowd"}
     assert info["version"] == "9.12.0"
     assert process.returncode == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.openapi_contract import ContractViolation, validate_request, validate_response
+from tests.support.swagger2 import UnsupportedSwagger, to_openapi3
 
 BASIC = {"Authorization": "Basic YWRtaW46YWRtaW4="}
 JSON = {"Content-Type": "application/json;charset=UTF-8"}
@@ -123,3 +124,44 @@ def test_absent_documents_skip_the_calling_test(monkeypatch, tmp_path):
 
     with pytest.raises(pytest.skip.Exception, match="SCIM_BRIDGE_REFERENCE_DIR"):
         validate_request("jira", "GET", f"{JIRA}/user?username=a", BASIC)
+
+
+CROWD = "http://id.example/crowd/rest/usermanagement/1"
+
+
+def test_crowds_swagger2_description_is_converted_and_still_refuses_what_it_refused():
+    validate_request("crowd", "POST", f"{CROWD}/user/rename?username=a", {**BASIC, **JSON}, {"new-name": "b"})
+    validate_response("crowd", "POST", f"{CROWD}/user/rename?username=a", 200, JSON, {"name": "b", "active": True})
+    with pytest.raises(ContractViolation, match="Security"):
+        validate_request("crowd", "GET", f"{CROWD}/user?username=a", {"Authorization": "Bearer pat"})
+    with pytest.raises(ContractViolation, match="groupname"):
+        validate_request("crowd", "DELETE", f"{CROWD}/group/user/direct?username=a", BASIC)
+    with pytest.raises(ContractViolation):
+        validate_response("crowd", "GET", f"{CROWD}/user?username=a", 200, JSON, {"name": "a", "active": "yes"})
+    with pytest.raises(ContractViolation, match="PathNotFound"):
+        validate_request("crowd", "GET", f"{CROWD}/authentication", BASIC)
+
+
+def test_crowd_repairs_add_the_direct_reads_paging_and_undeclared_errors():
+    validate_request("crowd", "GET", f"{CROWD}/user/group/direct?username=a&start-index=0&max-results=5", BASIC)
+    validate_response("crowd", "GET", f"{CROWD}/group/user/direct?groupname=g", 200, JSON, {"users": [{"name": "a"}]})
+    validate_request("crowd", "GET", f"{CROWD}/search?entity-type=user&expand=user&start-index=0", BASIC)
+    with pytest.raises(ContractViolation, match="start-index"):
+        validate_request("crowd", "GET", f"{CROWD}/search?entity-type=user&start-index=first", BASIC)
+    with pytest.raises(ContractViolation, match="username"):
+        validate_request("crowd", "GET", f"{CROWD}/user/group/direct", BASIC)
+    validate_response("crowd", "DELETE", f"{CROWD}/group?groupname=g", 403, JSON,
+                      {"reason": "APPLICATION_PERMISSION_DENIED", "message": "m"})
+    with pytest.raises(ContractViolation):
+        validate_response("crowd", "DELETE", f"{CROWD}/group?groupname=g", 403, JSON, {"message": "m"})
+    # Wrong application credentials: the authentication filter's answer, before any resource.
+    validate_response("crowd", "GET", f"{CROWD}/user?username=a", 401, {"WWW-Authenticate": "Basic"}, b"no")
+
+
+def test_the_swagger2_converter_refuses_what_it_does_not_translate():
+    document = {"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {"/x": {"post": {
+        "parameters": [{"name": "f", "in": "formData", "type": "string"}], "responses": {"200": {"description": "ok"}},
+        "consumes": ["multipart/form-data"]}}}}
+
+    with pytest.raises(UnsupportedSwagger, match="formData"):
+        to_openapi3(document, "http://{h}/x", {"h": {"default": "h"}})

@@ -1,9 +1,10 @@
-"""Provisioning end to end: the bridge live on one loopback port, the three Atlassian fakes on another,
+"""Provisioning end to end: the bridge live on one loopback port, the Atlassian fakes on another,
 and an identity provider talking SCIM to the bridge over real HTTP (``requests``).
 
-``bridges(engine)`` yields ``start(rules=..., targets=..., worker=...)``, which builds one bridge
-whose targets ``jira``, ``confluence`` and ``bitbucket`` point at fresh fakes; every bridge started is
-stopped when the ``with`` block ends. Two ways to know that a change has reached the targets:
+``bridges(engine)`` yields ``start(rules=..., targets=..., worker=..., products=...)``, which builds
+one bridge whose targets ``jira``, ``confluence`` and ``bitbucket`` (and ``crowd`` with
+``products=WITH_CROWD``) point at fresh fakes; every bridge started is stopped when the ``with``
+block ends. Two ways to know that a change has reached the targets:
 
 * ``worker=True`` (the default): the worker thread runs and a SCIM write waits up to
   ``delivery.wait_seconds`` (10 here) for the first delivery attempt of what it queued, as in
@@ -34,7 +35,7 @@ import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
 
-from atlassian_clients.fakes import PRODUCTS, RunningFakes, start_fakes
+from atlassian_clients.fakes import RunningFakes, start_fakes
 from scim_bridge import create_app
 from scim_bridge.cli import main as cli_main
 from scim_bridge.store.models import AuditEntry, Link, OutboxRow
@@ -44,8 +45,14 @@ from tests.support.idp_requests import CORE_GROUP, CORE_USER, LIST_RESPONSE, PAT
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The licence-granting group of each fake, as an administrator lists it in default_groups.
-LICENCE = {"jira": "jira-software-users", "confluence": "confluence-users", "bitbucket": "stash-users"}
+# The targets a bridge provisions unless a test names others; the identity providers' sequences add
+# Crowd, the directory the three may share (docs/products.md §5.1).
+PRODUCTS = ("jira", "confluence", "bitbucket")
+WITH_CROWD = (*PRODUCTS, "crowd")
+# The licence-granting group of each fake, as an administrator lists it in default_groups; Crowd
+# licenses no one, so its default group is the one a connected Jira maps (docs/products.md §5.11).
+LICENCE = {"jira": "jira-software-users", "confluence": "confluence-users", "bitbucket": "stash-users",
+           "crowd": "jira-software-users"}
 # miniOrange's example: demouser@gmail.com becomes demouser.
 EMAIL_LOCAL_PART = {"username": {"regex": "(.*)@.*", "replacement": "$1"}}
 LICENCE_GROUPS = {product: {"default_groups": [group]} for product, group in LICENCE.items()}
@@ -54,6 +61,7 @@ SEEDED_GROUPS = {
     "jira": {"jira-administrators": frozenset(), "jira-software-users": frozenset()},
     "confluence": {"confluence-administrators": frozenset(), "confluence-users": frozenset()},
     "bitbucket": {"stash-users": frozenset()},
+    "crowd": {"crowd-administrators": frozenset()},
 }
 # Mutating calls of one attempt stop retrying within a second; the outbox backs off in tenths.
 HTTP = {"deadline": 1.0, "connect_timeout": 1.0, "read_timeout": 5.0, "rate": 1000, "burst": 1000}
@@ -61,7 +69,7 @@ DELIVERY = {"wait_seconds": 10.0, "poll_seconds": 1.0, "backoff_initial": 0.05, 
 
 
 def bridge_config(fakes_url: str, database_url: str, *, rules: dict | None, targets: dict | None,
-                  worker: bool) -> dict:
+                  worker: bool, products: tuple[str, ...] = PRODUCTS) -> dict:
     """``rules`` is the global ``rules:`` section; ``targets`` maps a product to its ``rules:`` override."""
     return {
         "database": {"url": database_url},
@@ -72,7 +80,7 @@ def bridge_config(fakes_url: str, database_url: str, *, rules: dict | None, targ
         "targets": {
             product: {"type": product, "url": f"{fakes_url}/{product}", "username": "admin", "password": "admin",
                       "rules": (targets or {}).get(product, {}), "http": HTTP}
-            for product in PRODUCTS
+            for product in products
         },
     }
 
@@ -209,6 +217,7 @@ class Bridge:
     idp: Idp
     database_url: str
     config: dict  # the bridge's configuration, as the command line reads it
+    products: tuple[str, ...] = PRODUCTS  # the fakes it provisions
 
     @property
     def sync(self):
@@ -225,6 +234,10 @@ class Bridge:
     @property
     def bitbucket(self):
         return self.fakes.bitbucket
+
+    @property
+    def crowd(self):
+        return self.fakes.crowd
 
     def fake(self, product: str):
         return self.fakes.products.by_name()[product]
@@ -269,7 +282,7 @@ class Bridge:
 
     def mutating_calls(self) -> dict[str, dict]:
         """Per product, every mutating call it received (applied or not)."""
-        return {product: self.fake(product).calls.snapshot() for product in PRODUCTS}
+        return {product: self.fake(product).calls.snapshot() for product in self.products}
 
     def cli(self, tmp_path: Path, *args: str, in_process: bool = False) -> str:
         """The command line with this bridge's configuration (its database and targets)."""
@@ -296,23 +309,31 @@ def command_line(tmp_path: Path, config: dict, *args: str, in_process: bool = Fa
 
 @contextmanager
 def bridges(engine: sa.Engine) -> Iterator:
-    """Yields ``start(rules=None, targets=None, worker=True) -> Bridge``; stops all on exit."""
+    """Yields ``start(rules=None, targets=None, worker=True, products=PRODUCTS) -> Bridge``; stops all on exit."""
     with ExitStack() as stack:
 
-        def start(*, rules: dict | None = None, targets: dict | None = None, worker: bool = True) -> Bridge:
+        def start(*, rules: dict | None = None, targets: dict | None = None, worker: bool = True,
+                  products: tuple[str, ...] = PRODUCTS) -> Bridge:
             fakes = start_fakes()
             stack.callback(fakes.stop)
             url = engine.url.render_as_string(hide_password=False)
-            config = bridge_config(fakes.url, url, rules=rules, targets=targets, worker=worker)
+            config = bridge_config(fakes.url, url, rules=rules, targets=targets, worker=worker, products=products)
             app = create_app(config, store=Repository(engine))
             sync = app.extensions["scim_bridge"].sync
             # Also when it never started: drain() runs the worker's pools, which stop() shuts down.
             stack.callback(sync.worker.stop)
             stack.callback(sync.stop)
             base = stack.enter_context(serve(app))
-            return Bridge(engine, app, fakes, Idp(base), url, config)
+            return Bridge(engine, app, fakes, Idp(base), url, config, products)
 
         yield start
+
+
+def with_crowd(expected: dict[str, tuple[dict[str, Account], dict[str, Iterable[str]]]]) -> dict:
+    """``expected`` with Crowd holding what Jira holds: Crowd renames and deactivates as Jira does
+    and its default group is Jira's licence group (``LICENCE``), so an identity provider's sequence
+    leaves the one directory as it leaves Jira (docs/products.md §5)."""
+    return {**expected, "crowd": expected["jira"]}
 
 
 def assert_fakes(bridge: Bridge, expected: dict[str, tuple[dict[str, Account], dict[str, Iterable[str]]]]) -> None:

@@ -186,12 +186,14 @@ def test_check_config_reaches_the_database_and_every_target(tmp_path, database):
     url, config = database
     with start_fakes() as fakes:
         targets = {product: {"type": product, "url": fakes.base_url(product), "username": "admin",
-                             "password": "admin"} for product in PRODUCTS}
+                             "password": "admin"} for product in (*PRODUCTS, "crowd")}
         printed = command_line(tmp_path, {**config, "targets": targets}, "check-config", in_process=True)
         assert "database: reachable" in printed
         assert f"targets.jira: jira {fakes.jira.version}; can deactivate, rename users, find by e-mail\n" in printed
         assert f"targets.confluence: confluence {fakes.confluence.version}; can deactivate\n" in printed
         assert f"targets.bitbucket: bitbucket {fakes.bitbucket.version}; can rename users, find by e-mail\n" in printed
+        # Crowd tells an application no version (docs/products.md §5.1); its credentials were still tried.
+        assert "targets.crowd: crowd (version not reported); can deactivate, rename users, find by e-mail\n" in printed
         wrong = {**targets, "jira": {**targets["jira"], "password": "wrong"}}
         refused = command_line(tmp_path, {**config, "targets": wrong}, "check-config", in_process=True, status=1)
         assert "targets.jira: target 'jira'" in refused and "cannot use target(s) jira" in refused

@@ -1,4 +1,4 @@
-"""One behaviour suite for the three clients, over real HTTP against the shipped fakes on a loopback port.
+"""One behaviour suite for the four clients, over real HTTP against the shipped fakes on a loopback port.
 
 Every request a client sends is held against the product's OpenAPI document (RecordingSession), and
 every answer the fakes give likewise (``checked_fakes``). Retries wait on a fake clock, never for real.
@@ -29,15 +29,17 @@ from tests.client_harness import FakeClock, RecordingSession
 from tests.support.fake_products import checked_fakes, unchecked
 from tests.support.openapi_contract import validate_prepared_request
 
-PRODUCTS = ("jira", "confluence", "bitbucket")
+PRODUCTS = ("jira", "confluence", "bitbucket", "crowd")
 SETTINGS = HttpSettings(connect_timeout=2, read_timeout=10, deadline=20, backoff_max=2, rate=1000, burst=1000)
 # Where each product creates and reads users, inside its context path (for the fault knobs and counters).
 CREATE_USER = {
     "jira": "/rest/api/2/user",
     "confluence": "/rest/api/admin/user",
     "bitbucket": "/rest/api/latest/admin/users",
+    "crowd": "/rest/usermanagement/1/user",
 }
-READ_USER = {"jira": "/rest/api/2/user", "confluence": "/rest/api/user", "bitbucket": "/rest/api/latest/admin/users"}
+READ_USER = {"jira": "/rest/api/2/user", "confluence": "/rest/api/user", "bitbucket": "/rest/api/latest/admin/users",
+             "crowd": "/rest/usermanagement/1/user"}
 TOKEN = "pat-e2e-0001"
 
 
@@ -103,7 +105,9 @@ def capabilities(client):
 def test_product_info_reports_version_and_capabilities(client, product):
     info = client.product_info()
 
-    assert info.product == product and info.version_tuple >= (8, 0)
+    assert info.product == product
+    # Crowd tells an application no version (docs/products.md §5.1).
+    assert info.version == "" if product == "crowd" else info.version_tuple >= (8, 0)
     assert info.capabilities.can_deactivate is (product != "bitbucket")
     assert info.capabilities.can_rename_user is (product != "confluence")
     assert info.capabilities.can_rename_group is False
@@ -264,6 +268,11 @@ def test_adding_an_absent_user_raises_not_found_and_removing_one_succeeds(client
 
 def test_licence_grant_and_revoke(client, fakes, product):
     client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+    if product == "crowd":  # the products license the groups they map (docs/products.md §5.11)
+        for change in (client.grant_licence, client.revoke_licence):
+            with pytest.raises(Unsupported, match="default_groups"):
+                change("jdoe")
+        return
 
     def licensed() -> bool:
         if product == "jira":
@@ -405,7 +414,10 @@ def test_wrong_password_names_the_target(connect, product):
 
 
 def test_an_account_without_admin_rights_is_told_what_it_needs(connect, fakes, product):
-    fakes.products.by_name()[product].add_user("viewer", "Viewer", "viewer@example.com", password="pw")
+    if product == "crowd":  # Crowd's callers are applications, each with its own permissions
+        fakes.crowd.add_application("viewer", "pw", may_change=False)
+    else:
+        fakes.products.by_name()[product].add_user("viewer", "Viewer", "viewer@example.com", password="pw")
     client = connect(product, auth=BasicAuth("viewer", "pw"))
 
     with pytest.raises(PermissionDenied) as caught:
@@ -417,11 +429,16 @@ def test_an_account_without_admin_rights_is_told_what_it_needs(connect, fakes, p
 
 
 def test_a_personal_access_token_works_where_the_product_lets_it(connect, product):
-    client = connect(product, auth=TokenAuth(TOKEN))
+    # Crowd's description knows no bearer tokens: sending one is off its contract, and refused.
+    client = connect(product, auth=TokenAuth(TOKEN), checked=product != "crowd")
 
     if product == "bitbucket":  # tokens cannot hold ADMIN (BSERV-10482)
         with pytest.raises(PermissionDenied, match="personal access tokens cannot call admin endpoints"):
             client.create_group("devs")
+    elif product == "crowd":  # application credentials only (docs/products.md §5.2)
+        with pytest.raises(AuthFailed) as refused:
+            client.create_group("devs")
+        assert refused.value.status == 401 and not isinstance(refused.value, PermissionDenied)
     else:
         assert client.create_group("devs").created is True
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from atlassian_clients.fakes import PRODUCTS, start_fakes
+from atlassian_clients.fakes import start_fakes
 from scim_bridge import create_app
 from scim_bridge.store.database import make_engine
-from tests.e2e.provisioning_support import bridge_config
+from tests.e2e.provisioning_support import PRODUCTS, bridge_config
 from tests.support.bridge import serve, wait_until_delivered
 from tests.support.credentials import TOKEN
 from tests.support.idp_requests import PATCH_OP

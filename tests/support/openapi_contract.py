@@ -1,17 +1,19 @@
-"""Contract checks of Jira, Confluence and Bitbucket REST calls against Atlassian's OpenAPI documents.
+"""Contract checks of Jira, Confluence, Bitbucket and Crowd REST calls against their API documents.
 
     validate_request(product, method, url, headers, body)
     validate_response(product, method, url, status, headers, body)
 
-``product`` is "jira", "confluence" or "bitbucket"; ``url`` is the full URL the client used,
-context path included (``http://host/jira/rest/api/2/user?username=x``): the part from
-``/rest/api/`` on is mapped onto the document's server and paths, so any context path works.
+``product`` is "jira", "confluence", "bitbucket" or "crowd"; ``url`` is the full URL the client
+used, context path included (``http://host/jira/rest/api/2/user?username=x``): the part from
+``/rest/api/`` (Crowd: ``/rest/usermanagement/``) on is mapped onto the document's server and
+paths, so any context path works.
 A violation raises ``ContractViolation`` (an AssertionError) naming the product, the call and what
 the document wants. When the documents are not there the calling test is skipped.
 
 The documents are read from $SCIM_BRIDGE_REFERENCE_DIR/atlassian-openapi or
 ../shared/reference/atlassian-openapi, cut down to the admin-sync resources and repaired by name
 (see ``openapi_defects``), then checked with the full OpenAPI 3.0 spec validator once per run.
+Crowd's only description is a community-written Swagger 2.0 file, converted first (``swagger2``).
 """
 
 import functools
@@ -22,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
+import yaml
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.paths.exceptions import PathError
@@ -29,9 +32,9 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from tests.support import reference_dir
 from tests.support.openapi_defects import repair_in_place
+from tests.support.swagger2 import to_openapi3
 
-PRODUCTS = ("jira", "confluence", "bitbucket")
-REST_MARKER = "/rest/api/"
+PRODUCTS = ("jira", "confluence", "bitbucket", "crowd")
 
 
 class ContractViolation(AssertionError):
@@ -48,12 +51,19 @@ class ProductDocument:
     # (Jira /rest/api/2 = /rest/api/latest; Bitbucket /rest/api/1.0 = /rest/api/latest,
     # docs/products.md §2, §4); each document spells only one of them.
     aliases: tuple[tuple[str, str], ...] = ()
+    # Where a URL's REST part begins.
+    rest_marker: str = "/rest/api/"
+    # A Swagger 2.0 file (Crowd's) is converted to OpenAPI 3 served at this URL.
+    swagger2_server: str | None = None
 
 
 DOCUMENTS = {
     "jira": ProductDocument("jira-software-dc-10.3-openapi.json", "", (("/rest/api/latest/", "/rest/api/2/"),)),
     "confluence": ProductDocument("confluence-dc-10.0.3-openapi.json", "/confluence"),
     "bitbucket": ProductDocument("bitbucket-dc-9.4-openapi.json", "", (("/rest/api/1.0/", "/rest/api/latest/"),)),
+    # basePath /crowd/rest/usermanagement/1: served here without the context path, as the others.
+    "crowd": ProductDocument("crowd-usermanagement-community-swagger2.yaml", "", (),
+                             "/rest/usermanagement/", "http://{baseurl}/rest/usermanagement/1"),
 }
 DOCUMENT_HOST = "http://atlassian.example"
 
@@ -64,8 +74,12 @@ def openapi_dir() -> Path:
 
 @functools.cache
 def _load_openapi(product: str) -> OpenAPI:
-    with (openapi_dir() / DOCUMENTS[product].file_name).open(encoding="utf-8") as handle:
-        document = repair_in_place(product, json.load(handle))
+    spec = DOCUMENTS[product]
+    with (openapi_dir() / spec.file_name).open(encoding="utf-8") as handle:
+        document = yaml.safe_load(handle) if spec.file_name.endswith(".yaml") else json.load(handle)
+    if spec.swagger2_server is not None:
+        document = to_openapi3(document, spec.swagger2_server, {"baseurl": {"default": "localhost:8095"}})
+    document = repair_in_place(product, document)
     # OpenAPI() runs the OpenAPI 3.0 spec validator over the repaired subset: a defect left
     # unrepaired there fails loudly instead of silently skipping a check.
     return OpenAPI.from_dict(document)
@@ -114,9 +128,10 @@ def _as_bytes(body: Any) -> bytes | None:
 
 def _document_path(product: str, url: str) -> tuple[str, str]:
     parts = urlsplit(url)
-    position = parts.path.find(REST_MARKER)
+    marker = DOCUMENTS[product].rest_marker
+    position = parts.path.find(marker)
     if position < 0:
-        raise ContractViolation(f"{product}: {url} is not a REST URL (no {REST_MARKER} in its path)")
+        raise ContractViolation(f"{product}: {url} is not a REST URL (no {marker} in its path)")
     rest_path = unquote(parts.path[position:])
     for alias, canonical in DOCUMENTS[product].aliases:
         if rest_path.startswith(alias):
@@ -169,6 +184,10 @@ def _answered_before_the_resource(product: str, status: int, headers: Headers, b
         # Wrong Basic credentials: Seraph's authenticator answers with Tomcat's HTML error page
         # "Basic Authentication Failure - Reason : AUTHENTICATED_FAILED" before any REST resource.
         return "Seraph authentication failure page"
+    if status == 401 and product == "crowd" and "WWW-Authenticate" in headers:
+        # Wrong application credentials: Crowd's authentication filter answers before any resource
+        # (docs/products.md §5.2).
+        return "Crowd application authentication filter"
     if status == 403 and body.strip() == b"XSRF check failed":
         # The REST framework's XsrfResourceFilter (docs/products.md §1.3) answers in plain text.
         return "XSRF filter"

@@ -1,4 +1,4 @@
-"""Named repairs of the defects in Atlassian's generated OpenAPI documents.
+"""Named repairs of the defects in Atlassian's generated OpenAPI documents, and in Crowd's community one.
 
 The documents in ../shared/reference/atlassian-openapi are generated from the products' Java
 resources and carry known defects (their README and docs/products.md §1.12 list them). Each
@@ -14,7 +14,7 @@ Document = dict
 Repair = Callable[[Document], None]
 
 # The user, group, membership, licence and version resources an admin-sync client uses
-# (docs/products.md §2-§4). Keeping only these makes a call outside the reference set fail
+# (docs/products.md §2-§5). Keeping only these makes a call outside the reference set fail
 # loudly, and lets the repaired subset pass the full OpenAPI spec validator (the untouched
 # documents do not: duplicate operationIds and unresolvable path parameters elsewhere).
 ADMIN_SYNC_PATHS = {
@@ -70,6 +70,14 @@ ADMIN_SYNC_PATHS = {
         "/api/latest/admin/user-directories",
         "/api/latest/users/{userSlug}",
         "/api/latest/application-properties",
+    ),
+    "crowd": (
+        "/user",
+        "/user/rename",
+        "/user/group/direct",
+        "/group",
+        "/group/user/direct",
+        "/search",
     ),
 }
 
@@ -292,10 +300,72 @@ BITBUCKET_REPAIRS: tuple[Repair, ...] = (
     bitbucket_bodyless_membership_calls,
 )
 
+# --- Crowd -------------------------------------------------------------------------------------
+# The community description (converted from Swagger 2.0 by tests/support/swagger2.py) is partial
+# (docs/products.md §5.13); these add what it leaves out, from the facts in docs/products.md §5.
+
+
+def _crowd_query(name: str, kind: str = "string", *, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": {"type": kind}}
+
+
+CROWD_PAGING = (_crowd_query("start-index", "integer"), _crowd_query("max-results", "integer"), _crowd_query("expand"))
+
+
+def crowd_direct_membership_reads(doc: Document) -> None:
+    # The description has the nested-membership reads only; their direct twins answer the same
+    # lists and are what a client that changes direct memberships reads (docs/products.md §5.10).
+    for path, nested, key in (("/group/user/direct", "/group/user/nested", "groupname"),
+                              ("/user/group/direct", "/user/group/nested", "username")):
+        operation = copy.deepcopy(_operation(doc, nested, "get"))
+        operation["operationId"] = operation["operationId"].replace("Nested", "Direct")
+        operation["parameters"] = [_crowd_query(key, required=True), *copy.deepcopy(CROWD_PAGING)]
+        # An unknown user or group answers an empty list (CWD-4470), not the 404 the twins declare.
+        operation["responses"].pop("404", None)
+        doc["paths"].setdefault(path, {})["get"] = operation
+
+
+def crowd_search_paging(doc: Document) -> None:
+    # GET /search pages with start-index and max-results and expands entities with expand
+    # (docs/products.md §5.4); the description declares neither.
+    _operation(doc, "/search", "get")["parameters"] += copy.deepcopy(list(CROWD_PAGING))
+
+
+# Answers docs/products.md §5 names that the description leaves out: an application without the
+# permission (403), an unknown user to rename (404), a restriction Crowd cannot read (400).
+CROWD_UNDECLARED_ERRORS = {
+    ("/user/rename", "post"): ("404",),
+    ("/group", "delete"): ("403",),
+    ("/group/user/direct", "post"): ("403",),
+    ("/group/user/direct", "delete"): ("403",),
+    ("/search", "get"): ("400",),
+}
+
+
+def crowd_undeclared_errors(doc: Document) -> None:
+    doc["components"]["schemas"]["CwdError"] = {
+        "type": "object",
+        "required": ["reason", "message"],
+        "properties": {"reason": {"type": "string"}, "message": {"type": "string"}},
+    }
+    for (path, method), statuses in CROWD_UNDECLARED_ERRORS.items():
+        responses = _operation(doc, path, method)["responses"]
+        for status in statuses:
+            responses.setdefault(status, {"description": "error", "content": _json_body(_schema_ref("CwdError"))})
+
+
+CROWD_REPAIRS: tuple[Repair, ...] = (
+    crowd_direct_membership_reads,
+    keep_admin_sync_paths("crowd"),
+    crowd_search_paging,
+    crowd_undeclared_errors,
+)
+
 REPAIRS: dict[str, tuple[Repair, ...]] = {
     "jira": JIRA_REPAIRS,
     "confluence": CONFLUENCE_REPAIRS,
     "bitbucket": BITBUCKET_REPAIRS,
+    "crowd": CROWD_REPAIRS,
 }
 
 

@@ -23,16 +23,16 @@ CONFIG_YAML = Path(__file__).resolve().parents[2] / "config.yaml"
 
 
 @dataclass(frozen=True)
-class CrowdOptions(BitbucketOptions):
+class PluginOptions(BitbucketOptions):
     directory_id: int = option(1, "the directory new accounts go to")
     weight: float = option(1.0, "a number option")
     aliases: tuple[str, ...] = option((), "a list option")
 
 
-class CrowdLikeClient(BitbucketClient):
+class PluginClient(BitbucketClient):
     """A plug-in that extends a shipped client's options."""
 
-    Options = CrowdOptions
+    Options = PluginOptions
 
 
 class BareClient:
@@ -119,8 +119,8 @@ def test_an_unknown_option_stops_the_start_naming_it_and_what_the_product_takes(
     ("confluence", "licence_group", 5, "Not a valid string"),
     ("confluence", "notify_new_users", "yes", "Not a valid boolean"),
     ("bitbucket", "add_to_default_group", "false", "Not a valid boolean"),
-    (f"{__name__}:CrowdLikeClient", "weight", "2.5", "Not a valid number"),
-    (f"{__name__}:CrowdLikeClient", "aliases", "crowd", "Not a valid list"),
+    (f"{__name__}:PluginClient", "weight", "2.5", "Not a valid number"),
+    (f"{__name__}:PluginClient", "aliases", "crowd", "Not a valid list"),
 ])
 def test_an_option_of_the_wrong_type_stops_the_start_naming_it(product, key, value, expected):
     with pytest.raises(ConfigError, match=re.escape(f"targets.t.options.{key}: {expected}")):
@@ -135,10 +135,10 @@ def test_create_app_refuses_a_bad_option_with_the_configuration_error_not_a_type
 
 
 def test_a_plug_in_declares_its_own_options_and_one_without_a_declaration_takes_none():
-    plug_in = f"{__name__}:CrowdLikeClient"
+    plug_in = f"{__name__}:PluginClient"
     given = {"directory_id": 7, "add_to_default_group": False, "weight": 2, "aliases": ["a", "b"]}
     target = validate_config(_target(plug_in, options=given), environ={}).targets["t"]
-    assert target.options == CrowdOptions(directory_id=7, add_to_default_group=False, weight=2.0, aliases=("a", "b"))
+    assert target.options == PluginOptions(directory_id=7, add_to_default_group=False, weight=2.0, aliases=("a", "b"))
     with pytest.raises(ConfigError, match=r"targets\.t\.options\.directory: unknown option; .*directory_id"):
         validate_config(_target(plug_in, options={"directory": 7}), environ={})
 
