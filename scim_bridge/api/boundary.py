@@ -1,9 +1,10 @@
 """The one error boundary (docs/architecture.md decision 7): every failure leaves as an RFC 7644 §3.12 error.
 
-Handlers raise ``ScimError``s; HTTP errors raised by Flask (unknown route, wrong method, body too
-large) are translated here; a database that cannot be reached (refused, timed out, pool exhausted,
-locked) is a 503 with ``Retry-After``; anything else is logged without its traceback and answered
-with a 500 whose detail names the request id, never the exception.
+Handlers raise ``ScimError``s; a ``RuleError`` (the configured rules cannot translate the resource:
+the client's to fix) answers 400 ``invalidValue``; HTTP errors raised by Flask (unknown route, wrong
+method, body too large) are translated here; a database that cannot be reached (refused, timed out,
+pool exhausted, locked) is a 503 with ``Retry-After``; anything else is logged without its traceback
+and answered with a 500 whose detail names the request id, never the exception.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 
 from scim_bridge import errors
 from scim_bridge.api.context import scim_response
+from scim_bridge.rules.errors import RuleError
 from scim_bridge.store.database import database_unavailable, describe
 
 log = logging.getLogger("scim_bridge.errors")
@@ -27,6 +29,7 @@ RETRY_AFTER_SECONDS = 10
 
 def register_error_boundary(app: Flask) -> None:
     app.register_error_handler(errors.ScimError, _scim_error)
+    app.register_error_handler(RuleError, _rule_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(sa.exc.SQLAlchemyError, _database_error)
     app.register_error_handler(Exception, _unexpected)
@@ -34,6 +37,16 @@ def register_error_boundary(app: Flask) -> None:
 
 def _scim_error(error: errors.ScimError):
     return scim_response(errors.error_document(error), error.status, error.headers)
+
+
+def scim_error_of(error: RuleError) -> errors.ScimError:
+    """The SCIM error a rule error is answered with, here and per operation in /Bulk (api/bulk.py):
+    the resource as sent is what the rules cannot translate, so the client is to change it."""
+    return errors.InvalidValue(error.detail)
+
+
+def _rule_error(error: RuleError):
+    return _scim_error(scim_error_of(error))
 
 
 def _http_error(error: HTTPException):

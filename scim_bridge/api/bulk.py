@@ -12,9 +12,12 @@ from functools import partial
 
 from flask import Blueprint, request
 
+from scim_bridge.api.boundary import scim_error_of
 from scim_bridge.api.context import actor, base_url, context, delivered, scim_response
 from scim_bridge.api.params import json_body
+from scim_bridge.api.resources import create_record, patch_record, replace_record
 from scim_bridge.errors import NotImplementedByServer, PayloadTooLarge, ScimError
+from scim_bridge.rules.errors import RuleError
 from scim_bridge.scim.bulk import (
     REFERENCE,
     BulkJob,
@@ -25,8 +28,7 @@ from scim_bridge.scim.bulk import (
     parse_bulk_request,
     resolve,
 )
-from scim_bridge.scim.patch import apply_patch
-from scim_bridge.scim.resources import etag, parse_resource
+from scim_bridge.scim.resources import etag
 from scim_bridge.store.bulk import UnitOfWork
 from scim_bridge.store.repository import Repository
 
@@ -100,18 +102,19 @@ def _resolved_id(op: Operation, created: dict[str, str]) -> str | None:
 def _write(store: Repository, op: Operation, resource_id: str | None, data, who: str):
     """The single request's write; returns (id, version ETag or None, keys queued for delivery)."""
     rtype = op.rtype
-    if op.method == "POST":
-        record = store.create(rtype, parse_resource(rtype, data), who)
-    elif op.method == "PUT":
-        record = store.replace(rtype, resource_id, parse_resource(rtype, data), who, if_match=op.version,
-                               with_related=False)
-    elif op.method == "PATCH":
-        record = store.patch(
-            rtype, resource_id, lambda attributes: apply_patch(rtype, attributes, data, resource_id=resource_id),
-            who, if_match=op.version, with_related=False,
-        )
-    else:
-        return resource_id, None, store.delete(rtype, resource_id, who, if_match=op.version)
+    try:
+        if op.method == "POST":
+            record = create_record(store, rtype, data, who)
+        elif op.method == "PUT":
+            record = replace_record(store, rtype, resource_id, data, who, if_match=op.version, with_related=False)
+        elif op.method == "PATCH":
+            record = patch_record(store, rtype, resource_id, data, who, if_match=op.version, with_related=False)
+        else:
+            return resource_id, None, store.delete(rtype, resource_id, who, if_match=op.version)
+    except RuleError as error:
+        # An operation's own error, answered in its result like any refused write (its savepoint
+        # has rolled back); the mapping is the boundary's.
+        raise scim_error_of(error) from error
     return record.id, etag(record.version), record.queued
 
 

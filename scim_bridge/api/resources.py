@@ -1,7 +1,10 @@
 """SCIM resource endpoints, the same for Users and Groups: list, search, create, read, replace, patch, delete.
 
 Handlers stay thin: read the request, call scim/ and the repository, render. Every error is raised
-and leaves through the one boundary.
+and leaves through the one boundary. A PATCH runs one way (docs/architecture.md, "Layers and the way
+a request flows"): this module parses, ``scim/patch.py`` applies the operations to the state the
+store's unit of work read, and the same unit of work writes the result (attributes and a member
+delta of user ids) and commits.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from scim_bridge.api.context import actor, base_url, context, delivered, scim_re
 from scim_bridge.api.params import json_body, list_query, projection
 from scim_bridge.errors import InvalidValue
 from scim_bridge.scim.documents import SEARCH_REQUEST, list_response
-from scim_bridge.scim.patch import apply_patch
+from scim_bridge.scim.members import user_ids
+from scim_bridge.scim.patch import MemberChanges, apply_patch
 from scim_bridge.scim.projection import Projection
 from scim_bridge.scim.resources import Meta, etag, parse_resource, render
 from scim_bridge.scim.schemas import GROUP, USER, ResourceType
-from scim_bridge.store.repository import Record, version_matches
+from scim_bridge.store.members import MembershipDelta
+from scim_bridge.store.repository import Edit, Record, Repository, version_matches
 
 
 def register(bp: Blueprint) -> None:
@@ -130,19 +135,15 @@ def read(rtype: ResourceType, resource_id: str):
 
 
 def create(rtype: ResourceType):
-    incoming = parse_resource(rtype, json_body(request))
-    record = context().repository.create(rtype, incoming, actor())
+    record = create_record(context().repository, rtype, json_body(request), actor())
     delivered(record.queued)
     return _one(record, 201, _item_projection(rtype))
 
 
 def replace(rtype: ResourceType, resource_id: str):
-    incoming = parse_resource(rtype, json_body(request))
     proj = _item_projection(rtype)
-    record = context().repository.replace(
-        rtype, resource_id, incoming, actor(), if_match=request.headers.get("If-Match"),
-        with_related=_related(rtype, proj),
-    )
+    record = replace_record(context().repository, rtype, resource_id, json_body(request), actor(),
+                            if_match=request.headers.get("If-Match"), with_related=_related(rtype, proj))
     delivered(record.queued)
     return _one(record, proj=proj)
 
@@ -151,20 +152,50 @@ def patch(rtype: ResourceType, resource_id: str):
     body = json_body(request)
     proj = _item_projection(rtype)
     wants_body = rtype is USER or "attributes" in request.args or "excludedAttributes" in request.args
-    record = context().repository.patch(
-        rtype,
-        resource_id,
-        lambda attributes: apply_patch(rtype, attributes, body, resource_id=resource_id),
-        actor(),
-        if_match=request.headers.get("If-Match"),
-        with_related=wants_body and _related(rtype, proj),
-    )
+    record = patch_record(context().repository, rtype, resource_id, body, actor(),
+                          if_match=request.headers.get("If-Match"), with_related=wants_body and _related(rtype, proj))
     delivered(record.queued)
     if not wants_body:
         # Entra asks for 204 on group PATCH rather than a list of every member (RFC 7644 §3.5.2
         # allows either); the ETag still tells the client the new version.
         return scim_response(None, 204, {"ETag": etag(record.version)})
     return _one(record, proj=proj)
+
+
+# -- the writes, shared with /Bulk (api/bulk.py) -------------------------------------------------
+
+
+def create_record(store: Repository, rtype: ResourceType, body: object, who: str) -> Record:
+    incoming = parse_resource(rtype, body)
+    return store.create(rtype, incoming.attributes, who, members=user_ids(incoming.members or ()))
+
+
+def replace_record(store: Repository, rtype: ResourceType, resource_id: str, body: object, who: str, *,
+                   if_match: str | None, with_related: bool) -> Record:
+    incoming = parse_resource(rtype, body)
+    members = None if incoming.members is None else user_ids(incoming.members)
+    return store.replace(rtype, resource_id, incoming.attributes, who, members=members, if_match=if_match,
+                         with_related=with_related)
+
+
+def patch_record(store: Repository, rtype: ResourceType, resource_id: str, body: object, who: str, *,
+                 if_match: str | None, with_related: bool) -> Record:
+    """Applied to the state read inside the store's transaction, on the locked row: concurrent PATCHes
+    of one group queue, none loses another's members, and If-Match is checked on that row."""
+    with store.editing(rtype, resource_id, who, if_match=if_match, with_related=with_related) as edit:
+        result = apply_patch(rtype, edit.attributes, body, resource_id=resource_id)
+        return edit.save(result.attributes, _membership(result.members, edit))
+
+
+def _membership(changes: MemberChanges | None, edit: Edit) -> MembershipDelta | None:
+    """A PATCH's member changes as the store applies them: user ids, member filters resolved on the
+    group's current members (read only when a filter needs them)."""
+    if changes is None:
+        return None
+    if changes.replace is not None:
+        return MembershipDelta(replace=user_ids(changes.replace))
+    selected = changes.matching(edit.members()) if changes.remove_matching else []
+    return MembershipDelta(clear=changes.remove_all, remove=[*changes.remove, *selected], add=user_ids(changes.add))
 
 
 def delete(rtype: ResourceType, resource_id: str):

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
-from scim_bridge.errors import InvalidValue
+from scim_bridge.rules.errors import UnmappableName
 from scim_bridge.rules.model import GroupRules, TargetRules
 
 # Confluence refuses upper case in user names (createUser rules) and wants lower-case group names
@@ -25,10 +25,6 @@ DEFAULT_REPLACEMENT = "$1"
 
 _DOLLAR_NAMED = re.compile(r"\$\{([^}]*)\}")
 _BACKSLASH_NAMED = re.compile(r"\\g<([^>]*)>")
-
-
-class UnmappableName(InvalidValue):
-    """The rules turn a SCIM name into an empty Atlassian name (a SCIM 400 ``invalidValue``)."""
 
 
 def name_key(name: str) -> str:

@@ -4,13 +4,14 @@
 applies them in order to a copy of the canonical attributes and returns the result, or raises the
 first error: nothing is applied unless everything is (RFC 7644 §3.5.2 "each operation ... MUST be
 performed ... atomically"). Group members never live in the canonical dict (a group can have
-50,000 of them, docs/architecture.md decision 3): member operations come back as ``MemberChanges`` for the
-store to apply as row inserts and deletes.
+50,000 of them, docs/architecture.md decision 3): member operations come back as ``MemberChanges``, which
+the api hands to the store as a delta of user ids (row inserts and deletes).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from scim_bridge.errors import InvalidPath, InvalidValue, Mutability, NoTarget, ScimError
@@ -18,7 +19,7 @@ from scim_bridge.scim.filter import And, Compare, Node, Or, PatchPath, parse_pat
 from scim_bridge.scim.matching import matches
 from scim_bridge.scim.patch_dialects import Operation, expand, read_operations
 from scim_bridge.scim.resources import check_required, coerce_members, coerce_value
-from scim_bridge.scim.schemas import Attribute, ResourceType
+from scim_bridge.scim.schemas import GROUP, Attribute, ResourceType
 
 
 @dataclass
@@ -37,6 +38,11 @@ class MemberChanges:
     remove: list[str] = field(default_factory=list)
     remove_matching: list[Node] = field(default_factory=list)  # filters over member sub-attributes
     remove_all: bool = False
+
+    def matching(self, members: Iterable[dict]) -> list[str]:
+        """The ids of ``members`` (the group's current member rows) that a ``remove_matching`` filter
+        selects: filters other than ``value eq`` need the rows, which only the caller can read."""
+        return [m["value"] for m in members if any(matches(node, m, GROUP) for node in self.remove_matching)]
 
 
 @dataclass

@@ -212,23 +212,6 @@ def _json_kind(value: object) -> str:
     return "null"
 
 
-def display_name_of(resource: dict) -> str:
-    """displayName, else name.formatted, else given and family name, else userName."""
-    name = resource.get("name") or {}
-    joined = " ".join(p for p in (name.get("givenName"), name.get("familyName")) if p)
-    return resource.get("displayName") or name.get("formatted") or joined or resource["userName"]
-
-
-def email_of(resource: dict) -> str | None:
-    """The address to give a product: primary, else work, else the first (RFC 7643 §4.1.2)."""
-    emails = [e for e in resource.get("emails") or [] if e.get("value")]
-    for choose in (lambda e: e.get("primary") is True, lambda e: e.get("type") == "work", lambda e: True):
-        found = next((e["value"] for e in emails if choose(e)), None)
-        if found:
-            return found
-    return None
-
-
 def schemas_of(rtype: ResourceType, attributes: dict) -> list[str]:
     """The ``schemas`` of a resource: its core schema and each extension it has values in."""
     return [rtype.schema.id, *(e.id for e in rtype.extensions if attributes.get(e.id))]

@@ -2,34 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from scim_bridge.errors import InvalidValue
-from scim_bridge.scim.matching import matches
-from scim_bridge.scim.patch import MemberChanges
-from scim_bridge.scim.schemas import ResourceType
 from scim_bridge.store.models import GroupMember, User
 
 _CHUNK = 500  # bound the size of IN (...) lists on both databases
 
 
+@dataclass(frozen=True)
+class MembershipDelta:
+    """A change of one group's members, by user id, applied in this order.
+
+    With ``replace`` set, the members become exactly those users (the other fields are then empty).
+    Otherwise every member is dropped when ``clear``, then the users in ``remove``, then the users in
+    ``add`` join (one already a member stays as it is): a user both removed and added ends a member.
+    """
+
+    replace: Sequence[str] | None = None
+    clear: bool = False
+    remove: Sequence[str] = ()
+    add: Sequence[str] = ()
+
+
 def _chunks(ids: list[str]):
     for start in range(0, len(ids), _CHUNK):
         yield ids[start:start + _CHUNK]
-
-
-def _user_ids(members: list[dict]) -> list[str]:
-    """The ids of members, refusing what the bridge cannot hold: nested groups, unknown ids."""
-    ids = []
-    for member in members:
-        if str(member.get("type", "User")).lower() != "user":
-            raise InvalidValue(
-                f'Member {member["value"]!r} has type {member.get("type")!r}: only Users can be members '
-                "here, because Jira, Confluence and Bitbucket groups hold users."
-            )
-        ids.append(member["value"])
-    return list(dict.fromkeys(ids))
 
 
 def _check_users_exist(session: Session, ids: list[str]) -> None:
@@ -74,9 +76,19 @@ def _remove(session: Session, group_id: str, ids: list[str]) -> set[str]:
     return removed
 
 
-def replace_members(session: Session, group_id: str, members: list[dict]) -> set[str]:
-    """Make the group's members exactly ``members``; returns the users whose membership changed."""
-    wanted = _user_ids(members)
+def member_list(session: Session, group_id: str) -> list[dict]:
+    """The group's members as ``{"value", "display", "type"}`` (display: the userName), for PATCH
+    filters over member sub-attributes; rare enough to read every row."""
+    rows = session.execute(
+        sa.select(User.id, User.user_name).join(GroupMember, GroupMember.user_id == User.id)
+        .where(GroupMember.group_id == group_id)
+    )
+    return [{"value": user_id, "display": user_name, "type": "User"} for user_id, user_name in rows]
+
+
+def replace_members(session: Session, group_id: str, user_ids: Sequence[str]) -> set[str]:
+    """Make the group's members exactly ``user_ids``; returns the users whose membership changed."""
+    wanted = list(dict.fromkeys(user_ids))
     _check_users_exist(session, wanted)
     present = current_members(session, group_id)
     keep = set(wanted)
@@ -85,28 +97,15 @@ def replace_members(session: Session, group_id: str, members: list[dict]) -> set
     return removed | added
 
 
-def apply_member_changes(
-    session: Session, group_id: str, changes: MemberChanges, rtype: ResourceType
-) -> set[str]:
-    """Apply a PATCH's member delta in the order the operations gave it; returns the users touched."""
-    if changes.replace is not None:
-        return replace_members(session, group_id, changes.replace)
+def apply_delta(session: Session, group_id: str, delta: MembershipDelta) -> set[str]:
+    """Apply a member delta in its order; returns the users whose membership changed."""
+    if delta.replace is not None:
+        return replace_members(session, group_id, delta.replace)
     affected: set[str] = set()
-    if changes.remove_all:
+    if delta.clear:
         affected |= _remove(session, group_id, list(current_members(session, group_id)))
-    remove = list(changes.remove)
-    if changes.remove_matching:
-        # Filters other than `value eq` need the member rows; rare enough to read them here.
-        rows = session.execute(
-            sa.select(User.id, User.user_name).join(GroupMember, GroupMember.user_id == User.id)
-            .where(GroupMember.group_id == group_id)
-        )
-        for user_id, user_name in rows:
-            value = {"value": user_id, "display": user_name, "type": "User"}
-            if any(matches(node, value, rtype) for node in changes.remove_matching):
-                remove.append(user_id)
-    affected |= _remove(session, group_id, remove)
-    added_ids = _user_ids(changes.add)
-    _check_users_exist(session, added_ids)
-    affected |= _add(session, group_id, added_ids)
+    affected |= _remove(session, group_id, list(dict.fromkeys(delta.remove)))
+    added = list(dict.fromkeys(delta.add))
+    _check_users_exist(session, added)
+    affected |= _add(session, group_id, added)
     return affected

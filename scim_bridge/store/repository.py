@@ -1,15 +1,19 @@
 """The store's one write path: a SCIM change, its audit entry and its outbox rows in one transaction.
 
 A method returns only after the commit, so an accepted change is durable before the identity provider
-hears 201/200 (docs/architecture.md decision 1). Reads never load more than a page, and a group read that
-does not want its members does not query them.
+hears 201/200 (docs/architecture.md decision 1). A change computed from the current state (PATCH)
+opens a unit of work with ``editing``: the row is read locked, the caller computes the new state from
+it, and ``Edit.save`` writes it in the same transaction, so concurrent PATCHes of one resource queue
+rather than lose each other's changes. The store takes plain data: canonical attributes and a
+``MembershipDelta`` of user ids. Reads never load more than a page, and a group read that does not
+want its members does not query them.
 """
 
 from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,12 +23,10 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.errors import NotFound, PreconditionFailed, Uniqueness
 from scim_bridge.scim.filter import Node
-from scim_bridge.scim.patch import MemberChanges, PatchResult
-from scim_bridge.scim.resources import Incoming
 from scim_bridge.scim.schemas import ResourceType
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.links import Naming, reserve
-from scim_bridge.store.members import apply_member_changes, replace_members
+from scim_bridge.store.members import MembershipDelta, apply_delta, member_list, replace_members
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, utcnow
 from scim_bridge.store.outbox import enqueue
 from scim_bridge.store.query import order_clause, where_clause
@@ -51,6 +53,35 @@ def version_matches(if_match: str, version: int) -> bool:
     """RFC 7232 §3.1 with weak comparison: ``*``, or any listed tag naming this version."""
     tags = [t.strip() for t in if_match.split(",")]
     return any(t == "*" or t.removeprefix("W/").strip('"') == str(version) for t in tags)
+
+
+class Edit:
+    """One live resource opened by ``Repository.editing``: its state as read on the locked row, and
+    ``save`` for the new state. Valid only inside the ``with`` block that opened it."""
+
+    def __init__(self, repository: Repository, session: Session, table: Table, row, actor: str, action: str,
+                 with_related: bool):
+        self._repository = repository
+        self.session, self.table, self.row = session, table, row
+        self.actor, self.action, self.with_related = actor, action, with_related
+        self._saved = False
+
+    @property
+    def attributes(self) -> dict:
+        """A copy of the canonical attributes, free to change."""
+        return copy.deepcopy(self.row.resource)
+
+    def members(self) -> list[dict]:
+        """A group's members as ``{"value", "display", "type"}`` (reads every member row)."""
+        return member_list(self.session, self.row.id)
+
+    def save(self, attributes: dict, members: MembershipDelta | None = None) -> Record:
+        """Write the new canonical attributes and, for a group, the member delta; bump the version,
+        reserve target names, queue deliveries and audit. Returns the record as it will commit."""
+        if self._saved:
+            raise RuntimeError("an Edit is saved once")
+        self._saved = True
+        return self._repository._save(self, attributes, members)
 
 
 class Repository:
@@ -144,56 +175,45 @@ class Repository:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def create(self, rtype: ResourceType, incoming: Incoming, actor: str) -> Record:
+    def create(self, rtype: ResourceType, attributes: dict, actor: str, *, members: Sequence[str] = ()) -> Record:
+        """``members``: the ids of a new group's users."""
         table = TABLES[rtype.name]
         with self._transaction() as session:
-            self._check_unique(session, table, incoming.attributes, None)
+            self._check_unique(session, table, attributes, None)
             now = self.clock()
             row = table.model(id=self.new_id(), version=1, created=now, last_modified=now)
-            table.fill(session, row, incoming.attributes)
+            table.fill(session, row, attributes)
             session.add(row)
             session.flush()
             affected = set()
-            if table.model is Group and incoming.members:
-                affected = replace_members(session, row.id, incoming.members)
+            if table.model is Group and members:
+                affected = replace_members(session, row.id, members)
             queued = self._changed(session, table, row, affected, bump=False)
-            self._audit(session, actor, "create", table, row.id, None, incoming.attributes)
+            self._audit(session, actor, "create", table, row.id, None, attributes)
             session.flush()
             record = self._records(session, table, [row], True)[0]
             record.queued = queued
             return record
 
     def replace(
-        self, rtype, resource_id: str, incoming: Incoming, actor: str, if_match=None, with_related=True
+        self, rtype: ResourceType, resource_id: str, attributes: dict, actor: str, *,
+        members: Sequence[str] | None = None, if_match: str | None = None, with_related: bool = True,
     ) -> Record:
-        def change(session: Session, table: Table, row) -> tuple[dict, set[str]]:
-            table.fill(session, row, incoming.attributes)
-            if table.model is Group and incoming.members is not None:
-                return incoming.attributes, replace_members(session, row.id, incoming.members)
-            return incoming.attributes, set()
+        """``members`` None keeps a group's members; a list makes them exactly those users."""
+        delta = None if members is None else MembershipDelta(replace=members)
+        with self.editing(rtype, resource_id, actor, action="replace", if_match=if_match,
+                          with_related=with_related) as edit:
+            return edit.save(attributes, delta)
 
-        return self._update(rtype, resource_id, actor, if_match, "replace", change, with_related)
-
-    def patch(
-        self, rtype, resource_id: str, apply: Callable[[dict], PatchResult], actor: str, if_match=None,
-        with_related=True,
-    ) -> Record:
-        """``apply`` runs inside the transaction on the current attributes (PATCH is atomic)."""
-
-        def change(session: Session, table: Table, row) -> tuple[dict, set[str]]:
-            outcome = apply(row.resource)
-            if outcome.changed:
-                table.fill(session, row, outcome.attributes)
-            members: MemberChanges | None = outcome.members
-            if members is not None and table.model is Group:
-                return outcome.attributes, apply_member_changes(session, row.id, members, rtype)
-            return outcome.attributes, set()
-
-        return self._update(rtype, resource_id, actor, if_match, "patch", change, with_related)
-
-    def _update(self, rtype, resource_id, actor, if_match, action, change, with_related):
-        """``change(session, table, row)`` applies the change and returns (attributes after, users whose
-        memberships changed)."""
+    @contextmanager
+    def editing(
+        self, rtype: ResourceType, resource_id: str, actor: str, *, action: str = "patch",
+        if_match: str | None = None, with_related: bool = True,
+    ) -> Iterator[Edit]:
+        """A unit of work on one live resource: the row is read locked (``FOR UPDATE`` on PostgreSQL;
+        SQLite's write transactions hold the database lock from BEGIN) and its version checked against
+        ``If-Match``; the block computes the new state from ``Edit.attributes`` and calls
+        ``Edit.save``; leaving the block commits, an exception rolls everything back."""
         table = TABLES[rtype.name]
         with self._transaction() as session:
             row = _live(session, table, resource_id, lock=True)
@@ -202,15 +222,23 @@ class Repository:
                     f"The {rtype.name} changed since you read it (now version {row.version}): "
                     "read it again and retry with its current ETag."
                 )
-            before = row.resource
-            after, affected = change(session, table, row)
-            self._check_unique(session, table, after, row.id)
-            queued = self._changed(session, table, row, affected, resource_changed=after != before or not affected)
-            self._audit(session, actor, action, table, row.id, before, after)
-            session.flush()
-            record = self._records(session, table, [row], with_related)[0]
-            record.queued = queued
-            return record
+            yield Edit(self, session, table, row, actor, action, with_related)
+
+    def _save(self, edit: Edit, attributes: dict, members: MembershipDelta | None) -> Record:
+        session, table, row = edit.session, edit.table, edit.row
+        before = row.resource
+        if attributes != before:
+            table.fill(session, row, attributes)
+        affected: set[str] = set()
+        if members is not None and table.model is Group:
+            affected = apply_delta(session, row.id, members)
+        self._check_unique(session, table, attributes, row.id)
+        queued = self._changed(session, table, row, affected, resource_changed=attributes != before or not affected)
+        self._audit(session, edit.actor, edit.action, table, row.id, before, attributes)
+        session.flush()
+        record = self._records(session, table, [row], edit.with_related)[0]
+        record.queued = queued
+        return record
 
     def delete(self, rtype: ResourceType, resource_id: str, actor: str, if_match=None) -> tuple[tuple[str, str], ...]:
         """Returns the resources queued for delivery, like ``Record.queued``."""

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from scim_bridge.rules.model import AppliedUser, GroupSnapshot, UserSnapshot
-from scim_bridge.scim.resources import display_name_of, email_of
+from scim_bridge.rules.snapshots import display_name_of, email_of
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, OutboxRow, User, utcnow
 from scim_bridge.store.outbox import claimable_at, enqueue, enqueue_missing, wake_members

@@ -13,6 +13,8 @@ from scim_bridge.store.repository import Repository
 from scim_bridge.sync.reconcile import reconcile
 from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, bridge_config
 
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+
 
 def test_a_renamed_users_old_name_is_not_given_to_a_newcomer_until_the_account_gave_it_up(start):
     bridge = start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS, worker=False)
@@ -59,3 +61,23 @@ def test_a_deletion_seen_during_a_dry_run_is_deprovisioned_once_the_dry_run_ends
     finally:
         live.stop()
     assert bridge.jira.user("bob").active is False
+
+
+def test_a_name_the_rules_make_empty_is_refused_as_an_invalid_value(start):
+    """rules/ raises a RuleError; the one error boundary answers it as SCIM 400 invalidValue."""
+    bridge = start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS, worker=False)
+    refused = bridge.idp.post("/Users", {"userName": "@example.com", "displayName": "Nobody"})
+    assert refused.status == 400 and refused.body["scimType"] == "invalidValue"
+    assert "userName '@example.com' becomes an empty" in refused.body["detail"]
+    assert "username.regex" in refused.body["detail"]
+    assert bridge.idp.get('/Users?filter=userName eq "@example.com"').body["totalResults"] == 0
+    # In /Bulk the same error is that operation's result; the others go on.
+    reply = bridge.idp.post("/Bulk", {"schemas": [BULK_REQUEST], "Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "empty", "data": {"userName": "@example.com"}},
+        {"method": "POST", "path": "/Users", "bulkId": "ann", "data": {"userName": "ann@example.com"}},
+    ]})
+    assert reply.status == 200
+    first, second = reply.body["Operations"]
+    assert first["status"] == "400" and first["response"]["scimType"] == "invalidValue"
+    assert "becomes an empty" in first["response"]["detail"]
+    assert second["status"] == "201"

@@ -6,10 +6,9 @@ import re
 
 import pytest
 
-from scim_bridge.errors import InvalidValue
+from scim_bridge.rules.errors import RuleError, UnmappableName
 from scim_bridge.rules.model import GroupNameRule, GroupRules, TargetRules, UsernameRule, UserRules
 from scim_bridge.rules.names import (
-    UnmappableName,
     is_protected,
     managed_groups,
     map_group_name,
@@ -54,10 +53,10 @@ def test_username_lower_casing(lowercase, product, expected):
     assert map_username("Bob@Example.com", username_rules(r"(.*)@.*", "$1", lowercase, product)) == expected
 
 
-def test_a_username_the_rules_make_empty_is_an_invalid_value():
+def test_a_username_the_rules_make_empty_is_a_rule_error():
     with pytest.raises(UnmappableName) as raised:
         map_username("@example.com", username_rules(r"(.*)@.*"))
-    assert isinstance(raised.value, InvalidValue) and raised.value.status == 400
+    assert isinstance(raised.value, RuleError)
     assert raised.value.detail == ("userName '@example.com' becomes an empty jira username under username.regex "
                                    "'(.*)@.*'")
 
