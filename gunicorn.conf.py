@@ -23,6 +23,7 @@ def on_starting(server):
     try:
         load_config()
     except ConfigError as exc:
+        on_exit(server)  # gunicorn stops here without calling it
         raise RuntimeError(str(exc)) from None
 
 
