@@ -97,7 +97,8 @@ class HttpSettings:
 # Path words that are never a name; a segment after "user(s)"/"group(s)" that is not one of these is a
 # name put in the path with segment() (Confluence), and becomes "{name}" in a route.
 _PATH_WORDS = frozenset({"user", "users", "group", "groups", "member", "list", "memberof", "search", "picker",
-                         "application", "credentials", "rename", "enable", "disable", "admin"})
+                         "application", "credentials", "rename", "enable", "disable", "admin", "direct",
+                         "nested"})
 _NAMED_AFTER = frozenset({"user", "users", "group", "groups"})
 
 Observer = Callable[[str, str, float], None]  # (target, operation, seconds)

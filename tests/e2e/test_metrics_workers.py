@@ -1,10 +1,11 @@
 """/metrics from ``gunicorn app:app`` with two workers (docs/metrics.md): whichever worker answers a
 scrape, the counters are the whole server's, not that worker's share.
 
-The three products are the fakes, served on loopback by this process; the bridge runs as users start
-it (``gunicorn.conf.py``), its two workers each delivering. A known number of SCIM requests and of
-deliveries is made, one refused by Jira and one retried after Confluence refused the bridge's
-credentials once; then several scrapes must all show exactly those numbers.
+The products (Jira, Confluence, Bitbucket) are the fakes, served on loopback by this
+process; the bridge runs as users start it (``gunicorn.conf.py``), its two workers each delivering.
+A known number of SCIM requests and of deliveries is made, one refused by Jira and one retried after
+Confluence refused the bridge's credentials once; then several scrapes must all show exactly those
+numbers.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from atlassian_clients.fakes import PRODUCTS, start_fakes
-from tests.e2e.provisioning_support import Idp, bridge_config
+from atlassian_clients.fakes import start_fakes
+from tests.e2e.provisioning_support import PRODUCTS, Idp, bridge_config
 from tests.support.bridge import TOKEN
 from tests.support.servers import running_gunicorn
 

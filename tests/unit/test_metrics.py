@@ -31,6 +31,8 @@ CONFLUENCE = "http://atlassian.test/confluence/rest/api"
     ("/rest/api/group/team%20a/member", "/rest/api/group/{name}/member"),
     ("/rest/api/user/jdoe/group/confluence-users", "/rest/api/user/{name}/group/{name}"),
     ("/rest/api/user/memberof?username=jdoe", "/rest/api/user/memberof"),
+    ("/rest/usermanagement/1/user/group/direct", "/rest/usermanagement/1/user/group/direct"),
+    ("/rest/usermanagement/1/group/user/direct", "/rest/usermanagement/1/group/user/direct"),
 ])
 def test_a_route_names_the_rest_call_never_the_account(path, expected):
     assert route(path) == expected
