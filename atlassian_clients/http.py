@@ -14,7 +14,9 @@ proxy) -- the policy asks that callable whether the effect is already there befo
 A failure before sending (connection refused, connect timeout) or a 429 is safe to repeat.
 
 ``sleep``, ``clock`` (monotonic) and ``wall_clock`` (epoch, for ``Retry-After`` dates) are injected
-so that tests never wait.
+so that tests never wait. ``observe`` (optional) hears of every HTTP attempt sent: the target, the
+operation (``"PUT /rest/api/admin/user/{name}"``: method and :func:`route`), and the seconds it took;
+the bridge turns that into a latency histogram (docs/metrics.md) without this package knowing it.
 """
 
 from __future__ import annotations
@@ -92,6 +94,26 @@ class HttpSettings:
     pool_size: int = 10
 
 
+# Path words that are never a name; a segment after "user(s)"/"group(s)" that is not one of these is a
+# name put in the path with segment() (Confluence), and becomes "{name}" in a route.
+_PATH_WORDS = frozenset({"user", "users", "group", "groups", "member", "list", "memberof", "search", "picker",
+                         "application", "credentials", "rename", "enable", "disable", "admin", "direct",
+                         "nested"})
+_NAMED_AFTER = frozenset({"user", "users", "group", "groups"})
+
+Observer = Callable[[str, str, float], None]  # (target, operation, seconds)
+
+
+def route(path: str) -> str:
+    """``path`` without its query and with the names in it replaced by ``{name}``: a label whose values
+    are bounded by the REST calls the clients make, never by the accounts on a product."""
+    parts = path.split("?", 1)[0].split("/")
+    for i in range(1, len(parts)):
+        if parts[i - 1] in _NAMED_AFTER and parts[i] and parts[i] not in _PATH_WORDS:
+            parts[i] = "{name}"
+    return "/".join(parts)
+
+
 def segment(value: str) -> str:
     """A name as one URL path segment (a group called ``a/b`` must not become two segments)."""
     return quote(value, safe="")
@@ -112,8 +134,10 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        observe: Observer | None = None,
     ) -> None:
         self.target = target
+        self._observe = observe
         self.base_url = base_url.rstrip("/")
         self.profile = profile
         self.settings = settings or HttpSettings()
@@ -221,6 +245,7 @@ class Transport:
 
     def _send(self, method, url, path, params, json, headers) -> requests.Response:
         self.bucket.acquire()
+        started = self._clock()
         try:
             response = self._session.request(
                 method,
@@ -234,6 +259,9 @@ class Transport:
             )
         except requests.RequestException as exc:
             raise self.failures.for_exception(exc, method, path) from exc
+        finally:
+            if self._observe is not None:
+                self._observe(self.target, f"{method} {route(path)}", self._clock() - started)
         self.bucket.observe(response.headers)
         if response.status_code < 300:
             return response
@@ -284,8 +312,10 @@ __all__ = [
     "BasicAuth",
     "HttpSettings",
     "ProductProfile",
+    "Observer",
     "TokenAuth",
     "Transport",
     "product_message",
+    "route",
     "segment",
 ]

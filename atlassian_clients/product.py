@@ -30,7 +30,7 @@ from atlassian_clients.base import (
     UserDirectory,
     version_tuple,
 )
-from atlassian_clients.http import BasicAuth, HttpSettings, ProductProfile, TokenAuth, Transport
+from atlassian_clients.http import BasicAuth, HttpSettings, Observer, ProductProfile, TokenAuth, Transport
 from atlassian_clients.options import ClientOptions
 from atlassian_clients.paging import NextRule, pages
 
@@ -69,6 +69,7 @@ class ProductClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        observe: Observer | None = None,
         **options: Any,
     ):
         """Build the client and its :class:`Transport` from a target's configuration."""
@@ -82,6 +83,7 @@ class ProductClient:
             sleep=sleep,
             clock=clock,
             wall_clock=wall_clock,
+            observe=observe,
         )
         return cls(transport, **options)
 

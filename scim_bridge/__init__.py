@@ -31,7 +31,8 @@ def create_app(
     app = Flask(__name__)
     configure_logging(config.logging.level, config.logging.json)
     engine = store.engine if store is not None else setup_engine(config)
-    sync = build_sync(config, engine, clients)
+    metrics = Metrics(engine)
+    sync = build_sync(config, engine, clients, metrics=metrics)
     store = store or Repository(engine)
     if sync is not None:
         store.attach_targets(sync.naming)
@@ -46,7 +47,6 @@ def create_app(
     )
     app.config["MAX_CONTENT_LENGTH"] = limits.max_payload_bytes
     setup_request_logging(app)
-    metrics = Metrics(engine)
     app.extensions["scim_bridge_metrics"] = metrics
     setup_metrics(app, metrics)
     verifier = TokenVerifier.from_config(config.auth.tokens, engine)

@@ -1,19 +1,58 @@
-"""Prometheus metrics, on a registry of the app's own (no process-global collectors)."""
+"""Prometheus metrics (every one is described in docs/metrics.md).
+
+Under gunicorn each worker is a process with counters of its own, so one scrape would see one
+worker's share. ``gunicorn.conf.py`` therefore gives the server a private ``PROMETHEUS_MULTIPROC_DIR``
+for its lifetime: prometheus-client's multiprocess mode then keeps every worker's values in files
+there, and ``/metrics`` sums them all whichever worker answers. Without that directory (``python
+app.py``, the demo, tests) the metrics live on a registry of the app's own.
+
+The outbox's depth and age are not per worker at all: they are read from the store once per scrape
+(:class:`OutboxCollector`), by the worker that answers it.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 
 import sqlalchemy as sa
 from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from scim_bridge.store.models import OutboxRow, utcnow
+from scim_bridge.sync.executor import Outcome, Settle
+from scim_bridge.sync.failure_policy import Verdict
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+# Product calls take from milliseconds to the HTTP deadline (20 s by default, targets.<name>.http).
+PRODUCT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
+
+# The ``result`` label of scim_bridge_deliveries_total, one value per way a delivery attempt settles.
+RESULTS = ("applied", "retry", "refused", "defect", "parked", "waiting", "lost")
+
+
+def delivery_result(outcome: Outcome) -> str:
+    """The ``result`` label of one settled delivery attempt (docs/metrics.md)."""
+    if outcome.kind is Settle.DONE:
+        return "applied"
+    if outcome.kind is Settle.WAIT:
+        return "waiting"
+    if outcome.kind is Settle.LOST:
+        return "lost"
+    if outcome.verdict is Verdict.DEFECT:
+        return "defect"  # retried up to delivery.max_defect_attempts, then parked
+    if outcome.kind is Settle.RETRY:
+        return "retry"
+    return "refused" if outcome.verdict is Verdict.REFUSAL else "parked"
 
 
 class Metrics:
-    def __init__(self, engine: sa.Engine | None = None):
+    def __init__(self, engine: sa.Engine | None = None, *, multiproc_dir: str | None = None):
+        """``multiproc_dir``: where gunicorn's workers keep their values (default: the environment's
+        PROMETHEUS_MULTIPROC_DIR, read by prometheus-client when it is first imported)."""
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "scim_bridge_requests", "SCIM requests by route, method and status",
@@ -23,8 +62,35 @@ class Metrics:
             "scim_bridge_request_seconds", "SCIM request latency by route", ["route", "method"],
             registry=self.registry,
         )
+        self.deliveries = Counter(
+            "scim_bridge_deliveries", "Delivery attempts settled, by target and result",
+            ["target", "result"], registry=self.registry,
+        )
+        self.retries = Counter(
+            "scim_bridge_delivery_retries", "Delivery attempts that failed and were queued again with backoff",
+            ["target"], registry=self.registry,
+        )
+        self.product_seconds = Histogram(
+            "scim_bridge_product_call_seconds", "Latency of each HTTP call to a product, by target and operation",
+            ["target", "operation"], buckets=PRODUCT_BUCKETS, registry=self.registry,
+        )
+        multiproc_dir = multiproc_dir if multiproc_dir is not None else os.environ.get(MULTIPROC_DIR)
+        if multiproc_dir:
+            # What /metrics exposes: every worker's files, live or dead (counters never go back).
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed, path=multiproc_dir)
+        else:
+            self.exposed = self.registry
         if engine is not None:
-            self.registry.register(OutboxCollector(engine))
+            self.exposed.register(OutboxCollector(engine))
+
+    def delivered(self, target: str, outcome: Outcome) -> None:
+        self.deliveries.labels(target, delivery_result(outcome)).inc()
+        if outcome.kind is Settle.RETRY:
+            self.retries.labels(target).inc()
+
+    def product_call(self, target: str, operation: str, seconds: float) -> None:
+        self.product_seconds.labels(target, operation).observe(seconds)
 
 
 class OutboxCollector:

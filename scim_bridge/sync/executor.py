@@ -51,6 +51,7 @@ class Outcome:
     retry_after: float | None = None
     group: str | None = None  # WAIT from a 404 to a membership: the group awaited (the caller calls ``waiting``)
     not_before: datetime | None = None  # WAIT: not due before the awaited groups' deliveries can run
+    verdict: Verdict | None = None  # RETRY / PARK: the failure policy's verdict (the metrics' result)
 
 
 DONE = Outcome(Settle.DONE)
@@ -204,8 +205,8 @@ _NO_LOCK = _NoLock()
 
 def _outcome(decision: Decision) -> Outcome:
     if decision.park:
-        return Outcome(Settle.PARK, decision.message)
-    return Outcome(Settle.RETRY, decision.message, decision.retry_after)
+        return Outcome(Settle.PARK, decision.message, verdict=decision.verdict)
+    return Outcome(Settle.RETRY, decision.message, decision.retry_after, verdict=decision.verdict)
 
 
 def _detail(operation: Operation, because: str | None) -> str:

@@ -13,13 +13,14 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
 from scim_bridge.rules.names import map_group_name, map_username
 from scim_bridge.store.models import utcnow
 from scim_bridge.sync.delivery import Delivery, Target
-from scim_bridge.sync.executor import Executor
+from scim_bridge.sync.executor import Executor, Outcome
 from scim_bridge.sync.failure_policy import FailurePolicy
 from scim_bridge.sync.outbox import Outbox
 from scim_bridge.sync.records import DeliveryRecords
@@ -48,7 +49,9 @@ class TargetNaming:
 class Sync:
     def __init__(self, engine: sa.Engine, targets: dict[str, Target], *, wait_seconds: float = 5.0,
                  concurrency: int = 4, lease_seconds: float = 120.0, poll_seconds: float = 1.0,
-                 backoff: Backoff | None = None, clock=utcnow, max_defect_attempts: int = 5):
+                 backoff: Backoff | None = None, clock=utcnow, max_defect_attempts: int = 5,
+                 on_delivered: Callable[[str, Outcome], None] | None = None):
+        """``on_delivered(target, outcome)`` hears of every delivery attempt settled (the metrics)."""
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.targets = targets
         self.naming = TargetNaming(targets)
@@ -61,6 +64,7 @@ class Sync:
         self.worker = Worker(self.outbox, self.delivery, concurrency=concurrency, poll_seconds=poll_seconds,
                              backoff=backoff, clock=clock, on_settled=self._on_settled)
         self.running = False
+        self._on_delivered = on_delivered
 
     def start(self) -> None:
         if not self.running:
@@ -73,6 +77,8 @@ class Sync:
         self.running = False
 
     def _on_settled(self, claim, outcome) -> None:
+        if self._on_delivered is not None:
+            self._on_delivered(claim.target, outcome)
         with self._settled:
             self._settled.notify_all()
 

@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 import sqlalchemy as sa
 
 from atlassian_clients import BasicAuth, JiraClient, TokenAuth, build_client, client_class
+from atlassian_clients.http import Observer
+from atlassian_clients.product import ProductClient
 from scim_bridge.config import Settings, TargetSettings
 from scim_bridge.sync.delivery import Target
+from scim_bridge.sync.executor import Outcome
 from scim_bridge.sync.service import Sync
 from scim_bridge.sync.worker import Backoff
 
 log = logging.getLogger("scim_bridge.config")
 
 
-def build_targets(config: Settings, clients: dict | None = None) -> dict[str, Target]:
-    """Enabled targets; ``clients`` (by target name) replaces the built client, for tests and demos."""
+class DeliveryObserver(Protocol):
+    """What the delivery side reports to (``scim_bridge.metrics.Metrics``; docs/metrics.md)."""
+
+    def product_call(self, target: str, operation: str, seconds: float) -> None: ...
+
+    def delivered(self, target: str, outcome: Outcome) -> None: ...
+
+
+def build_targets(config: Settings, clients: dict | None = None, observe: Observer | None = None) -> dict[str, Target]:
+    """Enabled targets; ``clients`` (by target name) replaces the built client, for tests and demos.
+    ``observe`` hears of every HTTP call the built clients make (the metrics' product latency)."""
     targets = {}
     for name, settings in config.targets.items():
         if not settings.enabled:
             continue
-        client = (clients or {}).get(name) or _client(settings)
+        client = (clients or {}).get(name) or _client(settings, observe)
         rules = settings.rules
         _warn_unrevocable_licence(settings)
         if rules.directory and settings.type in ("jira", "confluence"):
@@ -45,18 +58,22 @@ def _warn_unrevocable_licence(settings: TargetSettings) -> None:
         )
 
 
-def _client(settings: TargetSettings):
+def _client(settings: TargetSettings, observe: Observer | None):
     auth = TokenAuth(settings.token) if settings.token is not None else BasicAuth(settings.username, settings.password)
     options = settings.client_options()
-    if issubclass(client_class(settings.type), JiraClient):
+    cls = client_class(settings.type)
+    if observe is not None and issubclass(cls, ProductClient):  # a plug-in need not take an observer
+        options["observe"] = observe
+    if issubclass(cls, JiraClient):
         # What a Jira licence is: the applications a create asks for (rules) and the ones
         # grant_licence / revoke_licence grant and revoke are one setting, rules.application_keys.
         options["application_keys"] = settings.rules.application_keys
     return build_client(settings.name, settings.type, settings.url, auth, http=settings.http, **options)
 
 
-def build_sync(config: Settings, engine: sa.Engine, clients: dict | None = None) -> Sync | None:
-    targets = build_targets(config, clients)
+def build_sync(config: Settings, engine: sa.Engine, clients: dict | None = None, *,
+               metrics: DeliveryObserver | None = None) -> Sync | None:
+    targets = build_targets(config, clients, metrics.product_call if metrics else None)
     if not targets:
         return None
     delivery = config.delivery
@@ -69,4 +86,5 @@ def build_sync(config: Settings, engine: sa.Engine, clients: dict | None = None)
         poll_seconds=delivery.poll_seconds,
         backoff=Backoff(delivery.backoff_initial, delivery.backoff_max),
         max_defect_attempts=delivery.max_defect_attempts,
+        on_delivered=metrics.delivered if metrics else None,
     )
