@@ -1,4 +1,4 @@
-"""The one HTTP policy every Atlassian client goes through (ARCHITECTURE decision 5).
+"""The one HTTP policy every Atlassian client goes through (docs/architecture.md decision 5).
 
 A :class:`Transport` belongs to one configured target. It owns the pooled ``requests.Session``,
 the credentials (basic auth, or a personal access token sent as ``Bearer``), connect and read
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 # The Atlassian REST framework's XsrfResourceFilter refuses a POST a browser form could send (no
 # content type, form, multipart, text/plain) with "403 XSRF check failed" unless this header is
-# there (atlassian-rest.md §2.4); Bitbucket's query-parameter-only creates and Jira's bodyless
+# there (docs/products.md §1.3); Bitbucket's query-parameter-only creates and Jira's bodyless
 # application-access call are such POSTs. It is sent with every write: harmless where not needed.
 XSRF_HEADERS = {"X-Atlassian-Token": "no-check"}
 

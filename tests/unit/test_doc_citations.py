@@ -18,12 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("scim_bridge", "atlassian_clients", "tests", "bench", "app.py")
 THIS_FILE = Path(__file__).resolve()  # it spells the forbidden citations out
 
-# Temporary: these files are being rewritten (the second-generation delivery core), which replaces
-# their comments too. Their citations are mapped in the rewrite's merge; empty this set then.
-PENDING_REWRITE = frozenset({
-    "atlassian_clients/http.py",
-})
-
 # Documents outside the repository: the shared design page (its copy is docs/architecture.md) and
 # the third-party reference notes (their facts are in docs/products.md and docs/identity-providers.md).
 # Paths that only locate the reference material for tests to read (../shared/reference) are fine.
@@ -125,8 +119,6 @@ def _scan() -> tuple[list[Problem], int]:
     verified = 0
     for path in _python_sources():
         relative = path.relative_to(ROOT).as_posix()
-        if relative in PENDING_REWRITE:
-            continue
         found, count = check_source(relative, path.read_text(encoding="utf-8"))
         problems += found
         verified += count
