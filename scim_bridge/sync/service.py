@@ -48,7 +48,9 @@ class TargetNaming:
 class Sync:
     def __init__(self, engine: sa.Engine, targets: dict[str, Target], *, wait_seconds: float = 5.0,
                  concurrency: int = 4, lease_seconds: float = 120.0, poll_seconds: float = 1.0,
-                 backoff: Backoff | None = None, clock=utcnow, max_defect_attempts: int = 5):
+                 backoff: Backoff | None = None, clock=utcnow, max_defect_attempts: int = 5, observer=None):
+        """``observer(claim, outcome)`` hears of each settled delivery on the worker's thread (the
+        alerts, docs/architecture.md "Alerts"): it must return at once and never raise."""
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.targets = targets
         self.naming = TargetNaming(targets)
@@ -57,6 +59,7 @@ class Sync:
         executor = Executor(self.records, FailurePolicy(max_defect_attempts=max_defect_attempts))
         self.delivery = Delivery(self.records, targets, executor)
         self.wait_seconds = wait_seconds
+        self.observer = observer or (lambda claim, outcome: None)
         self._settled = threading.Condition()
         self.worker = Worker(self.outbox, self.delivery, concurrency=concurrency, poll_seconds=poll_seconds,
                              backoff=backoff, clock=clock, on_settled=self._on_settled)
@@ -73,6 +76,7 @@ class Sync:
         self.running = False
 
     def _on_settled(self, claim, outcome) -> None:
+        self.observer(claim, outcome)
         with self._settled:
             self._settled.notify_all()
 

@@ -55,7 +55,8 @@ def _client(settings: TargetSettings):
     return build_client(settings.name, settings.type, settings.url, auth, http=settings.http, **options)
 
 
-def build_sync(config: Settings, engine: sa.Engine, clients: dict | None = None) -> Sync | None:
+def build_sync(config: Settings, engine: sa.Engine, clients: dict | None = None, observer=None) -> Sync | None:
+    """``observer``: see :class:`Sync` (the alerts, built by the caller: sync/ does not send them)."""
     targets = build_targets(config, clients)
     if not targets:
         return None
@@ -69,4 +70,5 @@ def build_sync(config: Settings, engine: sa.Engine, clients: dict | None = None)
         poll_seconds=delivery.poll_seconds,
         backoff=Backoff(delivery.backoff_initial, delivery.backoff_max),
         max_defect_attempts=delivery.max_defect_attempts,
+        observer=observer,
     )
