@@ -51,6 +51,8 @@ class Alerts:
                                     outcome.kind, outcome.error))
         except queue.Full:
             self._dropped += 1
+        except Exception as exc:  # noqa: BLE001 - an alert must never break the settle of a delivery
+            log.error("alerts: %s while taking in a delivery outcome", exc.__class__.__name__)
 
     # -- the thread --------------------------------------------------------------------------------
 
