@@ -4,6 +4,7 @@ never reaches delivery (scim_bridge/alerts/)."""
 from __future__ import annotations
 
 import logging
+import smtplib
 import threading
 from dataclasses import dataclass
 
@@ -12,10 +13,11 @@ import pytest
 from scim_bridge.alerts import Alerts, build_alerts, console_url
 from scim_bridge.alerts.batch import Batcher
 from scim_bridge.alerts.events import OutageWatch, Parked, Recovered, Unreachable
-from scim_bridge.alerts.senders import WebhookSender
-from scim_bridge.config import WebhookSettings, validate_config
+from scim_bridge.alerts.senders import SmtpSender, WebhookSender
+from scim_bridge.config import SmtpSettings, WebhookSettings, validate_config
 from scim_bridge.errors import ConfigError
 from scim_bridge.sync.executor import Outcome, Settle
+from tests.support.alert_sinks import smtp_sink
 
 
 @dataclass(frozen=True)
@@ -202,3 +204,14 @@ def test_no_channel_no_alerts_and_secrets_come_from_the_environment():
 def test_an_incomplete_smtp_section_is_refused_naming_the_key(smtp, complaint):
     with pytest.raises(ConfigError, match=complaint):
         validate_config({"alerts": {"smtp": smtp}}, environ={})
+
+
+def test_with_starttls_on_nothing_goes_in_the_clear_to_a_server_that_offers_no_tls():
+    with smtp_sink() as (port, received):
+        sender = SmtpSender(SmtpSettings(host="127.0.0.1", port=port, sender="b@example.com", to=("a@example.com",),
+                                         username="b", password="pw", starttls=True, timeout=10))
+        batcher = Batcher(0, None)
+        batcher.add(parked(1)[0], now=0)
+        with pytest.raises(smtplib.SMTPNotSupportedError):
+            sender.send(batcher.take(now=0))
+        assert received.items == [] and received.logins == []
