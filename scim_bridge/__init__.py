@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from scim_bridge.alerts import Alerts, build_alerts
 from scim_bridge.api import setup_api
 from scim_bridge.api.context import ScimContext
 from scim_bridge.api.ops import blueprint as ops_blueprint
@@ -21,23 +22,28 @@ from scim_bridge.sync.setup import build_sync
 
 
 def create_app(
-    config: Settings | dict | None = None, *, store: Repository | None = None, clients: dict | None = None
+    config: Settings | dict | None = None, *, store: Repository | None = None, clients: dict | None = None,
+    alerts: Alerts | None = None,
 ) -> Flask:
     """Build the app. ``config`` is the :class:`Settings` or a configuration as written in YAML
     (default: the YAML file); ``store`` (a Repository) and ``clients`` (DirectoryClients by target
-    name) let tests and the demo pass their own."""
+    name) let tests and the demo pass their own; so does ``alerts`` (with a clock of the test's)."""
     if not isinstance(config, Settings):
         config = load_config() if config is None else validate_config(config)
     app = Flask(__name__)
     configure_logging(config.logging.level, config.logging.json)
     engine = store.engine if store is not None else setup_engine(config)
     metrics = Metrics(engine)
-    sync = build_sync(config, engine, clients, metrics=metrics)
+    alerts = alerts or build_alerts(config)
+    sync = build_sync(config, engine, clients, metrics=metrics, observer=alerts)
     store = store or Repository(engine)
     if sync is not None:
         store.attach_targets(sync.naming)
         if config.delivery.worker:
             sync.start()
+            if alerts is not None:
+                alerts.start()
+    app.extensions["scim_bridge_alerts"] = alerts
     limits = Limits(
         max_results=config.scim.max_results,
         max_payload_bytes=config.server.max_body_bytes,

@@ -331,23 +331,31 @@ def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...],
 @click.pass_obj
 def worker(config: Settings, once: bool) -> None:
     """Run the delivery worker as its own process (set delivery.worker: false for the app then)."""
+    from scim_bridge.alerts import build_alerts
     from scim_bridge.sync.setup import build_sync
 
     engine = _engine(config)
     migrate.upgrade(engine)
-    sync = build_sync(config, engine)
+    alerts = build_alerts(config)  # this process delivers, so it is the one that alerts
+    sync = build_sync(config, engine, observer=alerts)
     if sync is None:
         raise click.ClickException("no enabled target in the configuration: nothing to deliver to")
     if once:
         click.echo(f"{sync.worker.drain()} delivery(ies) attempted")
+        if alerts is not None:
+            alerts.stop()  # sends what this run batched
         return
     sync.start()
+    if alerts is not None:
+        alerts.start()
     click.echo(f"delivering to {', '.join(sync.targets)}; Ctrl-C stops")
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         sync.stop()
+        if alerts is not None:
+            alerts.stop()
 
 
 @main.command("demo")

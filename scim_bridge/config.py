@@ -125,6 +125,37 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    url: str | None = field(default=None, repr=False)  # None: no webhook (Slack's URL is its secret)
+    # json: the alert as structured JSON; slack: {"text": ...}, which Slack and Teams incoming
+    # webhooks take.
+    format: str = "json"
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str | None = None  # None: no e-mail
+    port: int = 587
+    sender: str | None = None  # ``from:`` in YAML
+    to: tuple[str, ...] = ()
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = True
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class AlertsSettings:
+    """Messages to an administrator about deliveries (docs/architecture.md, "Alerts")."""
+
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    batch_seconds: float = 30.0  # what happens within this window is one message
+    unreachable_after_seconds: float = 900.0
+
+
+@dataclass(frozen=True)
 class TargetSettings:
     """One ``targets.<name>`` entry: ``rules`` merged with the global ``rules:`` (``rules/settings.py``),
     ``http`` the client's own :class:`HttpSettings`, ``options`` an instance of the client class's
@@ -156,6 +187,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
     targets: Mapping[str, TargetSettings] = field(default_factory=dict)
 
 
@@ -252,6 +284,37 @@ class ConsoleSchema(_Section):
     timezone = fields.String(validate=_zone)
 
 
+_ADDRESS = validate.Regexp(r"^[^@\s]+@[^@\s]+$", error="not an e-mail address")
+
+
+class WebhookSchema(_Section):
+    settings = WebhookSettings
+    url = fields.String(allow_none=True, validate=validate.Regexp(r"^https?://", error="must start with http:// or https://"))
+    format = fields.String(validate=validate.OneOf(["json", "slack"]))
+    timeout = fields.Float(validate=validate.Range(min=0.1, max=120))
+
+
+class SmtpSchema(_Section):
+    settings = SmtpSettings
+    host = fields.String(allow_none=True)
+    port = fields.Integer(validate=validate.Range(min=1, max=65535))
+    sender = fields.String(allow_none=True, data_key="from", validate=_ADDRESS)
+    to = fields.List(fields.String(validate=_ADDRESS))
+    username = fields.String(allow_none=True)
+    password = fields.String(allow_none=True)
+    starttls = fields.Boolean()
+    timeout = fields.Float(validate=validate.Range(min=0.1, max=120))
+
+
+class AlertsSchema(_Section):
+    settings = AlertsSettings
+    # Nested without a load_default: left out, the dataclass's default_factory builds the section.
+    webhook = fields.Nested(WebhookSchema)
+    smtp = fields.Nested(SmtpSchema)
+    batch_seconds = fields.Float(validate=validate.Range(min=0, max=3600))
+    unreachable_after_seconds = fields.Float(validate=validate.Range(min=0))
+
+
 class HttpSchema(_Section):
     """``targets.<name>.http``: every field of ``atlassian_clients.HttpSettings``, which it builds."""
 
@@ -291,6 +354,7 @@ class ConfigSchema(StrictSchema):
     logging = _section(LoggingSchema)
     delivery = _section(DeliverySchema)
     console = _section(ConsoleSchema)
+    alerts = _section(AlertsSchema)
     rules = fields.Nested(RulesSchema, load_default=dict)
     targets = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$")),
                           values=fields.Nested(TargetSchema), load_default=dict)
@@ -336,6 +400,7 @@ def validate_config(raw: object, *, environ=None, source: str = "configuration")
         if (token.value is None) == (token.sha256 is None):
             raise ConfigError(f"{source}: auth.tokens.{i}: give exactly one of value or sha256")
     _check_metrics(source, loaded["metrics"])
+    _check_smtp(source, loaded["alerts"].smtp)
     global_rules = loaded.pop("rules")
     try:
         targets = {name: _target(name, target, global_rules) for name, target in loaded.pop("targets").items()}
@@ -352,6 +417,14 @@ def _check_metrics(source: str, metrics: MetricsSettings) -> None:
     if metrics.access != "token" and any(has_token):
         raise ConfigError(f"{source}: metrics: a metrics token is set but metrics.access is "
                           f"{metrics.access!r}: set access: token to require it")
+
+
+def _check_smtp(source: str, smtp: SmtpSettings) -> None:
+    if smtp.host is not None and (smtp.sender is None or not smtp.to):
+        raise ConfigError(f"{source}: alerts.smtp: a host is set: give from (the sender) and to (a list of "
+                          "addresses) as well")
+    if (smtp.username is None) != (smtp.password is None):
+        raise ConfigError(f"{source}: alerts.smtp: give both username and password, or neither")
 
 
 def _target(name: str, target: dict, global_rules: dict) -> TargetSettings:

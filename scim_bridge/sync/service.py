@@ -50,8 +50,10 @@ class Sync:
     def __init__(self, engine: sa.Engine, targets: dict[str, Target], *, wait_seconds: float = 5.0,
                  concurrency: int = 4, lease_seconds: float = 120.0, poll_seconds: float = 1.0,
                  backoff: Backoff | None = None, clock=utcnow, max_defect_attempts: int = 5,
-                 on_delivered: Callable[[str, Outcome], None] | None = None):
-        """``on_delivered(target, outcome)`` hears of every delivery attempt settled (the metrics)."""
+                 on_delivered: Callable[[str, Outcome], None] | None = None, observer=None):
+        """``on_delivered(target, outcome)`` hears of every delivery attempt settled (the metrics);
+        ``observer(claim, outcome)`` too, on the worker's thread (the alerts, docs/architecture.md
+        "Alerts"): it must return at once and never raise."""
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.targets = targets
         self.naming = TargetNaming(targets)
@@ -60,6 +62,7 @@ class Sync:
         executor = Executor(self.records, FailurePolicy(max_defect_attempts=max_defect_attempts))
         self.delivery = Delivery(self.records, targets, executor)
         self.wait_seconds = wait_seconds
+        self.observer = observer or (lambda claim, outcome: None)
         self._settled = threading.Condition()
         self.worker = Worker(self.outbox, self.delivery, concurrency=concurrency, poll_seconds=poll_seconds,
                              backoff=backoff, clock=clock, on_settled=self._on_settled)
@@ -79,6 +82,7 @@ class Sync:
     def _on_settled(self, claim, outcome) -> None:
         if self._on_delivered is not None:
             self._on_delivered(claim.target, outcome)
+        self.observer(claim, outcome)
         with self._settled:
             self._settled.notify_all()
 

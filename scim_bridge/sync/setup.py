@@ -72,7 +72,8 @@ def _client(settings: TargetSettings, observe: Observer | None):
 
 
 def build_sync(config: Settings, engine: sa.Engine, clients: dict | None = None, *,
-               metrics: DeliveryObserver | None = None) -> Sync | None:
+               metrics: DeliveryObserver | None = None, observer=None) -> Sync | None:
+    """``observer``: see :class:`Sync` (the alerts, built by the caller: sync/ does not send them)."""
     targets = build_targets(config, clients, metrics.product_call if metrics else None)
     if not targets:
         return None
@@ -87,4 +88,5 @@ def build_sync(config: Settings, engine: sa.Engine, clients: dict | None = None,
         backoff=Backoff(delivery.backoff_initial, delivery.backoff_max),
         max_defect_attempts=delivery.max_defect_attempts,
         on_delivered=metrics.delivered if metrics else None,
+        observer=observer,
     )

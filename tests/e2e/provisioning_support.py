@@ -37,7 +37,9 @@ from click.testing import CliRunner
 
 from atlassian_clients.fakes import RunningFakes, start_fakes
 from scim_bridge import create_app
+from scim_bridge.alerts import build_alerts
 from scim_bridge.cli import main as cli_main
+from scim_bridge.config import validate_config
 from scim_bridge.store.models import AuditEntry, Link, OutboxRow
 from scim_bridge.store.repository import Repository
 from tests.support.bridge import TOKEN, Reply, serve
@@ -313,12 +315,20 @@ def bridges(engine: sa.Engine) -> Iterator:
     with ExitStack() as stack:
 
         def start(*, rules: dict | None = None, targets: dict | None = None, worker: bool = True,
-                  products: tuple[str, ...] = PRODUCTS) -> Bridge:
+                  products: tuple[str, ...] = PRODUCTS, sections: dict | None = None,
+                  alerts_clock=None) -> Bridge:
+            """``sections``: more of the configuration (e.g. ``alerts``, ``server``); ``alerts_clock``
+            gives the alerts that configuration builds the test's clock."""
             fakes = start_fakes()
             stack.callback(fakes.stop)
             url = engine.url.render_as_string(hide_password=False)
-            config = bridge_config(fakes.url, url, rules=rules, targets=targets, worker=worker, products=products)
-            app = create_app(config, store=Repository(engine))
+            config = {**bridge_config(fakes.url, url, rules=rules, targets=targets, worker=worker, products=products),
+                      **(sections or {})}
+            alerts = None
+            if alerts_clock is not None:
+                alerts = build_alerts(validate_config(config), clock=alerts_clock, retry_pause=0.0)
+                stack.callback(alerts.stop)
+            app = create_app(config, store=Repository(engine), alerts=alerts)
             sync = app.extensions["scim_bridge"].sync
             # Also when it never started: drain() runs the worker's pools, which stop() shuts down.
             stack.callback(sync.worker.stop)

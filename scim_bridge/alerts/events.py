@@ -1,0 +1,65 @@
+"""What an administrator is told about, as plain values; and the watch that notices outages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A delivery set aside until the resource changes or ``scim-bridge retry``: ``reason`` is the
+    product's own words (or the failure policy's, for a bridge defect)."""
+
+    target: str
+    resource_type: str
+    resource_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    target: str
+    seconds: float  # how long deliveries to it have failed without one success
+    last_error: str
+
+
+@dataclass(frozen=True)
+class Recovered:
+    target: str
+    seconds: float  # how long it was unreachable
+
+
+Event = Parked | Unreachable | Recovered
+
+
+class OutageWatch:
+    """Per target: since when its deliveries fail to be retried with none delivered. Past
+    ``after_seconds`` that is one :class:`Unreachable`; the next delivery that reaches the target
+    (delivered, or refused by it) ends the outage, with one :class:`Recovered` if it was reported.
+    Times are the caller's clock (seconds), so tests drive it without waiting."""
+
+    def __init__(self, after_seconds: float):
+        self.after_seconds = after_seconds
+        self._since: dict[str, float] = {}
+        self._last_error: dict[str, str] = {}
+        self._reported: set[str] = set()
+
+    def failed(self, target: str, error: str, now: float) -> list[Event]:
+        self._since.setdefault(target, now)
+        self._last_error[target] = error
+        return self.check(now)
+
+    def reached(self, target: str, now: float) -> list[Event]:
+        since = self._since.pop(target, None)
+        self._last_error.pop(target, None)
+        if target in self._reported:
+            self._reported.discard(target)
+            return [Recovered(target, now - since)]
+        return []
+
+    def check(self, now: float) -> list[Event]:
+        """The outages that have lasted long enough and are not reported yet."""
+        due = [t for t, since in self._since.items()
+               if t not in self._reported and now - since >= self.after_seconds]
+        self._reported.update(due)
+        return [Unreachable(t, now - self._since[t], self._last_error[t]) for t in due]
