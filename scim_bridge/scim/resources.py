@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from scim_bridge.errors import InvalidSyntax, InvalidValue
 from scim_bridge.scim.limits import check_string
-from scim_bridge.scim.schemas import Attribute, ResourceType
+from scim_bridge.scim.schemas import ENTERPRISE_USER, Attribute, ResourceType
 
 # Read-only or server-managed input, ignored rather than refused (RFC 7643 §2.2; Okta POSTs
 # ``groups: []``, OneLogin ``id: null``, Entra ``meta``).
@@ -227,6 +227,13 @@ def email_of(resource: dict) -> str | None:
         if found:
             return found
     return None
+
+
+def manager_id_of(resource: dict) -> str | None:
+    """The enterprise extension's ``manager.value``: the manager's SCIM id (RFC 7643 §4.3)."""
+    manager = (resource.get(ENTERPRISE_USER) or {}).get("manager") or {}
+    value = manager.get("value") if isinstance(manager, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def schemas_of(rtype: ResourceType, attributes: dict) -> list[str]:
