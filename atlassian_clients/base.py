@@ -155,7 +155,31 @@ class Capabilities:
     can_rename_user: bool = False
     can_rename_group: bool = False
     can_find_by_email: bool = False
+    # Projects and components have leads the bridge hands over before a deactivation (Jira,
+    # docs/products.md §2.13); off where the product has no such thing the bridge reports.
+    can_hand_over_leads: bool = False
     licence: str = ""
+
+
+@dataclass(frozen=True)
+class LedComponent:
+    """A component an account leads: its id (what the product updates) and how people name it."""
+
+    id: str
+    project: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.project}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Led:
+    """What one account leads: project keys and components."""
+
+    projects: tuple[str, ...] = ()
+    components: tuple[LedComponent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -282,3 +306,14 @@ class DirectoryClient(Protocol):
 
     def revoke_licence(self, username: str) -> None:
         """Undo :meth:`grant_licence`; already unlicensed counts as done."""
+
+    # Optional: only where ``capabilities().can_hand_over_leads`` (docs/products.md §2.13).
+
+    def led_by(self, username: str) -> Led:
+        """The projects and components the account leads (names compared case-insensitively)."""
+
+    def set_project_lead(self, project: str, username: str) -> None:
+        """Make the account the lead of the project (its key); already its lead counts as done."""
+
+    def set_component_lead(self, component: str, username: str) -> None:
+        """Make the account the lead of the component (its id); already its lead counts as done."""

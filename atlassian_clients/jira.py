@@ -16,10 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from atlassian_clients.base import (
     Capabilities,
     Creation,
+    Led,
+    LedComponent,
     NotFound,
     ProductInfo,
     Rejected,
@@ -90,6 +93,7 @@ class JiraClient(ProductClient):
             can_deactivate=version >= (8, 3),  # JRASERVER-37294
             can_rename_user=True,
             can_find_by_email=True,
+            can_hand_over_leads=True,
             licence="application access " + (", ".join(self.application_keys) or "(Jira's default applications)"),
         )
 
@@ -306,3 +310,28 @@ class JiraClient(ProductClient):
             headers=EXPERIMENTAL,
             params={"username": username, "applicationKey": application_key},
         )
+
+    # ----------------------------------------------------------------------------------------------
+    # project and component leads (docs/products.md §2.13)
+
+    def led_by(self, username: str) -> Led:
+        # ``expand=lead`` puts the lead's UserBean in each project of the list; components come
+        # per project, each with ``leadUserName``. One call per project: read only for a leaver.
+        folded = username.casefold()
+        projects, components = [], []
+        for project in self._get(f"{API}/project", {"expand": "lead"}):
+            key = project["key"]
+            if ((project.get("lead") or {}).get("name") or "").casefold() == folded:
+                projects.append(key)
+            for component in self._get(f"{API}/project/{quote(key, safe='')}/components"):
+                if (component.get("leadUserName") or "").casefold() == folded:
+                    components.append(LedComponent(str(component["id"]), key, component.get("name", "")))
+        return Led(tuple(projects), tuple(components))
+
+    def set_project_lead(self, project: str, username: str) -> None:
+        # updateProject takes the lead's username as ``lead`` (8.x to 10.3 alike); a PUT of the same
+        # lead again is a no-op, so a retry after an ambiguous failure is harmless.
+        self.http.request("PUT", f"{API}/project/{quote(project, safe='')}", json={"lead": username})
+
+    def set_component_lead(self, component: str, username: str) -> None:
+        self.http.request("PUT", f"{API}/component/{quote(component, safe='')}", json={"leadUserName": username})

@@ -20,6 +20,7 @@ from atlassian_clients.base import (
     Capabilities,
     Conflict,
     Creation,
+    Led,
     NotFound,
     ProductInfo,
     Rejected,
@@ -143,6 +144,19 @@ class ProductClient:
 
     def _unsupported(self, what: str) -> Unsupported:
         return Unsupported(self.target, f"{self.PROFILE.label} has no REST call to {what}")
+
+    # ----------------------------------------------------------------------------------------------
+    # leads (capability ``can_hand_over_leads``): none by default. Confluence space admins and
+    # Bitbucket repository admins are not reported yet (docs/products.md §2.13).
+
+    def led_by(self, username: str) -> Led:
+        return Led()
+
+    def set_project_lead(self, project: str, username: str) -> None:
+        raise self._unsupported("hand over a project lead")
+
+    def set_component_lead(self, component: str, username: str) -> None:
+        raise self._unsupported("hand over a component lead")
 
     # ----------------------------------------------------------------------------------------------
     # idempotence

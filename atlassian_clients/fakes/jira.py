@@ -30,6 +30,24 @@ class ApplicationRole:
     selected_by_default: bool = False
 
 
+@dataclass
+class Project:
+    """A project and its lead's username (docs/products.md §2.13)."""
+
+    id: int
+    key: str
+    name: str
+    lead: str
+
+
+@dataclass
+class Component:
+    id: str
+    project: str
+    name: str
+    lead: str | None
+
+
 class FakeJira(FakeProduct):
     name = "jira"
     default_version = "10.3.4"
@@ -38,6 +56,8 @@ class FakeJira(FakeProduct):
 
     def __init__(self, **options: Any) -> None:
         self.application_roles: dict[str, ApplicationRole] = {}
+        self.projects: dict[str, Project] = {}  # by key
+        self.components: dict[str, Component] = {}  # by id
         super().__init__(**options)
 
     # -- instance ----------------------------------------------------------------------------------
@@ -61,6 +81,23 @@ class FakeJira(FakeProduct):
             role = ApplicationRole(key, name, list(groups), list(default_groups), selected_by_default)
             self.application_roles[key] = role
             return role
+
+    def add_project(self, key: str, lead: str, components: dict[str, str | None] | None = None) -> Project:
+        """A project led by ``lead``, with components (name -> lead's username, None: no lead)."""
+        with self.lock:
+            project = Project(10000 + len(self.projects), key, f"Project {key}", lead)
+            self.projects[key] = project
+            for name, component_lead in (components or {}).items():
+                component = Component(str(10000 + len(self.components)), key, name, component_lead)
+                self.components[component.id] = component
+            return project
+
+    def leads(self) -> dict[str, str | None]:
+        """Every project's and component's lead: ``ABC`` and ``ABC/Backend`` -> username."""
+        with self.lock:
+            found: dict[str, str | None] = {p.key: p.lead for p in self.projects.values()}
+            found.update({f"{c.project}/{c.name}": c.lead for c in self.components.values()})
+            return found
 
     def make_key(self, account_id: int, name: str) -> str:
         return f"JIRAUSER{10000 + account_id}"
@@ -89,7 +126,8 @@ class FakeJira(FakeProduct):
                 self.directory.remove_member(group, name)
 
     def extra_state(self) -> dict[str, Any]:
-        return {"applicationRoles": [self.role_bean(role) for role in self.application_roles.values()]}
+        return {"applicationRoles": [self.role_bean(role) for role in self.application_roles.values()],
+                "leads": self.leads()}
 
     # -- answers -----------------------------------------------------------------------------------
 
@@ -156,6 +194,37 @@ class FakeJira(FakeProduct):
             "users": {"size": size, "items": [], "max-results": 50, "start-index": 0, "end-index": 0},
             "expand": "users",
         }
+
+    def project_bean(self, base: str, project: Project, expand: frozenset[str]) -> dict[str, Any]:
+        bean: dict[str, Any] = {
+            "self": f"{base}/rest/api/2/project/{project.id}",
+            "id": str(project.id),
+            "key": project.key,
+            "name": project.name,
+            "avatarUrls": self.avatar_urls(base),
+            "archived": False,
+            "expand": "description,lead,url,projectKeys",
+        }
+        if "lead" in expand:
+            account = self.directory.user(project.lead)
+            bean["lead"] = self.user_json(base, account) if account else {"name": project.lead, "active": False}
+        return bean
+
+    def component_bean(self, base: str, component: Component) -> dict[str, Any]:
+        bean: dict[str, Any] = {
+            "self": f"{base}/rest/api/2/component/{component.id}",
+            "id": component.id,
+            "name": component.name,
+            "project": component.project,
+            "assigneeType": "PROJECT_DEFAULT",
+            "archived": False,
+            "deleted": False,
+        }
+        account = self.directory.user(component.lead) if component.lead else None
+        if component.lead:
+            bean["leadUserName"] = component.lead
+            bean["lead"] = self.user_json(base, account) if account else {"name": component.lead}
+        return bean
 
     def role_bean(self, role: ApplicationRole) -> dict[str, Any]:
         users = {a.name for g in role.groups if self.directory.group(g) for a in self.directory.members(g) if a.active}

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from flask import Flask, Response, request
 
 from atlassian_clients.fakes.directory import Account, fold, page
-from atlassian_clients.fakes.jira import ApplicationRole, FakeJira
+from atlassian_clients.fakes.jira import ApplicationRole, FakeJira, Project
 from atlassian_clients.fakes.rest import (
     Access,
     ExchangeLog,
@@ -275,6 +275,49 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
         if found is None:
             raise ProductError(404, f"The application role with key '{key}' does not exist.")
         return json_response(jira.role_bean(found))
+
+    # -- project and component leads (docs/products.md §2.13) ------------------------------------------
+
+    def project(key: str) -> Project:
+        found = jira.projects.get(key) or next((p for p in jira.projects.values() if str(p.id) == key), None)
+        if found is None:
+            raise ProductError(404, f"No project could be found with key '{key}'.")
+        return found
+
+    def lead_named(name: object, field: str) -> str:
+        account = directory.user(str(name)) if isinstance(name, str) and name else None
+        if account is None:
+            raise ProductError(400, fields={field: f"The user '{name}' does not exist."})
+        if not account.active:
+            raise ProductError(400, fields={field: f"The user '{name}' is not active and cannot be a lead."})
+        return account.name
+
+    @api.route("/project", "GET", Access.USER)
+    def list_projects() -> Response:
+        expand = expand_arg()
+        return json_response([jira.project_bean(base_url(), p, expand) for p in jira.projects.values()])
+
+    @api.route("/project/<key>/components", "GET", Access.USER)
+    def project_components(key: str) -> Response:
+        found = project(key)
+        return json_response([jira.component_bean(base_url(), c) for c in jira.components.values()
+                              if c.project == found.key])
+
+    @api.route("/project/<key>", "PUT")
+    def update_project(key: str) -> Response:
+        found, body = project(key), json_body()
+        if "lead" in body:
+            found.lead = lead_named(body["lead"], "projectLead")
+        return json_response(jira.project_bean(base_url(), found, frozenset({"lead"})))
+
+    @api.route("/component/<component_id>", "PUT")
+    def update_component(component_id: str) -> Response:
+        found, body = jira.components.get(component_id), json_body()
+        if found is None:
+            raise ProductError(404, f"The component with id {component_id} does not exist.")
+        if "leadUserName" in body:
+            found.lead = lead_named(body["leadUserName"], "leadUserName")
+        return json_response(jira.component_bean(base_url(), found))
 
     @api.route("/serverInfo", "GET", Access.ANONYMOUS)
     def server_info() -> Response:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from atlassian_clients.base import LedComponent
+
 if TYPE_CHECKING:
     from scim_bridge.rules.operations import Operation
 
@@ -56,6 +58,13 @@ class GroupRules:
 
 
 @dataclass(frozen=True)
+class HandoverRules:
+    """Who takes over what a leaver leads (Jira projects and components) when no manager can."""
+
+    default_lead: str | None = None  # a username on the target; None: park the leaver instead
+
+
+@dataclass(frozen=True)
 class TargetRules:
     """The effective rules of one target: the global settings with the target's overrides."""
 
@@ -67,6 +76,7 @@ class TargetRules:
     default_groups: tuple[str, ...] = ()
     application_keys: tuple[str, ...] = ()  # Jira application access on create
     deactivate_with: str = "remove_license"  # Bitbucket: remove_license | delete
+    handover: HandoverRules = field(default_factory=HandoverRules)
     dry_run: bool = False
 
 
@@ -82,6 +92,7 @@ class UserSnapshot:
     active: bool
     deleted: bool  # tombstoned: the IdP deleted the user
     groups: tuple[str, ...] = ()  # displayNames of the live SCIM groups the user is in
+    manager_id: str | None = None  # the enterprise extension's manager.value: a SCIM user id
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,21 @@ class DesiredGroup:
     deleted: bool
 
 
+@dataclass(frozen=True)
+class Leadership:
+    """What an account leads on the target, and who would take it over (read before planning a
+    deactivation or deletion; docs/products.md §2.13). ``successor`` is the manager's account when
+    that user is linked and active on the target, else ``handover.default_lead``, else None."""
+
+    projects: tuple[str, ...] = ()  # project keys
+    components: tuple[LedComponent, ...] = ()
+    successor: str | None = None
+
+    @property
+    def leads(self) -> bool:
+        return bool(self.projects or self.components)
+
+
 # -- plans -----------------------------------------------------------------------------------------
 
 
@@ -204,3 +230,6 @@ class Plan:
     awaiting: tuple[Operation, ...] = ()
     # Group plans: the accounts a rename moves into the new group (their links must then name it).
     moved: tuple[str, ...] = ()
+    # The plan must not run, and the row is parked with this message until the resource changes or
+    # ``scim-bridge retry`` (a leaver who leads projects and has no successor).
+    refused: str | None = None

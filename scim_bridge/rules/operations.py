@@ -252,3 +252,40 @@ class RemoveMember(Operation):
     def advance(self, state, result):
         return state.member_removed(self.group)
 
+
+
+# -- what a leaver leads ---------------------------------------------------------------------------
+# Handed to a successor before the account is deactivated or deleted: Jira leaves a project or
+# component whose lead is inactive without a lead that can act (docs/products.md §2.13). The account
+# state does not change: the applied state is returned as it is.
+
+
+@dataclass(frozen=True)
+class HandOverProjectLead(Operation):
+    """Make ``successor`` the lead of project ``project``, which the leaver ``name`` leads."""
+
+    action: ClassVar[str] = "hand_over_project_lead"
+    project: str = ""
+    successor: str = ""
+
+    def describe(self) -> str:
+        return f"hand the lead of project {self.project} from {self.name} to {self.successor}"
+
+    def call(self, client: DirectoryClient) -> None:
+        client.set_project_lead(self.project, self.successor)
+
+
+@dataclass(frozen=True)
+class HandOverComponentLead(Operation):
+    """Make ``successor`` the lead of component ``component`` (its id), which ``name`` leads."""
+
+    action: ClassVar[str] = "hand_over_component_lead"
+    component: str = ""
+    label: str = ""  # PROJECT/Component, for people
+    successor: str = ""
+
+    def describe(self) -> str:
+        return f"hand the lead of component {self.label or self.component} from {self.name} to {self.successor}"
+
+    def call(self, client: DirectoryClient) -> None:
+        client.set_component_lead(self.component, self.successor)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from scim_bridge.errors import ConfigError
-from scim_bridge.rules.model import GroupNameRule, GroupRules, TargetRules, UsernameRule, UserRules
+from scim_bridge.rules.model import GroupNameRule, GroupRules, HandoverRules, TargetRules, UsernameRule, UserRules
 from scim_bridge.rules.names import DEFAULT_REPLACEMENT, LOWER_CASE_PRODUCTS, compiled_rule
 from scim_bridge.validation import StrictSchema, error_lines
 
@@ -79,6 +79,10 @@ class GroupsSchema(StrictSchema):
     keep_unmanaged = fields.Boolean()
 
 
+class HandoverSchema(StrictSchema):
+    default_lead = fields.String(allow_none=True, validate=validate.Length(min=1))
+
+
 class RulesSchema(StrictSchema):
     """``rules:`` globally and ``targets.<name>.rules:``; every key optional (see the module doc)."""
 
@@ -89,6 +93,7 @@ class RulesSchema(StrictSchema):
     default_groups = _names()
     application_keys = _names()
     deactivate_with = fields.String(validate=validate.OneOf(DEACTIVATE_WITH))
+    handover = fields.Nested(HandoverSchema)
     dry_run = fields.Boolean()
 
 
@@ -136,6 +141,7 @@ def effective_rules(global_raw: dict | None, target_raw: dict | None, product: s
         groups=GroupRules(name=name_rule, **groups),
         default_groups=default_groups,
         application_keys=() if product in NO_APPLICATION_KEYS else tuple(merged.get("application_keys", ())),
+        handover=HandoverRules(**merged.get("handover", {})),
         **scalars,
     )
 

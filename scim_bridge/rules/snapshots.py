@@ -1,6 +1,7 @@
-"""What the rules read of a stored SCIM user besides its name: the display name and the address its
-product accounts get. Pure functions of the canonical resource (``scim/resources.py`` describes the
-form), so delivery builds a ``UserSnapshot`` without reaching into the SCIM layer.
+"""What the rules read of a stored SCIM user besides its name: the display name, the address its
+product accounts get, and its manager. Pure functions of the canonical resource
+(``scim/resources.py`` describes the form), so delivery builds a ``UserSnapshot`` without reaching
+into the SCIM layer.
 """
 
 from __future__ import annotations
@@ -22,3 +23,13 @@ def email_of(resource: dict) -> str | None:
             return found
     return None
 
+
+# The enterprise User extension's URN (RFC 7643 §4.3), as the canonical resource keys it.
+_ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def manager_id_of(resource: dict) -> str | None:
+    """The enterprise extension's ``manager.value``: the manager's SCIM id (RFC 7643 §4.3)."""
+    manager = (resource.get(_ENTERPRISE_USER) or {}).get("manager") or {}
+    value = manager.get("value") if isinstance(manager, dict) else None
+    return value if isinstance(value, str) and value else None

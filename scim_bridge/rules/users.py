@@ -4,8 +4,10 @@
 the target reports now (``remote``) and, where the target cannot tell, with what the bridge applied
 last (``applied``), and plans only the calls needed. Operations (``operations.py``) come in this
 order: rename → create or link → update → activate → creates of default groups → member adds →
-member removes → deactivate or revoke the licence → delete; a plan that deletes the account holds
-nothing else. A missing group that a SCIM group maps to is not created here but awaited
+member removes → hand-overs of what the account leads → deactivate or revoke the licence → delete;
+a plan that deletes the account holds only the hand-overs besides. A leaver who leads projects or
+components and has no successor is refused (``Plan.refused``): the account stays active. A missing
+group that a SCIM group maps to is not created here but awaited
 (``Plan.awaiting``): that group's own delivery creates it.
 """
 
@@ -18,6 +20,7 @@ from scim_bridge.rules.memberships import plan_memberships
 from scim_bridge.rules.model import (
     AppliedUser,
     DesiredUser,
+    Leadership,
     Plan,
     RemoteAccount,
     TargetRules,
@@ -28,6 +31,8 @@ from scim_bridge.rules.operations import (
     CreateUser,
     DeleteUser,
     GrantLicence,
+    HandOverComponentLead,
+    HandOverProjectLead,
     LinkUser,
     Operation,
     RemoveMember,
@@ -65,13 +70,15 @@ class _Draft:
     update: list[Operation] = field(default_factory=list)
     activate: list[Operation] = field(default_factory=list)
     memberships: list[Operation] = field(default_factory=list)
+    handover: list[Operation] = field(default_factory=list)
     deactivate: list[Operation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     awaiting: tuple[Operation, ...] = ()
 
     def plan(self, applied: AppliedUser) -> Plan:
-        steps = (self.rename, self.ensure, self.update, self.activate, self.memberships, self.deactivate)
+        steps = (self.rename, self.ensure, self.update, self.activate, self.memberships, self.handover,
+                 self.deactivate)
         operations = tuple(op for step in steps for op in step)
         return Plan(operations, notes=tuple(self.notes), final_name=applied.name, applied=applied,
                     awaiting=self.awaiting)
@@ -86,6 +93,7 @@ def plan_user(
     managed: frozenset[str],
     existing_groups: frozenset[str],
     rules: TargetRules,
+    leadership: Leadership | None = None,
 ) -> Plan:
     """The operations that bring the account in line with ``desired`` on this target.
 
@@ -93,7 +101,9 @@ def plan_user(
     target reports it now, looked up by ``applied.name``, else ``desired.name``, or by e-mail when
     ``users.match_existing`` is ``email``; None when there is none. ``managed`` is
     ``managed_groups(...)``; ``existing_groups`` says which groups the plan may add exist on the
-    target. ``rules.dry_run`` does not change the plan: the executor decides whether to run it.
+    target. ``leadership`` is what the account leads and who would take it over, read by the
+    delivery when a plan without it deprovisions (:func:`deprovisions`); None: nothing is handed over.
+    ``rules.dry_run`` does not change the plan: the executor decides whether to run it.
     """
     reason = _left_alone(desired, applied, remote, rules)
     if reason:
@@ -111,8 +121,39 @@ def plan_user(
             # Deletion cannot be undone: an account the bridge never managed is not its to delete.
             return Plan(skipped=f"{desired.name} is inactive; the existing account {remote.name} was never linked, "
                                 "so it is not deleted")
-        return Plan((DeleteUser(remote.name),))
-    return _maintain(desired, applied, remote, capabilities, managed, existing_groups, rules)
+        handovers, refusal = _hand_over(remote.name, leadership)
+        if refusal:
+            return Plan(refused=refusal)
+        return Plan((*handovers, DeleteUser(remote.name)))
+    return _maintain(desired, applied, remote, capabilities, managed, existing_groups, rules, leadership)
+
+
+def deprovisions(plan: Plan) -> bool:
+    """Whether the plan deactivates or deletes the account: what it leads must be handed over first."""
+    return any(isinstance(op, DeleteUser) or (isinstance(op, SetActive) and not op.active)
+               for op in plan.operations)
+
+
+def _hand_over(name: str, leadership: Leadership | None) -> tuple[tuple[Operation, ...], str | None]:
+    """The hand-overs of what ``name`` leads, or why the account cannot go (no successor)."""
+    if leadership is None or not leadership.leads:
+        return (), None
+    successor = leadership.successor
+    if successor is None or name_key(successor) == name_key(name):
+        return (), (f"{name} leads {_led(leadership)}; no successor: set the user's manager or "
+                    "rules.handover.default_lead")
+    return (tuple(HandOverProjectLead(name, project=key, successor=successor) for key in leadership.projects)
+            + tuple(HandOverComponentLead(name, component=c.id, label=c.label, successor=successor)
+                    for c in leadership.components)), None
+
+
+def _led(leadership: Leadership) -> str:
+    """``projects ABC, XYZ and component ABC/Backend``."""
+    parts = []
+    for kind, names in (("project", leadership.projects), ("component", [c.label for c in leadership.components])):
+        if names:
+            parts.append(f"{kind}{'s' if len(names) > 1 else ''} {', '.join(names)}")
+    return " and ".join(parts)
 
 
 def _left_alone(desired: DesiredUser, applied: AppliedUser | None, remote: RemoteAccount | None,
@@ -196,7 +237,7 @@ def _create(desired: DesiredUser, applied: AppliedUser | None, capabilities: Cap
 
 def _maintain(desired: DesiredUser, applied: AppliedUser | None, remote: RemoteAccount,
               capabilities: Capabilities, managed: frozenset[str], existing_groups: frozenset[str],
-              rules: TargetRules) -> Plan:
+              rules: TargetRules, leadership: Leadership | None) -> Plan:
     draft = _Draft()
     name = _rename(draft, desired, remote.name, capabilities, rules)
     if applied is None:
@@ -206,6 +247,11 @@ def _maintain(desired: DesiredUser, applied: AppliedUser | None, remote: RemoteA
     if not desired.deleted:
         display_name, email = _update(draft, desired, name, display_name, email, rules)
     active = _set_activity(draft, desired, name, _was_active(applied, remote, capabilities), capabilities, rules)
+    if any(isinstance(op, SetActive) for op in draft.deactivate):
+        handovers, refusal = _hand_over(name, leadership)
+        if refusal:
+            return Plan(refused=refusal)
+        draft.handover.extend(handovers)
     if remote.groups is not None:
         current, known = remote.groups, True
     else:

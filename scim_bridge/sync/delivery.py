@@ -20,12 +20,13 @@ from scim_bridge.rules.model import (
     DesiredGroup,
     DesiredUser,
     GroupSnapshot,
+    Leadership,
     Plan,
     RemoteAccount,
     UserSnapshot,
 )
 from scim_bridge.rules.names import managed_groups, map_group_name, name_key
-from scim_bridge.rules.users import desired_user, plan_user
+from scim_bridge.rules.users import deprovisions, desired_user, plan_user
 from scim_bridge.sync.executor import DONE, Executor, Outcome, Settle, Subject, Target
 from scim_bridge.sync.failure_policy import AwaitedGroup
 from scim_bridge.sync.outbox import Claim, ClaimLost
@@ -90,13 +91,34 @@ class Delivery:
         needed = desired.groups - (remote.groups or frozenset() if remote else frozenset())
         # Read per delivery, never cached: a group deleted on the product by hand must be noticed.
         existing = frozenset(g for g in needed if target.client.get_group(g) is not None)
-        plan = plan_user(desired, applied, remote, capabilities=target.client.capabilities(), managed=managed,
+        capabilities = target.client.capabilities()
+        plan = plan_user(desired, applied, remote, capabilities=capabilities, managed=managed,
                          existing_groups=existing, rules=rules)
+        if remote is not None and capabilities.can_hand_over_leads and deprovisions(plan):
+            # What the account leads is read only for a leaver (one call per project on Jira).
+            plan = plan_user(desired, applied, remote, capabilities=capabilities, managed=managed,
+                             existing_groups=existing, rules=rules,
+                             leadership=self._leadership(target, snapshot, remote.name))
         if applied is None and remote is not None and remote.key and \
                 self.records.key_linked_elsewhere(target.name, "User", remote.key, user_id):
             # Never two IdP users on one account: this one found an account another user is linked to.
             plan = Plan(skipped=f"the account {remote.name} is already linked to another identity provider user")
         return UserPlan(snapshot, applied, desired, plan)
+
+    def _leadership(self, target: Target, snapshot: UserSnapshot, name: str) -> Leadership:
+        """What ``name`` leads on the target and who takes it over: the SCIM manager's account when
+        it is linked and active there, else ``rules.handover.default_lead`` (docs/products.md §2.13)."""
+        led = target.client.led_by(name)
+        if not (led.projects or led.components):
+            return Leadership()
+        successor = None
+        manager = applied_user(self.records.applied("User", snapshot.manager_id, target.name)) \
+            if snapshot.manager_id else None
+        if manager is not None and manager.active is not False:
+            account = target.client.get_user(manager.name)  # active on the target now, not only as applied
+            if account is not None and account.active is not False:
+                successor = account.name
+        return Leadership(led.projects, led.components, successor or target.rules.handover.default_lead)
 
     def _user(self, target: Target, claim: Claim, beat) -> Outcome:
         planned = self.prepare_user(target, claim.resource_id)

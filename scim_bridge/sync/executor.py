@@ -89,6 +89,9 @@ class Executor:
             self._record(target, subject, status="skipped", applied=None, reason=plan.skipped)
             self._audit(target, subject, "skip", "skipped", plan.skipped)
             return Run(state, ran=False)
+        if plan.refused:
+            # Refused before any call, dry run or not: nothing would be planned that could run.
+            return Run(state, self._failure(target, subject, self.policy.refused(plan.refused), None, state))
         if target.rules.dry_run:
             return self._plan_only(target, subject, plan, state, because)
         for operation in plan.operations:

@@ -118,6 +118,12 @@ class FailurePolicy:
         retry_after = error.retry_after if isinstance(error, RateLimited) else None
         return Decision(verdict, verdict is Verdict.REFUSAL, str(error), retry_after=retry_after)
 
+    @staticmethod
+    def refused(message: str) -> Decision:
+        """The plan itself refuses (a leaver who leads projects with no successor): parked like a
+        product's refusal, until the resource changes or ``scim-bridge retry``."""
+        return Decision(Verdict.REFUSAL, True, message)
+
     def awaiting(self, groups: Sequence[AwaitedGroup]) -> Decision:
         """A user delivery ran but for memberships of groups that only their own deliveries create."""
         if groups and all(g.row is not None and g.row.parked for g in groups):

@@ -63,8 +63,8 @@ def reconcile(sync: Sync, *, targets: list[str] | None = None, dry_run: bool = T
                     continue
                 if prepared is None:
                     continue
-                if prepared.plan.skipped:
-                    report.skipped.append((kind, resource_id, prepared.plan.skipped))
+                if prepared.plan.skipped or prepared.plan.refused:  # refused: a leaver with no successor
+                    report.skipped.append((kind, resource_id, prepared.plan.skipped or prepared.plan.refused))
                 elif prepared.plan.operations:
                     report.planned += [(kind, resource_id, op) for op in prepared.plan.operations]
                     needing[kind].append(resource_id)

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from scim_bridge.rules.model import AppliedUser, GroupSnapshot, UserSnapshot
-from scim_bridge.rules.snapshots import display_name_of, email_of
+from scim_bridge.rules.snapshots import display_name_of, email_of, manager_id_of
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, OutboxRow, User, utcnow
 from scim_bridge.store.outbox import claimable_at, enqueue, enqueue_missing, wake_members
@@ -47,7 +47,7 @@ class DeliveryRecords:
             return UserSnapshot(
                 id=row.id, user_name=row.user_name, display_name=display_name_of(row.resource),
                 email=email_of(row.resource), active=row.active, deleted=row.deleted_at is not None,
-                groups=tuple(groups),
+                groups=tuple(groups), manager_id=manager_id_of(row.resource),
             )
 
     def group(self, group_id: str) -> GroupSnapshot | None:

@@ -435,3 +435,35 @@ def test_latest_is_an_alias_of_api_2(fakes):
         f"{fakes.base_url('jira')}/rest/api/latest/user", params={"username": "admin"}, auth=ADMIN, timeout=10
     )
     assert response.status_code == 200
+
+
+# -- project and component leads (docs/products.md §2.13) -----------------------------------------
+
+
+def test_projects_list_their_lead_when_expanded_and_components_their_lead_user_name(fakes):
+    fakes.jira.add_user("alice")
+    fakes.jira.add_project("ABC", "alice", {"Backend": "alice", "UI": None})
+
+    plain = jira(fakes, "GET", "/project").json()
+    expanded = jira(fakes, "GET", "/project", params={"expand": "lead"}).json()
+    components = jira(fakes, "GET", "/project/ABC/components").json()
+
+    assert [p["key"] for p in plain] == ["ABC"] and "lead" not in plain[0]
+    assert expanded[0]["lead"]["name"] == "alice"
+    assert [(c["name"], c.get("leadUserName")) for c in components] == [("Backend", "alice"), ("UI", None)]
+
+
+def test_a_lead_is_handed_over_to_an_active_user_only(fakes):
+    fakes.jira.add_user("alice")
+    fakes.jira.add_user("bob")
+    fakes.jira.add_user("gone", active=False)
+    fakes.jira.add_project("ABC", "alice", {"Backend": "alice"})
+    component = jira(fakes, "GET", "/project/ABC/components").json()[0]["id"]
+
+    assert jira(fakes, "PUT", "/project/ABC", json={"lead": "bob"}).json()["lead"]["name"] == "bob"
+    assert jira(fakes, "PUT", f"/component/{component}", json={"leadUserName": "bob"}).json()["leadUserName"] == "bob"
+    refused = jira(fakes, "PUT", "/project/ABC", json={"lead": "gone"})
+    assert refused.status_code == 400 and "projectLead" in refused.json()["errors"]
+    assert jira(fakes, "PUT", "/project/NOPE", json={"lead": "bob"}).status_code == 404
+    assert jira(fakes, "GET", "/project/NOPE/components").status_code == 404
+    assert fakes.jira.leads() == {"ABC": "bob", "ABC/Backend": "bob"}

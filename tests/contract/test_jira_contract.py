@@ -6,6 +6,7 @@ import pytest
 import responses
 
 from atlassian_clients import Creation, NotFound, Rejected, RemoteGroup, RemoteUser, Unsupported
+from atlassian_clients.base import Led, LedComponent
 from tests.client_harness import BODYLESS_WRITE, READ, WRITE, Sent
 
 API = "http://atlassian.test/jira/rest/api/2"
@@ -550,3 +551,71 @@ def test_product_info_reads_server_info(jira, rsps, version, can_deactivate):
     assert info.capabilities.can_rename_user and not info.capabilities.can_rename_group
     assert info.directories is None
     assert wire.sent(headers=True) == [Sent("GET", f"{P}/serverInfo", {}, None, READ)]
+
+
+# -- project and component leads (docs/products.md §2.13) -----------------------------------------
+
+
+def project_bean(key: str, lead: str) -> dict:
+    return {"self": f"{API}/project/{key}", "id": "10000", "key": key, "name": key.title(),
+            "lead": {"self": f"{API}/user?username={lead}", "name": lead, "active": True}}
+
+
+def component_bean(component_id: str, project: str, name: str, lead: str | None) -> dict:
+    bean = {"self": f"{API}/component/{component_id}", "id": component_id, "name": name, "project": project}
+    return {**bean, "leadUserName": lead} if lead else bean
+
+
+def test_led_by_lists_projects_with_their_lead_and_each_projects_components(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/project", json=[project_bean("ABC", "Alice"), project_bean("XYZ", "bob")])
+    rsps.add(responses.GET, f"{API}/project/ABC/components",
+             json=[component_bean("10000", "ABC", "Backend", "alice"), component_bean("10001", "ABC", "UI", None)])
+    rsps.add(responses.GET, f"{API}/project/XYZ/components", json=[component_bean("10002", "XYZ", "API", "ALICE")])
+
+    led = client.led_by("alice")
+
+    assert led == Led(("ABC",), (LedComponent("10000", "ABC", "Backend"), LedComponent("10002", "XYZ", "API")))
+    assert wire.sent(headers=True) == [
+        Sent("GET", f"{P}/project", {"expand": "lead"}, None, READ),
+        Sent("GET", f"{P}/project/ABC/components", {}, None, READ),
+        Sent("GET", f"{P}/project/XYZ/components", {}, None, READ),
+    ]
+
+
+def test_set_project_lead_puts_the_username_as_lead(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.PUT, f"{API}/project/ABC", json=project_bean("ABC", "bob"))
+
+    client.set_project_lead("ABC", "bob")
+
+    assert wire.sent(headers=True) == [Sent("PUT", f"{P}/project/ABC", {}, {"lead": "bob"}, WRITE)]
+
+
+def test_set_component_lead_puts_the_lead_user_name(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.PUT, f"{API}/component/10000", json=component_bean("10000", "ABC", "Backend", "bob"))
+
+    client.set_component_lead("10000", "bob")
+
+    assert wire.sent(headers=True) == [Sent("PUT", f"{P}/component/10000", {}, {"leadUserName": "bob"}, WRITE)]
+
+
+def test_a_lead_jira_refuses_is_a_rejection_naming_the_field(jira, rsps):
+    client, _ = jira
+    rsps.add(responses.PUT, f"{API}/project/ABC", status=400,
+             json=jira_errors(projectLead="The user 'ghost' does not exist."))
+
+    with pytest.raises(Rejected, match="ghost"):
+        client.set_project_lead("ABC", "ghost")
+
+
+def test_jira_says_it_can_hand_over_leads_and_the_others_cannot(jira, rsps, client_for):
+    client, _ = jira
+    rsps.add(responses.GET, f"{API}/serverInfo", json={"version": "9.12.0", "versionNumbers": [9, 12, 0]})
+    assert client.capabilities().can_hand_over_leads
+    for product in ("confluence", "bitbucket"):
+        other, _ = client_for(product)
+        assert other.led_by("alice") == Led()
+        with pytest.raises(Unsupported):
+            other.set_project_lead("ABC", "bob")

@@ -17,6 +17,8 @@ from dataclasses import replace
 from atlassian_clients.base import (
     Capabilities,
     Creation,
+    Led,
+    LedComponent,
     NotFound,
     ProductInfo,
     RemoteGroup,
@@ -24,11 +26,13 @@ from atlassian_clients.base import (
 )
 
 READS = frozenset({"product_info", "capabilities", "get_user", "find_users_by_email", "iter_users", "get_group",
-                   "iter_groups", "iter_group_members", "user_groups"})
+                   "iter_groups", "iter_group_members", "user_groups", "led_by"})
 MUTATING = frozenset({"create_user", "update_user", "set_active", "rename_user", "delete_user", "create_group",
-                      "delete_group", "add_member", "remove_member", "grant_licence", "revoke_licence"})
+                      "delete_group", "add_member", "remove_member", "grant_licence", "revoke_licence",
+                      "set_project_lead", "set_component_lead"})
 
-JIRA_LIKE = Capabilities(can_deactivate=True, can_rename_user=True, can_find_by_email=True, licence="application")
+JIRA_LIKE = Capabilities(can_deactivate=True, can_rename_user=True, can_find_by_email=True,
+                         can_hand_over_leads=True, licence="application")
 BITBUCKET_LIKE = Capabilities(can_deactivate=False, can_rename_user=True, can_find_by_email=True,
                               licence="LICENSED_USER")
 
@@ -47,6 +51,9 @@ class MemoryDirectory:
         self.groups: dict[str, str] = {}  # folded name -> spelling
         self.members: dict[str, set[str]] = {}  # folded group -> folded user names
         self.licensed: set[str] = set()
+        self.project_leads: dict[str, str] = {}  # project key -> lead's name
+        self.components: dict[str, LedComponent] = {}  # id -> component
+        self.component_leads: dict[str, str] = {}  # id -> lead's name
         self.calls: list[tuple[str, tuple]] = []
         self.forbidden: list[tuple[str, tuple]] = []
         self.forbid_mutations = False
@@ -237,3 +244,30 @@ class MemoryDirectory:
         self._enter("revoke_licence", username)
         with self.lock:
             self.licensed.discard(_key(username))
+
+    def seed_project(self, key: str, lead: str, components: dict[str, str | None] | None = None) -> None:
+        """A project led by ``lead`` with components (name -> lead, None: no lead); ids count from 10000."""
+        with self.lock:
+            self.project_leads[key] = lead
+            for name, component_lead in (components or {}).items():
+                component = LedComponent(str(10000 + len(self.components)), key, name)
+                self.components[component.id] = component
+                if component_lead:
+                    self.component_leads[component.id] = component_lead
+
+    def led_by(self, username: str) -> Led:
+        self._enter("led_by", username)
+        with self.lock:
+            return Led(tuple(k for k, lead in self.project_leads.items() if _key(lead) == _key(username)),
+                       tuple(c for i, c in self.components.items()
+                             if _key(self.component_leads.get(i, "")) == _key(username)))
+
+    def set_project_lead(self, project: str, username: str) -> None:
+        self._enter("set_project_lead", project, username)
+        with self.lock:
+            self.project_leads[project] = username
+
+    def set_component_lead(self, component: str, username: str) -> None:
+        self._enter("set_component_lead", component, username)
+        with self.lock:
+            self.component_leads[component] = username

@@ -32,6 +32,11 @@ ADMIN_SYNC_PATHS = {
         "/api/2/applicationrole/{key}",
         "/api/2/serverInfo",
         "/api/2/myself",
+        # project and component leads, handed over before a leaver goes (docs/products.md §2.13)
+        "/api/2/project",
+        "/api/2/project/{projectIdOrKey}",
+        "/api/2/project/{projectIdOrKey}/components",
+        "/api/2/component/{id}",
     ),
     "confluence": (
         "/rest/api/admin/user",
@@ -118,9 +123,13 @@ def accept_personal_access_tokens(doc: Document) -> None:
 
 
 def jira_array_responses(doc: Document) -> None:
-    # README defect "some array responses are declared as a single item": user search and the
-    # application role list answer a JSON array of the declared bean.
-    for path, bean in (("/api/2/user/search", "UserBean"), ("/api/2/applicationrole", "ApplicationRoleBean")):
+    # README defect "some array responses are declared as a single item": user search, the
+    # application role list, the project list and a project's components answer a JSON array of
+    # the declared bean.
+    # So do the project list and a project's components (docs/products.md §2.13).
+    for path, bean in (("/api/2/user/search", "UserBean"), ("/api/2/applicationrole", "ApplicationRoleBean"),
+                       ("/api/2/project", "ProjectBean"), ("/api/2/project/{projectIdOrKey}/components",
+                                                           "ComponentBean")):
         content = _operation(doc, path, "get")["responses"]["200"]["content"]
         content["application/json"]["schema"] = {"type": "array", "items": _schema_ref(bean)}
 

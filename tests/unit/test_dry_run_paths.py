@@ -52,6 +52,15 @@ def deleted_user_with_on_delete_delete(bridge):
     bridge.settle()
 
 
+def leaver_leading_a_project_and_a_component_handed_to_the_default_lead(bridge):
+    bridge.client.seed_user("hank")
+    bridge.client.seed_user("lead")
+    bridge.client.seed_project("ABC", "hank", {"Backend": "hank"})
+    hank = bridge.create_user("hank", active=False)
+    _linked(bridge, "User", hank, name="hank", active=True)
+    bridge.settle()
+
+
 def group_renamed_members_moved(bridge):
     bridge.client.seed_user("erin", groups=("Old",))
     erin = bridge.create_user("erin")
@@ -104,6 +113,8 @@ PATHS = [
      {"users": {"match_existing": "email"}}, {}),
     (licence_revoked_and_granted_where_accounts_cannot_be_deactivated, BITBUCKET_LIKE, {}, {}),
     (deleted_user_with_on_delete_delete, JIRA_LIKE, {"users": {"on_delete": "delete"}}, {}),
+    (leaver_leading_a_project_and_a_component_handed_to_the_default_lead, JIRA_LIKE,
+     {"handover": {"default_lead": "lead"}}, {}),
     (group_renamed_members_moved, JIRA_LIKE, {}, {}),
     (group_deleted_with_groups_delete, JIRA_LIKE, {"groups": {"delete": True}}, {}),
     (reconcile_queues_drift, JIRA_LIKE, {}, {}),

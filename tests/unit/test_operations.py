@@ -16,6 +16,8 @@ from scim_bridge.rules.operations import (
     DeleteGroup,
     DeleteUser,
     GrantLicence,
+    HandOverComponentLead,
+    HandOverProjectLead,
     LinkUser,
     Operation,
     RemoveMember,
@@ -62,6 +64,12 @@ ROWS = [
      AppliedUser("alice", "K1", "Alice", "alice@example.com", True, frozenset({"dev", "qa"})), DEV, True),
     (RemoveMember("alice", group="dev"), "remove alice from dev", [("remove_member", ("dev", "alice"))],
      AppliedUser("alice", "K1", "Alice", "alice@example.com", True, frozenset()), DEV, True),
+    # A hand-over changes a project or component, not the leaver's account.
+    (HandOverProjectLead("alice", project="ABC", successor="bob"), "hand the lead of project ABC from alice to bob",
+     [("set_project_lead", ("ABC", "bob"))], ALICE, None, True),
+    (HandOverComponentLead("alice", component="10000", label="ABC/Backend", successor="bob"),
+     "hand the lead of component ABC/Backend from alice to bob", [("set_component_lead", ("10000", "bob"))],
+     ALICE, None, True),
 ]
 
 
@@ -92,7 +100,8 @@ def test_each_operation(operation, description, calls, user_after, group_after, 
 def test_the_audit_action_is_a_stable_name_per_class():
     assert {row[0].action for row in ROWS} == {
         "create_user", "link_user", "update_user", "set_active", "rename_user", "delete_user", "grant_licence",
-        "revoke_licence", "create_group", "delete_group", "add_member", "remove_member"}
+        "revoke_licence", "create_group", "delete_group", "add_member", "remove_member",
+        "hand_over_project_lead", "hand_over_component_lead"}
 
 
 def test_a_group_created_is_named_in_a_new_group_state_but_a_rename_keeps_the_old_name_until_done():
