@@ -97,10 +97,11 @@ class FailureReader:
         if isinstance(exc, requests.exceptions.SSLError):
             return WrongEndpoint(
                 self.target,
-                f"TLS failed for {where} ({type(exc).__name__}): check the target's url (scheme, host name) and the CA bundle",
+                f"TLS failed for {where} ({type(exc).__name__}): check the target's url (scheme, host name) "
+                "and the CA bundle",
             )
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-            return WrongEndpoint(self.target, f"url {self.base_url!r} is not a valid http(s) URL: check the target's url")
+            return WrongEndpoint(self.target, f"the target's url {self.base_url!r} is not a valid http(s) URL")
         # Messages name the exception class only: requests' own text carries the query string.
         if isinstance(exc, requests.exceptions.ConnectTimeout) or _never_sent(exc):
             reason = "connect timed out" if isinstance(exc, requests.exceptions.Timeout) else "could not connect"

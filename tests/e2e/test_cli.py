@@ -9,6 +9,7 @@ production (``token create`` and ``worker`` upgrade the schema themselves).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime
 
@@ -133,6 +134,9 @@ def start(tmp_path):
     engine.dispose()
 
 
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+
+
 def _without_due_times(printed: str) -> set[str]:
     return {re.sub(r"\tnext due \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", "", line) for line in printed.splitlines()}
 
@@ -155,6 +159,20 @@ def test_status_and_metrics_show_queued_and_parked_deliveries_and_failed_links(s
         f"  jira\tUser alice@example.com\tparked after 1 attempt(s): {error}",
         f"jira\tUser alice@example.com (alice)\tfailed: {error}",
     }
+    # For scripts: one JSON document naming each user by userName and SCIM id, times with their zone.
+    document = json.loads(bridge.cli(tmp_path, "status", "--json", in_process=True))
+    assert [(p["target"], p["name"], p["id"], p["error"]) for p in document["parked"]] == \
+        [("jira", "alice@example.com", alice, error)]
+    assert [(link["target"], link["name"], link["applied_name"], link["status"]) for link in document["links"]] == \
+        [("jira", "alice@example.com", "alice", "failed")]
+    assert len(document["outbox"]) == 4 and all(re.fullmatch(ISO_UTC, row["next_due"]) for row in document["outbox"])
+    # The audit log by userName (or SCIM id): alice's entries, each with a zoned time and her userName.
+    printed = bridge.cli(tmp_path, "audit", "--resource", "alice@example.com", in_process=True).splitlines()
+    assert printed and all(re.match(ISO_UTC[:-1] + r"\t", line) and "\tUser alice@example.com\t" in line
+                           for line in printed), printed
+    entries = json.loads(bridge.cli(tmp_path, "audit", "--json", "--resource", alice, in_process=True))
+    assert len(entries) == len(printed) and {(e["id"], e["name"]) for e in entries} == {(alice, "alice@example.com")}
+    assert "refused" in {e["outcome"] for e in entries} and all(re.fullmatch(ISO_UTC, e["at"]) for e in entries)
     # /metrics reports the same queue: depth by target and state, age of the oldest pending row.
     metrics = bridge.app.test_client().get("/metrics").data.decode().splitlines()
     assert {line for line in metrics if line.startswith("scim_bridge_outbox_rows{")} == {

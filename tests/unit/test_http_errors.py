@@ -223,7 +223,8 @@ def test_an_html_page_where_json_was_expected_is_a_wrong_endpoint(client_for, rs
     )
 
     with pytest.raises(
-        WrongEndpoint, match="instead of JSON: check that the target's url 'http://atlassian.test/wiki' points at Confluence"
+        WrongEndpoint,
+        match="instead of JSON: check that the target's url 'http://atlassian.test/wiki' points at Confluence",
     ):
         client.product_info()
 
