@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import click
@@ -23,7 +22,7 @@ from click.testing import CliRunner
 
 from scim_bridge.cli import DATABASE, DEFECT, PROBLEMS, TARGET, USAGE, _Cli
 from scim_bridge.store.migrate import head_revision
-from tests.conftest import POSTGRES_URL, _postgres_reachable
+from tests.conftest import POSTGRES_URL, _postgres_reachable, postgres_schema
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,18 +61,8 @@ def fresh_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'bridge.db'}"
         return
-    reason = _postgres_reachable()
-    if reason:
-        pytest.skip(reason)
-    schema = f"cli_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'create schema "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'drop schema "{schema}" cascade'))
-    admin.dispose()
+    with postgres_schema("cli") as url:
+        yield url
 
 
 # --- --help -----------------------------------------------------------------------------------------
