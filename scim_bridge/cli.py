@@ -67,11 +67,15 @@ class _Cli(click.Group):
         except Exception as exc:  # a defect: the operator gets an id to quote, the log the rest
             error_id = uuid.uuid4().hex[:12]
             log = _error_log()
-            with open(log, "a", encoding="utf-8") as out:
-                out.write(f"{datetime.now(UTC).isoformat()} error id {error_id}: {' '.join(sys.argv)}\n")
-                out.write("".join(traceback.format_exception(exc)))
-            raise CliError(f"unexpected error ({exc.__class__.__name__}), error id {error_id}; "
-                           f"details in {log}", DEFECT) from None
+            try:
+                with open(log, "a", encoding="utf-8") as out:
+                    out.write(f"{datetime.now(UTC).isoformat()} error id {error_id}: {' '.join(sys.argv)}\n")
+                    out.write("".join(traceback.format_exception(exc)))
+                where = f"details in {log}"
+            except OSError as unwritable:
+                where = f"the details could not be written to {log} ({unwritable.strerror}; set SCIM_BRIDGE_CLI_LOG)"
+            raise CliError(f"unexpected error ({exc.__class__.__name__}), error id {error_id}; {where}",
+                           DEFECT) from None
 
 
 def _error_log() -> Path:
