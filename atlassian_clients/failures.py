@@ -97,15 +97,16 @@ class FailureReader:
         if isinstance(exc, requests.exceptions.SSLError):
             return WrongEndpoint(
                 self.target,
-                f"TLS failed for {where} ({type(exc).__name__}): check base_url's scheme, host name and the CA bundle",
+                f"TLS failed for {where} ({type(exc).__name__}): check the target's url (scheme, host name) "
+                "and the CA bundle",
             )
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-            return WrongEndpoint(self.target, f"base_url {self.base_url!r} is not a valid http(s) URL")
+            return WrongEndpoint(self.target, f"the target's url {self.base_url!r} is not a valid http(s) URL")
         # Messages name the exception class only: requests' own text carries the query string.
         if isinstance(exc, requests.exceptions.ConnectTimeout) or _never_sent(exc):
             reason = "connect timed out" if isinstance(exc, requests.exceptions.Timeout) else "could not connect"
             error = Unavailable(
-                self.target, f"{reason} for {where}: check that base_url is right and {self.profile.label} is up"
+                self.target, f"{reason} for {where}: check the target's url and that {self.profile.label} is up"
             )
             return Transient(error, ambiguous=False)
         if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -180,7 +181,7 @@ class FailureReader:
             return WrongEndpoint(
                 self.target,
                 f"{self.base_url}{path} is not a {label} REST resource (HTTP 404 without a "
-                f"{label} error body): check base_url, including the context path such as /jira",
+                f"{label} error body): check the target's url, including the context path such as /jira",
                 status=status,
             )
         if status == 404:
@@ -195,7 +196,7 @@ class FailureReader:
             return WrongEndpoint(
                 self.target,
                 f"{label} redirected {where} (HTTP {status}) to {response.headers.get('Location')}: "
-                "set base_url to the address it redirects to",
+                "set the target's url to the address it redirects to",
                 status=status,
             )
         return Rejected(self.target, f"{label} refused {where} (HTTP {status})", status=status, product_message=said)

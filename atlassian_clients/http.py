@@ -229,7 +229,7 @@ class Transport:
                 self.target,
                 f"{response.request.method} {_path_only(response.url)} answered HTTP {response.status_code} "
                 f"with {response.headers.get('Content-Type') or 'no content type'} instead of JSON: check that "
-                f"base_url {self.base_url!r} points at {self.profile.label} (with its context path)",
+                f"the target's url {self.base_url!r} points at {self.profile.label} (with its context path)",
                 status=response.status_code,
             ) from None
 

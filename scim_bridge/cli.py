@@ -1,11 +1,23 @@
-"""The ``scim-bridge`` command line (also ``python -m scim_bridge.cli``)."""
+"""The ``scim-bridge`` command line (also ``python -m scim_bridge.cli``).
+
+Every failure ends in one place, ``_Cli.invoke``: a one- or two-line message naming what to fix and
+one of the exit codes of ``EXIT_CODES`` (docs/cli.md), never a traceback. The configuration is read
+only when a command runs (``pass_config``), so ``--help`` works with a broken one.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import re
 import sys
+import tempfile
 import time
-from datetime import timedelta
+import traceback
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -15,55 +27,185 @@ from scim_bridge.errors import ConfigError
 from scim_bridge.store import migrate
 from scim_bridge.store.database import engine_from_settings
 
+OK, PROBLEMS, USAGE, DATABASE, TARGET, DEFECT = 0, 1, 2, 3, 4, 5
+EXIT_CODES = {
+    OK: "ok",
+    PROBLEMS: "the command ran and found problems (a target refused check-config, reconcile errors, "
+              "nothing to revoke)",
+    USAGE: "usage or configuration error (the message names the option or the configuration key)",
+    DATABASE: "database unreachable or its schema not migrated (run `scim-bridge db upgrade`)",
+    TARGET: "a target unreachable",
+    DEFECT: "unexpected error: the message gives an error id, the details are in the CLI's log file",
+}
+_EPILOG = "Exit codes:\n\n" + "\n\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
 
-@click.group()
+
+class CliError(click.ClickException):
+    """A failure the operator fixes: printed as ``error: MESSAGE``, exits with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = PROBLEMS):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Cli(click.Group):
+    """The CLI's one error boundary: the bridge's exceptions become a message and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        from atlassian_clients import AtlassianError
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except ConfigError as exc:
+            raise CliError(f"configuration: {exc}", USAGE) from None
+        except AtlassianError as exc:
+            raise CliError(str(exc), TARGET) from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise CliError(f"database: {_database_reason(exc)}", DATABASE) from None
+        except Exception as exc:  # a defect: the operator gets an id to quote, the log the rest
+            error_id = uuid.uuid4().hex[:12]
+            log = _error_log()
+            try:
+                with open(log, "a", encoding="utf-8") as out:
+                    out.write(f"{datetime.now(UTC).isoformat()} error id {error_id}: {' '.join(sys.argv)}\n")
+                    out.write("".join(traceback.format_exception(exc)))
+                where = f"details in {log}"
+            except OSError as unwritable:
+                where = f"the details could not be written to {log} ({unwritable.strerror}; set SCIM_BRIDGE_CLI_LOG)"
+            raise CliError(f"unexpected error ({exc.__class__.__name__}), error id {error_id}; {where}",
+                           DEFECT) from None
+
+
+def _error_log() -> Path:
+    return Path(os.environ.get("SCIM_BRIDGE_CLI_LOG") or Path(tempfile.gettempdir()) / "scim-bridge-cli.log")
+
+
+@click.group(cls=_Cli, epilog=_EPILOG)
 @click.option("--config", "config_path", envvar="SCIM_BRIDGE_CONFIG", default=None,
               help="configuration file (default: config.yaml)")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """Operate a scim-bridge installation."""
-    try:
-        ctx.obj = load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    ctx.obj = {"config_path": config_path}
 
 
-def _engine(config: Settings) -> sa.Engine:
-    return engine_from_settings(config.database)
+def pass_config(command):
+    """Passes the validated configuration, read when the command runs (not for ``--help``)."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        state = click.get_current_context().find_root().obj
+        if "settings" not in state:
+            state["settings"] = load_config(state["config_path"])
+        return command(state["settings"], *args, **kwargs)
+
+    return run
 
 
-@main.command("check-config")
-@click.pass_obj
-def check_config(config: Settings) -> None:
-    """Validate the configuration, reach the database, and call each target with its credentials."""
-    from atlassian_clients import AtlassianError
-    from scim_bridge.sync.setup import build_targets
+def _database_reason(exc: BaseException) -> str:
+    """The driver's own first line ('database "x" does not exist', 'Connection refused'), not the
+    wrapper's class name: it is what says what to fix. Driver messages carry no password."""
+    inner = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(inner).splitlines() if line.strip() and not line.startswith("(Background")]
+    return lines[0] if lines else inner.__class__.__name__
 
-    engine = _engine(config)
+
+def _engine(config: Settings, *, schema: str = "current") -> sa.Engine:
+    """An engine known to reach the database. ``schema``: "current" (refuse an old or missing schema,
+    naming ``db upgrade``), "upgrade" (bring it to the latest revision) or "any"."""
+    url = config.database.url
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    folder = _sqlite_folder(url)
+    if folder is not None and not folder.is_dir():
+        raise CliError(f"database.url: cannot open {shown}: the directory {folder} does not exist "
+                       "(create it or change database.url)", DATABASE)
+    engine = engine_from_settings(config.database)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("select 1"))
     except sa.exc.SQLAlchemyError as exc:
-        raise click.ClickException(f"database.url: cannot connect ({exc.__class__.__name__})") from None
-    revision = migrate.current_revision(engine)
-    click.echo(f"configuration: ok; database: reachable, schema revision {revision or 'none'} "
-               f"(latest {migrate.head_revision()})")
-    failed = []
-    for name, target in build_targets(config).items():
+        raise CliError(f"database.url: cannot connect to {shown}: {_database_reason(exc)}", DATABASE) from None
+    if schema == "upgrade":
+        migrate.upgrade(engine)
+    elif schema == "current":
+        revision, head = migrate.current_revision(engine), migrate.head_revision()
+        # No revision but the tables present: a schema built from the models (tests, tools) is current.
+        created = revision is not None or sa.inspect(engine).has_table("outbox")
+        if not created or revision not in (None, head):
+            found = f"at revision {revision}" if revision else "not created"
+            raise CliError(f"database {shown}: schema {found}, latest is {head}: run `scim-bridge db upgrade`",
+                           DATABASE)
+    return engine
+
+
+def _sqlite_folder(url: str) -> Path | None:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser().absolute().parent
+
+
+def _when(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with its ``Z``: never a time without a zone."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # the store keeps UTC (store/models.py UTCDateTime)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="print one JSON document, for scripts")
+
+
+def _print_json(document) -> None:
+    click.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+def _probe(targets) -> tuple[list[str], list[str], list[str]]:
+    """Calls each target's product_info: (lines to print, names refused, names unreachable)."""
+    from atlassian_clients import AtlassianError, Unavailable
+
+    lines, refused, unreachable = [], [], []
+    for name, target in targets.items():
         try:
             info = target.client.product_info()
         except AtlassianError as error:  # names the target and says what to fix
-            click.echo(f"targets.{name}: {error}")
-            failed.append(name)
+            lines.append(f"targets.{name}: {error}")
+            (unreachable if isinstance(error, Unavailable) else refused).append(name)
             continue
         caps = info.capabilities
         can = [word for word, able in (("deactivate", caps.can_deactivate), ("rename users", caps.can_rename_user),
                                        ("find by e-mail", caps.can_find_by_email)) if able]
         abilities = ", ".join(can) or "none of deactivate, rename users, find by e-mail"
         version = info.version or "(version not reported)"  # Crowd tells an application none
-        click.echo(f"targets.{name}: {info.product} {version}; can {abilities}")
-    if failed:
-        raise click.ClickException(f"cannot use target(s) {', '.join(failed)}: see above")
+        lines.append(f"targets.{name}: {info.product} {version}; can {abilities}")
+    return lines, refused, unreachable
+
+
+def _refuse_failed_targets(refused: list[str], unreachable: list[str]) -> None:
+    if unreachable:
+        raise CliError(f"cannot reach target(s) {', '.join(unreachable)}: see above (check each one's url "
+                       "and that the product is up)", TARGET)
+    if refused:
+        raise CliError(f"cannot use target(s) {', '.join(refused)}: see above", PROBLEMS)
+
+
+@main.command("check-config")
+@pass_config
+def check_config(config: Settings) -> None:
+    """Validate the configuration, reach the database, and call each target with its credentials."""
+    from scim_bridge.sync.setup import build_targets
+
+    engine = _engine(config, schema="any")
+    revision = migrate.current_revision(engine)
+    click.echo(f"configuration: ok; database: reachable, schema revision {revision or 'none'} "
+               f"(latest {migrate.head_revision()})")
+    lines, refused, unreachable = _probe(build_targets(config))
+    for line in lines:
+        click.echo(line)
+    _refuse_failed_targets(refused, unreachable)
 
 
 @main.group()
@@ -72,11 +214,10 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.pass_obj
+@pass_config
 def db_upgrade(config: Settings) -> None:
     """Create or upgrade the schema to the latest revision."""
-    engine = _engine(config)
-    migrate.upgrade(engine)
+    engine = _engine(config, schema="upgrade")
     click.echo(f"schema at revision {migrate.current_revision(engine)}")
 
 
@@ -98,42 +239,42 @@ def _duration(_ctx, _param, text: str | None) -> timedelta | None:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
-def _when(moment) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
-
-
 @token.command("create")
 @click.argument("name")
 @click.option("--expires", callback=_duration, metavar="DURATION",
               help="the token stops working after this long, e.g. 30d (default: never)")
-@click.pass_obj
+@pass_config
 def token_create(config: Settings, name: str, expires: timedelta | None) -> None:
     """Create a token for NAME and print its value (shown this once only).
 
     NAME may hold other tokens: they keep working until revoked (``token revoke --id``)."""
     from scim_bridge.auth import InvalidTokenName, create_token
 
-    engine = _engine(config)
-    migrate.upgrade(engine)
+    engine = _engine(config, schema="upgrade")
     try:
         issued = create_token(engine, name, expires)
     except InvalidTokenName as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     click.echo(issued.value)
     until = f"expires {_when(issued.expires_at)}" if issued.expires_at else "no expiry"
     click.echo(f"token id {issued.id} for {issued.name} ({until}); the value above is shown this once", err=True)
 
 
 @token.command("list")
-@click.pass_obj
-def token_list(config: Settings) -> None:
+@_JSON
+@pass_config
+def token_list(config: Settings, as_json: bool) -> None:
     """List tokens by name: stored ones with id, dates and state, and those of the configuration file
     (never a value or a hash)."""
     from scim_bridge.auth import list_tokens
 
-    engine = _engine(config)
-    migrate.upgrade(engine)
-    for entry in list_tokens(engine, config.auth.tokens):
+    engine = _engine(config, schema="upgrade")
+    entries = list_tokens(engine, config.auth.tokens)
+    if as_json:
+        _print_json([{"id": e.id, "name": e.name, "source": e.source, "created": _when(e.created),
+                      "expires": _when(e.expires_at), "state": e.state} for e in entries])
+        return
+    for entry in entries:
         if entry.source == "config":
             click.echo(f"-\t{entry.name}\tconfiguration file\t-\tno expiry\t{entry.state}")
             continue
@@ -144,7 +285,7 @@ def token_list(config: Settings) -> None:
 @token.command("revoke")
 @click.argument("name", required=False)
 @click.option("--id", "token_id", type=int, default=None, help="revoke only the stored token with this id")
-@click.pass_obj
+@pass_config
 def token_revoke(config: Settings, name: str | None, token_id: int | None) -> None:
     """Revoke every token of NAME, or one token by --id (see ``token list``); running bridges
     stop accepting it within seconds."""
@@ -152,23 +293,22 @@ def token_revoke(config: Settings, name: str | None, token_id: int | None) -> No
 
     if (name is None) == (token_id is None):
         raise click.UsageError("give either a NAME (all its tokens) or --id ID (one token)")
-    engine = _engine(config)
-    migrate.upgrade(engine)
+    engine = _engine(config, schema="upgrade")
     if token_id is not None:
         revoked_name = revoke_token_id(engine, token_id)
         if revoked_name is None:
-            raise click.ClickException(f"no active stored token with id {token_id} (see 'token list')")
+            raise CliError(f"no active stored token with id {token_id} (see 'token list')")
         click.echo(f"revoked token id {token_id} of {revoked_name}")
         return
     try:
         count = revoke_token(engine, name)
     except InvalidTokenName as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     configured = any(t.name == name for t in config.auth.tokens)
     if configured:
         click.echo(f"{name} also has a token in the configuration file: remove it there (auth.tokens)", err=True)
     if not count and not configured:
-        raise click.ClickException(f"no active token named {name!r}")
+        raise CliError(f"no active token named {name!r}")
     click.echo(f"revoked {count} token(s) of {name}")
 
 
@@ -180,9 +320,7 @@ def admin() -> None:
 def _accounts(config: Settings):
     from scim_bridge.console.accounts import Accounts
 
-    engine = _engine(config)
-    migrate.upgrade(engine)
-    return Accounts(engine)
+    return Accounts(_engine(config, schema="upgrade"))
 
 
 def _account_call(call):
@@ -192,14 +330,14 @@ def _account_call(call):
     try:
         return call()
     except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
 
 
 @admin.command("create")
 @click.argument("name")
 @click.password_option("--password", prompt="Password", confirmation_prompt="Repeat the password",
                        help="prompted for (twice) when left out")
-@click.pass_obj
+@pass_config
 def admin_create(config: Settings, name: str, password: str) -> None:
     """Create the administrator NAME; the password is asked for twice and kept only as a hash."""
     _account_call(lambda: _accounts(config).create(name, password))
@@ -210,64 +348,95 @@ def admin_create(config: Settings, name: str, password: str) -> None:
 @click.argument("name")
 @click.password_option("--password", prompt="New password", confirmation_prompt="Repeat the password",
                        help="prompted for (twice) when left out")
-@click.pass_obj
+@pass_config
 def admin_password(config: Settings, name: str, password: str) -> None:
     """Set a new password for the administrator NAME."""
     if not _account_call(lambda: _accounts(config).set_password(name, password)):
-        raise click.ClickException(f"no administrator named {name!r}")
+        raise CliError(f"no administrator named {name!r}")
     click.echo(f"password of {name} changed")
 
 
 @admin.command("list")
-@click.pass_obj
-def admin_list(config: Settings) -> None:
+@_JSON
+@pass_config
+def admin_list(config: Settings, as_json: bool) -> None:
     """List administrators (names and dates)."""
-    for account in _accounts(config).list():
-        last = f"{account.last_login:%Y-%m-%d %H:%M} UTC" if account.last_login else "never"
-        click.echo(f"{account.name}\tcreated {account.created:%Y-%m-%d %H:%M} UTC\tlast sign-in {last}")
+    accounts = _accounts(config).list()
+    if as_json:
+        _print_json([{"name": a.name, "created": _when(a.created), "last_login": _when(a.last_login)}
+                     for a in accounts])
+        return
+    for account in accounts:
+        last = _when(account.last_login) or "never"
+        click.echo(f"{account.name}\tcreated {_when(account.created)}\tlast sign-in {last}")
 
 
 @admin.command("delete")
 @click.argument("name")
-@click.pass_obj
+@pass_config
 def admin_delete(config: Settings, name: str) -> None:
     """Delete the administrator NAME; their open sessions end at their next request."""
     if not _accounts(config).delete(name):
-        raise click.ClickException(f"no administrator named {name!r}")
+        raise CliError(f"no administrator named {name!r}")
     click.echo(f"administrator {name} deleted")
 
 
+def _names(conn, subjects) -> dict[tuple[str, str], str]:
+    """The SCIM userName (a group's displayName) of each (resource type, id): what an operator knows."""
+    from scim_bridge.store.models import Group, User
+
+    ids = {kind: {rid for k, rid in subjects if k == kind} for kind in ("User", "Group")}
+    names = {}
+    for kind, model, column in (("User", User, User.user_name), ("Group", Group, Group.display_name)):
+        if ids[kind]:
+            for rid, name in conn.execute(sa.select(model.id, column).where(model.id.in_(ids[kind]))):
+                names[(kind, rid)] = name
+    return names
+
+
 @main.command("status")
-@click.pass_obj
-def status(config: Settings) -> None:
+@_JSON
+@pass_config
+def status(config: Settings, as_json: bool) -> None:
     """Outbox depth by target and state, parked rows and why (a defect names its error id), and links
-    that failed, were skipped or only planned."""
+    that failed, were skipped or only planned. Users are shown by userName, groups by displayName."""
     from scim_bridge.store.models import Link, OutboxRow
 
-    engine = _engine(config)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(OutboxRow.target, OutboxRow.state, sa.func.count(), sa.func.min(OutboxRow.due_at))
-                            .group_by(OutboxRow.target, OutboxRow.state).order_by(OutboxRow.target)).all()
-        click.echo("outbox:" if rows else "outbox: empty")
-        for target, state, count, due in rows:
-            click.echo(f"  {target}\t{state}\t{count} row(s)\tnext due {due:%Y-%m-%d %H:%M:%S}")
+    with _engine(config).connect() as conn:
+        depth = conn.execute(sa.select(OutboxRow.target, OutboxRow.state, sa.func.count(),
+                                       sa.func.min(OutboxRow.due_at))
+                             .group_by(OutboxRow.target, OutboxRow.state).order_by(OutboxRow.target)).all()
         parked = conn.execute(sa.select(OutboxRow.target, OutboxRow.resource_type, OutboxRow.resource_id,
                                         OutboxRow.attempts, OutboxRow.last_error)
                               .where(OutboxRow.state == "parked").order_by(OutboxRow.target, OutboxRow.id)).all()
-        for target, kind, resource_id, attempts, why in parked:
-            # A defect's message carries the error id its log lines name (sync/failure_policy.py).
-            click.echo(f"  {target}\t{kind} {resource_id}\tparked after {attempts} attempt(s): {why}")
         problems = conn.execute(sa.select(Link.target, Link.resource_type, Link.resource_id, Link.remote_name,
                                           Link.status, sa.func.coalesce(Link.last_error, Link.reason))
                                 .where(Link.status.in_(["failed", "skipped", "planned"]))
                                 .order_by(Link.target, Link.status)).all()
-        for target, kind, resource_id, name, state, why in problems:
-            click.echo(f"{target}\t{kind} {resource_id} ({name})\t{state}: {why}")
+        names = _names(conn, [(row[1], row[2]) for row in (*parked, *problems)])
+    if as_json:
+        _print_json({
+            "outbox": [{"target": t, "state": st, "rows": n, "next_due": _when(due)} for t, st, n, due in depth],
+            "parked": [{"target": t, "type": k, "id": rid, "name": names.get((k, rid)), "attempts": a, "error": why}
+                       for t, k, rid, a, why in parked],
+            "links": [{"target": t, "type": k, "id": rid, "name": names.get((k, rid)), "applied_name": applied,
+                       "status": st, "why": why} for t, k, rid, applied, st, why in problems],
+        })
+        return
+    click.echo("outbox:" if depth else "outbox: empty")
+    for target, state, count, due in depth:
+        click.echo(f"  {target}\t{state}\t{count} row(s)\tnext due {_when(due)}")
+    for target, kind, resource_id, attempts, why in parked:
+        # A defect's message carries the error id its log lines name (sync/failure_policy.py).
+        click.echo(f"  {target}\t{kind} {names.get((kind, resource_id), resource_id)}\t"
+                   f"parked after {attempts} attempt(s): {why}")
+    for target, kind, resource_id, applied, state, why in problems:
+        click.echo(f"{target}\t{kind} {names.get((kind, resource_id), resource_id)} ({applied or '-'})\t{state}: {why}")
 
 
 @main.command("retry")
 @click.option("--target", default=None, help="only this target")
-@click.pass_obj
+@pass_config
 def retry(config: Settings, target: str | None) -> None:
     """Queue parked deliveries (refused by a target) again."""
     from scim_bridge.sync.outbox import Outbox
@@ -276,25 +445,57 @@ def retry(config: Settings, target: str | None) -> None:
     click.echo(f"{count} parked row(s) queued again")
 
 
+_OUTCOMES = ("applied", "refused", "failed", "planned", "skipped")
+
+
 @main.command("audit")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--resource", default=None, help="only entries about this SCIM id")
-@click.option("--outcome", default=None, help="applied, refused, failed, planned or skipped")
-@click.pass_obj
-def audit(config: Settings, limit: int, resource: str | None, outcome: str | None) -> None:
-    """The newest audit entries (a dry run's plan is the entries with outcome 'planned')."""
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--resource", default=None, metavar="USER-OR-GROUP",
+              help="only entries about this user (userName or SCIM id) or group (displayName or SCIM id)")
+@click.option("--outcome", default=None, type=click.Choice(_OUTCOMES))
+@_JSON
+@pass_config
+def audit(config: Settings, limit: int, resource: str | None, outcome: str | None, as_json: bool) -> None:
+    """The newest audit entries, oldest first (a dry run's plan is the entries with outcome 'planned')."""
     from scim_bridge.store.models import AuditEntry
 
     query = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if resource:
-        query = query.where(AuditEntry.resource_id == resource)
     if outcome:
         query = query.where(AuditEntry.outcome == outcome)
     with _engine(config).connect() as conn:
-        for entry in reversed(conn.execute(query).all()):
-            subject = f"{entry.resource_type or '-'} {entry.resource_id or '-'}"
-            click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S}\t{entry.actor}\t{entry.scope}\t{entry.action}\t"
-                       f"{subject}\t{entry.outcome}\t{entry.detail or ''}")
+        if resource:
+            query = query.where(AuditEntry.resource_id.in_(_resource_ids(conn, resource)))
+        entries = list(reversed(conn.execute(query).all()))
+        names = _names(conn, [(e.resource_type, e.resource_id) for e in entries if e.resource_id])
+    if as_json:
+        _print_json([{"at": _when(e.at), "actor": e.actor, "scope": e.scope, "action": e.action,
+                      "type": e.resource_type, "id": e.resource_id,
+                      "name": names.get((e.resource_type, e.resource_id)), "outcome": e.outcome,
+                      "detail": e.detail} for e in entries])
+        return
+    for entry in entries:
+        name = names.get((entry.resource_type, entry.resource_id), entry.resource_id)
+        click.echo(f"{_when(entry.at)}\t{entry.actor}\t{entry.scope}\t{entry.action}\t"
+                   f"{entry.resource_type or '-'} {name or '-'}\t{entry.outcome}\t{entry.detail or ''}")
+
+
+def _resource_ids(conn, resource: str) -> list[str]:
+    """The SCIM ids ``--resource`` names (an id, a userName or a group's displayName); none is a
+    usage error, not an empty listing that looks like "nothing happened"."""
+    from scim_bridge.store.models import AuditEntry, Group, User
+
+    lowered = resource.lower()
+    ids = set(conn.execute(sa.select(User.id).where(sa.or_(User.id == resource, User.user_name_lower == lowered)))
+              .scalars())
+    ids |= set(conn.execute(sa.select(Group.id).where(sa.or_(Group.id == resource,
+                                                             Group.display_name_lower == lowered))).scalars())
+    # A deleted resource is gone from users/groups but its audit entries remain under its id.
+    ids |= set(conn.execute(sa.select(AuditEntry.resource_id).where(AuditEntry.resource_id == resource).limit(1))
+               .scalars())
+    if not ids:
+        raise CliError(f"--resource {resource!r}: no user (userName or id) or group (displayName or id) "
+                       "by that name in the store", USAGE)
+    return sorted(ids)
 
 
 @main.command("reconcile")
@@ -302,7 +503,7 @@ def audit(config: Settings, limit: int, resource: str | None, outcome: str | Non
 @click.option("--target", "targets", multiple=True, help="only this target (repeatable)")
 @click.option("--deactivate-unmanaged", is_flag=True,
               help="also deactivate accounts no identity provider user maps to (protected ones excepted)")
-@click.pass_obj
+@pass_config
 def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...], deactivate_unmanaged: bool) -> None:
     """Compare the targets with the store, print the plan, and apply it unless --dry-run."""
     from scim_bridge.sync.reconcile import reconcile
@@ -310,11 +511,17 @@ def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...],
 
     sync = build_sync(config, _engine(config))
     if sync is None:
-        raise click.ClickException("no enabled target in the configuration: nothing to reconcile")
+        raise CliError("no enabled target in the configuration (targets:): nothing to reconcile", USAGE)
     unknown = set(targets) - set(sync.targets)
     if unknown:
-        raise click.ClickException(f"no enabled target named {', '.join(sorted(unknown))}")
+        raise CliError(f"--target: no enabled target named {', '.join(sorted(unknown))}", USAGE)
     try:
+        chosen = {name: t for name, t in sync.targets.items() if not targets or name in targets}
+        lines, refused, unreachable = _probe(chosen)
+        if refused or unreachable:
+            for line in lines:
+                click.echo(line, err=True)
+            _refuse_failed_targets(refused, unreachable)
         reports = reconcile(sync, targets=list(targets) or None, dry_run=dry_run,
                             deactivate_unmanaged=deactivate_unmanaged)
         for report in reports:
@@ -324,22 +531,24 @@ def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...],
             click.echo(f"{sync.worker.drain()} delivery(ies) made")
     finally:
         sync.stop()
+    failed = [report.target for report in reports if report.errors]
+    if failed:
+        raise CliError(f"reconcile met errors on {', '.join(failed)}: see the 'error:' lines above", PROBLEMS)
 
 
 @main.command("worker")
 @click.option("--once", is_flag=True, help="deliver what is due now, then exit")
-@click.pass_obj
+@pass_config
 def worker(config: Settings, once: bool) -> None:
     """Run the delivery worker as its own process (set delivery.worker: false for the app then)."""
     from scim_bridge.alerts import build_alerts
     from scim_bridge.sync.setup import build_sync
 
-    engine = _engine(config)
-    migrate.upgrade(engine)
+    engine = _engine(config, schema="upgrade")
     alerts = build_alerts(config)  # this process delivers, so it is the one that alerts
     sync = build_sync(config, engine, observer=alerts)
     if sync is None:
-        raise click.ClickException("no enabled target in the configuration: nothing to deliver to")
+        raise CliError("no enabled target in the configuration (targets:): nothing to deliver to", USAGE)
     if once:
         click.echo(f"{sync.worker.drain()} delivery(ies) attempted")
         if alerts is not None:

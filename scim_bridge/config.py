@@ -508,15 +508,26 @@ def _problems(exc: ValidationError, prefix: str = "") -> str:
 
 
 def _substitute(value, environ, path: list[str]):
+    """``value`` with each ``${NAME}`` replaced from ``environ``; every missing variable is named in
+    one ConfigError, so an operator sets them all in one go rather than one per start."""
+    missing: list[str] = []
+    done = _replace_variables(value, environ, path, missing)
+    if missing:
+        raise ConfigError("; ".join(missing))
+    return done
+
+
+def _replace_variables(value, environ, path: list[str], missing: list[str]):
     if isinstance(value, dict):
-        return {k: _substitute(v, environ, [*path, str(k)]) for k, v in value.items()}
+        return {k: _replace_variables(v, environ, [*path, str(k)], missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, environ, [*path, str(i)]) for i, v in enumerate(value)]
+        return [_replace_variables(v, environ, [*path, str(i)], missing) for i, v in enumerate(value)]
     if isinstance(value, str):
         def replace(match: re.Match) -> str:
             name = match.group(1)
             if name not in environ:
-                raise ConfigError(f"{'.'.join(path)}: environment variable {name} is not set")
+                missing.append(f"{'.'.join(path)}: environment variable {name} is not set")
+                return ""
             return environ[name]
 
         return _VARIABLE.sub(replace, value)

@@ -9,6 +9,7 @@ production (``token create`` and ``worker`` upgrade the schema themselves).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime
 
@@ -56,7 +57,7 @@ def test_a_token_is_printed_once_stored_as_its_sha256_and_revoked_at_once(tmp_pa
     assert ScimClient(bridge_app(engine), token=value).get("/Users").status == 200
 
     listed = command_line(tmp_path, config, "token", "list", in_process=True)
-    assert re.fullmatch(r"1\tonelogin\tdatabase\tcreated \d{4}-\d\d-\d\d \d\d:\d\d UTC\tno expiry\tactive\n", listed)
+    assert re.fullmatch(r"1\tonelogin\tdatabase\tcreated \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\tno expiry\tactive\n", listed)
     assert value not in listed
 
     revoked = command_line(tmp_path, config, "token", "revoke", "onelogin", in_process=True)
@@ -85,10 +86,10 @@ def test_tokens_rotate_by_id_expire_and_the_list_shows_configured_ones_without_t
 
     listed = command_line(tmp_path, config, "token", "list", in_process=True).splitlines()
     assert listed[0] == "-\tokta\tconfiguration file\t-\tno expiry\tactive"
-    assert re.fullmatch(r"1\tonelogin\tdatabase\tcreated .* UTC\tno expiry\tactive", listed[1])
-    expiry = re.fullmatch(r"2\tonelogin\tdatabase\tcreated .* UTC\texpires (.*) UTC\tactive", listed[2])
+    assert re.fullmatch(r"1\tonelogin\tdatabase\tcreated \S+Z\tno expiry\tactive", listed[1])
+    expiry = re.fullmatch(r"2\tonelogin\tdatabase\tcreated \S+Z\texpires (\S+)\tactive", listed[2])
     assert expiry, listed
-    days = (datetime.strptime(expiry.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC) - datetime.now(UTC)).days
+    days = (datetime.fromisoformat(expiry.group(1)) - datetime.now(UTC)).days  # ISO 8601 with its zone
     assert days in (29, 30)
     assert not any(secret in "\n".join(listed) for secret in (configured, value_line, second,
                                                                 hashlib.sha256(configured.encode()).hexdigest()))
@@ -133,8 +134,11 @@ def start(tmp_path):
     engine.dispose()
 
 
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+
+
 def _without_due_times(printed: str) -> set[str]:
-    return {re.sub(r"\tnext due \S+ \S+$", "", line) for line in printed.splitlines()}
+    return {re.sub(r"\tnext due \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", "", line) for line in printed.splitlines()}
 
 
 def test_status_and_metrics_show_queued_and_parked_deliveries_and_failed_links(start, tmp_path):
@@ -152,9 +156,23 @@ def test_status_and_metrics_show_queued_and_parked_deliveries_and_failed_links(s
         "  confluence\tpending\t1 row(s)",
         "  jira\tparked\t1 row(s)",
         "  jira\tpending\t1 row(s)",
-        f"  jira\tUser {alice}\tparked after 1 attempt(s): {error}",
-        f"jira\tUser {alice} (alice)\tfailed: {error}",
+        f"  jira\tUser alice@example.com\tparked after 1 attempt(s): {error}",
+        f"jira\tUser alice@example.com (alice)\tfailed: {error}",
     }
+    # For scripts: one JSON document naming each user by userName and SCIM id, times with their zone.
+    document = json.loads(bridge.cli(tmp_path, "status", "--json", in_process=True))
+    assert [(p["target"], p["name"], p["id"], p["error"]) for p in document["parked"]] == \
+        [("jira", "alice@example.com", alice, error)]
+    assert [(link["target"], link["name"], link["applied_name"], link["status"]) for link in document["links"]] == \
+        [("jira", "alice@example.com", "alice", "failed")]
+    assert len(document["outbox"]) == 4 and all(re.fullmatch(ISO_UTC, row["next_due"]) for row in document["outbox"])
+    # The audit log by userName (or SCIM id): alice's entries, each with a zoned time and her userName.
+    printed = bridge.cli(tmp_path, "audit", "--resource", "alice@example.com", in_process=True).splitlines()
+    assert printed and all(re.match(ISO_UTC[:-1] + r"\t", line) and "\tUser alice@example.com\t" in line
+                           for line in printed), printed
+    entries = json.loads(bridge.cli(tmp_path, "audit", "--json", "--resource", alice, in_process=True))
+    assert len(entries) == len(printed) and {(e["id"], e["name"]) for e in entries} == {(alice, "alice@example.com")}
+    assert "refused" in {e["outcome"] for e in entries} and all(re.fullmatch(ISO_UTC, e["at"]) for e in entries)
     # /metrics reports the same queue: depth by target and state, age of the oldest pending row.
     metrics = bridge.app.test_client().get("/metrics").data.decode().splitlines()
     assert {line for line in metrics if line.startswith("scim_bridge_outbox_rows{")} == {

@@ -446,7 +446,7 @@ def test_a_personal_access_token_works_where_the_product_lets_it(connect, produc
 def test_a_base_url_without_the_context_path_is_a_wrong_endpoint(connect, fakes, product):
     client = connect(product, base_url=fakes.url, checked=False)
 
-    with unchecked(fakes), pytest.raises(WrongEndpoint, match="check base_url"):
+    with unchecked(fakes), pytest.raises(WrongEndpoint, match="check the target.s url"):
         client.product_info()
 
 
@@ -460,5 +460,5 @@ def test_nothing_listening_is_unavailable_and_says_to_check_base_url(connect, pr
         http=HttpSettings(connect_timeout=1, deadline=3, backoff_max=1, rate=1000, burst=1000),
     )
 
-    with pytest.raises(Unavailable, match="could not connect .* check that base_url is right"):
+    with pytest.raises(Unavailable, match="could not connect .* check the target.s url and that"):
         client.get_user("admin")

@@ -8,6 +8,8 @@ known point.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE, LICENCE_GROUPS, PRODUCTS
@@ -73,7 +75,12 @@ def test_the_cli_prints_the_plan(start, tmp_path):
     # when, who, target, action, subject, outcome, what
     assert {(fields[2], fields[6]) for fields in lines} == {(p, step) for p in PRODUCTS for step in the_plan(p)}
     assert {fields[5] for fields in lines} == {"planned"}
-    assert {fields[4] for fields in lines} == {f"User {ids['alice']}", f"User {ids['bob']}", f"Group {ids['team']}"}
+    assert {fields[4] for fields in lines} == {"User alice@example.com", "User bob@example.com", "Group Dev Team"}
+    # --json carries the SCIM ids beside the names.
+    entries = json.loads(bridge.cli(tmp_path, "audit", "--outcome", "planned", "--limit", "100", "--json"))
+    assert {(e["type"], e["id"], e["name"]) for e in entries} == {
+        ("User", ids["alice"], "alice@example.com"), ("User", ids["bob"], "bob@example.com"),
+        ("Group", ids["team"], "Dev Team")}
 
 
 def test_a_dry_run_on_one_target_leaves_the_others_live(start):

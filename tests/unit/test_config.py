@@ -99,3 +99,15 @@ def test_a_target_with_basic_auth_and_rule_overrides_is_accepted():
     assert target.rules.deactivate_with == "delete" and target.rules.username.regex == "(.*)@.*"
     assert target.http == HttpSettings() and target.options == BitbucketOptions()
     assert "hunter22" not in repr(config)
+
+
+def test_every_missing_environment_variable_is_named_at_once():
+    raw = {"auth": {"tokens": [{"name": "okta", "value": "${OKTA_TOKEN}"}]},
+           "targets": {"jira": {"type": "jira", "url": "${JIRA_URL}", "username": "a", "password": "${JIRA_PASSWORD}"}}}
+    with pytest.raises(ConfigError) as caught:
+        validate_config(raw, environ={})
+    text = str(caught.value)
+    for named in ("auth.tokens.0.value: environment variable OKTA_TOKEN is not set",
+                  "targets.jira.url: environment variable JIRA_URL is not set",
+                  "targets.jira.password: environment variable JIRA_PASSWORD is not set"):
+        assert named in text

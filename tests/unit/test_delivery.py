@@ -5,6 +5,7 @@ status``, and groups created only by their own delivery."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -144,8 +145,11 @@ def test_a_delivery_that_hits_a_bug_is_parked_after_the_bounded_attempts_and_sta
     assert error_id in row.last_error
     config = {**bridge.config, "database": {"url": bridge.engine.url.render_as_string(hide_password=False)}}
     printed = command_line(tmp_path, config, "status", in_process=True)
-    assert f"jira\tUser {alice}\tparked after 5 attempt(s): internal error (KeyError), error id {error_id}" in printed
+    # status names the user by userName (the SCIM id is in ``status --json``).
+    assert f"jira\tUser alice\tparked after 5 attempt(s): internal error (KeyError), error id {error_id}" in printed
     assert "alice@example.com" not in printed and all("alice@example.com" not in line for line in logged)
+    parked = json.loads(command_line(tmp_path, config, "status", "--json", in_process=True))["parked"]
+    assert [(p["id"], p["name"]) for p in parked] == [(alice, "alice")]
 
 
 def test_a_user_delivery_waits_for_its_groups_own_delivery_and_never_creates_it(bridges):

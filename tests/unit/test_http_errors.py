@@ -186,8 +186,8 @@ def test_nothing_listening_at_base_url_says_to_check_it(client_for, rsps, clock)
     text = str(caught.value)
     assert text.startswith("target 'jira-test': gave up after ")
     assert (
-        "could not connect for GET http://wrong-host.test/jira/rest/api/2/user: check that base_url is right "
-        "and Jira is up" in text
+        "could not connect for GET http://wrong-host.test/jira/rest/api/2/user: check the target's url and that "
+        "Jira is up" in text
     )
     assert sum(clock.sleeps) <= 3 and len(wire.sent()) >= 2
 
@@ -209,7 +209,7 @@ def test_a_missing_context_path_is_a_wrong_endpoint_not_an_absent_user(client_fo
     assert not isinstance(caught.value, NotFound)
     assert str(caught.value) == (
         "target 'jira-test': http://atlassian.test/rest/api/2/user is not a Jira REST resource (HTTP 404 without a "
-        "Jira error body): check base_url, including the context path such as /jira"
+        "Jira error body): check the target's url, including the context path such as /jira"
     )
 
 
@@ -223,7 +223,8 @@ def test_an_html_page_where_json_was_expected_is_a_wrong_endpoint(client_for, rs
     )
 
     with pytest.raises(
-        WrongEndpoint, match="instead of JSON: check that base_url 'http://atlassian.test/wiki' points at Confluence"
+        WrongEndpoint,
+        match="instead of JSON: check that the target's url 'http://atlassian.test/wiki' points at Confluence",
     ):
         client.product_info()
 
@@ -237,7 +238,7 @@ def test_a_redirect_to_a_login_page_is_a_wrong_endpoint(client_for, rsps):
         headers={"Location": "https://sso.example.com/login"},
     )
 
-    with pytest.raises(WrongEndpoint, match="redirected .* to https://sso.example.com/login: set base_url"):
+    with pytest.raises(WrongEndpoint, match="redirected .* to https://sso.example.com/login: set the target.s url"):
         client.product_info()
 
 
