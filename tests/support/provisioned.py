@@ -28,6 +28,23 @@ def bridge_config(urls: dict[str, str], delivery: dict) -> dict:
     }
 
 
+class NoneOrInactive:
+    """Either no account, or an inactive one holding ``groups`` (no licence): what a product that was
+    down sees of a user deactivated while the bridge was already trying to create it. An attempt
+    delivers the user as read when it started (docs/architecture.md, "At least once"); a change that
+    commits while the attempt is still retrying inside the HTTP policy is applied by the next attempt.
+    So a product that comes back in that window takes the create, then the deactivation."""
+
+    def __init__(self, display, groups: frozenset):
+        self.inactive = (display, False, groups)
+
+    def __eq__(self, other) -> bool:
+        return other is None or other == self.inactive
+
+    def __repr__(self) -> str:
+        return f"None or {self.inactive!r}"
+
+
 class Model:
     """What the identity provider's changes should amount to on a target."""
 
@@ -40,15 +57,17 @@ class Model:
         """Per username: (display name, active flag, groups), or None for no account at all.
 
         ``reached_early``: the target took each user while it was new and active. Otherwise it sees
-        only the final state, and the bridge creates no account for a user already inactive or
-        deleted then.
+        the final state, and the bridge creates no account for a user already inactive or deleted
+        then, except one whose create was in flight when it was deactivated (``NoneOrInactive``).
         """
         out = {}
         for uid, user in self.users.items():
-            if not reached_early and (user["deleted"] or not user["active"]):
-                out[user["name"]] = None
-                continue
             groups = {self.groups[g] for g, ids in self.members.items() if uid in ids}
+            if not reached_early and (user["deleted"] or not user["active"]):
+                groups = {g.lower() for g in groups} if product == "confluence" else groups
+                display = ANY if user["deleted"] else user["display"]
+                out[user["name"]] = NoneOrInactive(display, frozenset(groups))
+                continue
             if product == "confluence":
                 groups = {g.lower() for g in groups}
             active = user["active"] and not user["deleted"]
