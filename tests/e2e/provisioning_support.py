@@ -316,10 +316,11 @@ def bridges(engine: sa.Engine) -> Iterator:
 
         def start(*, rules: dict | None = None, targets: dict | None = None, worker: bool = True,
                   products: tuple[str, ...] = PRODUCTS, sections: dict | None = None,
-                  alerts_clock=None) -> Bridge:
+                  alerts_clock=None, fake_products=None) -> Bridge:
             """``sections``: more of the configuration (e.g. ``alerts``, ``server``); ``alerts_clock``
-            gives the alerts that configuration builds the test's clock."""
-            fakes = start_fakes()
+            gives the alerts that configuration builds the test's clock; ``fake_products`` are the
+            fakes to serve (``create_products(...)``), fresh ones by default."""
+            fakes = start_fakes(products=fake_products)
             stack.callback(fakes.stop)
             url = engine.url.render_as_string(hide_password=False)
             config = {**bridge_config(fakes.url, url, rules=rules, targets=targets, worker=worker, products=products),
