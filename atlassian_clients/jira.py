@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import requests
+
 from atlassian_clients.base import (
     Capabilities,
     Creation,
@@ -131,6 +133,16 @@ class JiraClient(ProductClient):
         if keys:
             body["applicationKeys"] = list(keys)
         return self._create_user_checked(username, f"{API}/user", json=body, headers=EXPERIMENTAL)
+
+    def _created_user(self, username: str, answer: requests.Response | None) -> RemoteUser:
+        # Jira's 201 carries the account: no read-back call (docs/products.md §2.5).
+        try:
+            bean = answer.json() if answer is not None and answer.content else None
+        except ValueError:
+            bean = None
+        if isinstance(bean, dict) and bean.get("name"):
+            return _user(bean)
+        return super()._created_user(username, answer)
 
     def update_user(self, username: str, *, display_name: str | None = None, email: str | None = None) -> None:
         changes = {k: v for k, v in (("displayName", display_name), ("emailAddress", email)) if v is not None}

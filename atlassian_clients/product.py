@@ -172,15 +172,21 @@ class ProductClient:
     def _create_user_checked(self, username: str, path: str, **request: Any) -> Creation[RemoteUser]:
         """POST a user create; "name taken" returns the existing account."""
         return self._create_checked(
-            lambda: self._lookup_user(username), lambda: self._read_back_user(username), path, **request
+            lambda: self._lookup_user(username), lambda answer: self._created_user(username, answer), path, **request
         )
+
+    def _created_user(self, username: str, answer: requests.Response | None) -> RemoteUser:
+        """The account a create made, from the product's answer (None: the create's answer was lost
+        and a look-up found it). Products whose answer does not carry the account read it back."""
+        return self._read_back_user(username)
 
     def _create_group_checked(self, name: str, path: str, **request: Any) -> Creation[RemoteGroup]:
         """POST a group create; "name taken" returns the existing group."""
-        return self._create_checked(lambda: self.get_group(name), lambda: RemoteGroup(name), path, **request)
+        return self._create_checked(lambda: self.get_group(name), lambda _answer: RemoteGroup(name), path, **request)
 
     def _create_checked(
-        self, lookup: Callable[[], T | None], made: Callable[[], T], path: str, **request: Any
+        self, lookup: Callable[[], T | None], made: Callable[[requests.Response | None], T], path: str,
+        **request: Any,
     ) -> Creation[T]:
         """POST a create that must not be sent twice, and settle "already exists".
 
@@ -198,13 +204,13 @@ class ProductClient:
             return lookup() is not None
 
         try:
-            self.http.request("POST", path, verify_after_ambiguous=landed, **request)
+            answer = self.http.request("POST", path, verify_after_ambiguous=landed, **request)
         except (Conflict, Rejected):
             existing = lookup()
             if existing is None:
                 raise
             return Creation(existing, created=ambiguous)
-        return Creation(made(), created=True)
+        return Creation(made(answer), created=True)
 
     def _read_back_user(self, username: str) -> RemoteUser:
         user = self._lookup_user(username)

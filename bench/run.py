@@ -19,6 +19,7 @@ from bench.bridge import running_bridge
 from bench.bulk import bulk_table
 from bench.dataset import Scale, load
 from bench.delivery import delivery_table
+from bench.fanout import fanout_table
 from bench.lookups import lookup_table, measure_lookups
 from bench.membership import membership_table
 from bench.memory import memory_table
@@ -43,6 +44,7 @@ class Plan:
     delivery_runs: int
     bulk_users: int
     bulk_runs: int
+    fanout_users: int
 
     def describe(self) -> str:
         return (f"{self.large.label} with a {self.large.members:,}-member group, baseline {self.small.label}; "
@@ -52,10 +54,10 @@ class Plan:
 SMALL = Scale(users=1_000, members=500, groups=200)
 DEFAULT = Plan("default", Scale(users=100_000, members=50_000, groups=20_000), SMALL, request_runs=30,
                request_warmup=3, replace_runs=5, replace_budget=30.0, memory_runs=3, delivery_users=300,
-               delivery_runs=3, bulk_users=1000, bulk_runs=3)
+               delivery_runs=3, bulk_users=1000, bulk_runs=3, fanout_users=100)
 QUICK = Plan("quick", Scale(users=10_000, members=5_000, groups=2_000), SMALL, request_runs=10, request_warmup=2,
              replace_runs=2, replace_budget=10.0, memory_runs=2, delivery_users=50, delivery_runs=2,
-             bulk_users=200, bulk_runs=1)
+             bulk_users=200, bulk_runs=1, fanout_users=30)
 
 
 class Progress:
@@ -66,7 +68,7 @@ class Progress:
         print(f"[{time.perf_counter() - self.started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk")
+BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk", "fanout")
 LOADED = {"lookups", "memory", "membership"}  # these share the stores loaded directly (not through SCIM)
 
 
@@ -84,6 +86,9 @@ def bench_database(server, plan: Plan, fakes_url: str, run: Run, say: Progress,
         say(f"{database}: /Bulk of {plan.bulk_users} users against single POSTs")
         with server.fresh() as engine, running_bridge(engine, fakes_url) as bridge:
             run.tables.append(bulk_table(database, bridge, engine, users=plan.bulk_users, repeat=plan.bulk_runs))
+    if "fanout" in only:
+        say(f"{database}: fan-out of {plan.fanout_users} writes to products answering in 20 ms")
+        run.tables.append(fanout_table(database, server, users=plan.fanout_users))
 
 
 def bench_loaded(server, database: str, plan: Plan, fakes_url: str, run: Run, say: Progress,

@@ -14,6 +14,7 @@ import binascii
 import hmac
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -59,6 +60,9 @@ class Exchange:
     response_headers: dict[str, str]
     response_body: bytes
     injected: str | None
+    # The product's own time on it, latency knobs included: what a benchmark subtracts from a
+    # client's wall time to find the client's own cost.
+    seconds: float = 0.0
 
 
 class ExchangeLog:
@@ -190,6 +194,7 @@ class ProductApi:
     # -- layers ----------------------------------------------------------------------------------
 
     def _before(self) -> Response | None:
+        g.started = time.perf_counter()
         g.handled = False
         g.injected = None
         g.after_apply = None
@@ -284,6 +289,7 @@ class ProductApi:
                     dict(response.headers),
                     response.get_data(),
                     g.get("injected"),
+                    time.perf_counter() - g.get("started", time.perf_counter()),
                 )
             )
         return response

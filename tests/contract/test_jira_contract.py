@@ -87,7 +87,7 @@ def test_find_users_by_email_keeps_exact_matches_only(jira, rsps):
     ]
 
 
-def test_create_user_posts_the_user_bean_then_reads_the_key(jira, rsps):
+def test_create_user_posts_the_user_bean_and_takes_the_account_from_the_answer(jira, rsps):
     client, wire = jira
     rsps.add(
         responses.POST,
@@ -99,13 +99,13 @@ def test_create_user_posts_the_user_bean_then_reads_the_key(jira, rsps):
             "emailAddress": "jdoe@example.com",
             "applicationKeys": ["jira-software"],
             "key": "JIRAUSER10200",
+            "active": True,
         },
     )
-    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe", key="JIRAUSER10200"))
 
     creation = client.create_user("jdoe", "Jane Doe", "jdoe@example.com", password="pw-1")
 
-    assert creation == Creation(bean_user("jdoe", "JIRAUSER10200"), created=True)
+    assert creation == Creation(RemoteUser("jdoe", "JIRAUSER10200", "Jane Doe", "jdoe@example.com", True), created=True)
     assert wire.sent(headers=True) == [
         Sent(
             "POST",
@@ -120,8 +120,18 @@ def test_create_user_posts_the_user_bean_then_reads_the_key(jira, rsps):
             },
             EXPERIMENTAL,
         ),
-        Sent("GET", f"{P}/user", {"username": "jdoe"}, None, READ),
-    ]
+    ]  # no read-back: the 201 carries the account (docs/products.md §2.5)
+
+
+def test_a_create_answered_without_the_account_reads_it_back(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.POST, f"{API}/user", status=201, json={"self": f"{API}/user?username=jdoe"})
+    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe", key="JIRAUSER10200"))
+
+    creation = client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+
+    assert creation == Creation(bean_user("jdoe", "JIRAUSER10200"), created=True)
+    assert [(sent.method, sent.query) for sent in wire.sent()] == [("POST", {}), ("GET", {"username": "jdoe"})]
 
 
 def bean_user(name: str, key: str) -> RemoteUser:
@@ -134,7 +144,6 @@ def test_create_without_application_keys_leaves_the_choice_to_jira(client_for, r
     # (an empty list would mean "no application", docs/products.md §2.5); no password, so Jira generates one.
     client, wire = client_for("jira")
     rsps.add(responses.POST, f"{API}/user", status=201, json={"name": "jdoe", "key": "JIRAUSER1"})
-    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe"))
 
     client.create_user("jdoe", "Jane Doe", "jdoe@example.com", application_keys=asked)
 
@@ -152,7 +161,6 @@ def test_create_without_application_keys_leaves_the_choice_to_jira(client_for, r
 def test_create_sends_the_keys_asked_for_else_the_configured_ones(jira, rsps, asked, sent):
     client, wire = jira  # configured with jira-software
     rsps.add(responses.POST, f"{API}/user", status=201, json={"name": "jdoe", "key": "JIRAUSER1"})
-    rsps.add(responses.GET, f"{API}/user", json=bean("jdoe"))
 
     client.create_user("jdoe", "Jane Doe", "jdoe@example.com", application_keys=asked)
 
