@@ -243,7 +243,10 @@ def render(
 ) -> dict:
     """The full SCIM representation of a stored resource, before projection. ``extensions``: the
     server-computed ones read for this request (the provisioning state), by URN; empty ones are left out."""
-    attributes = {**attributes, **{urn: value for urn, value in (extensions or {}).items() if value}}
+    for urn, value in (extensions or {}).items():
+        assigned = {k: v for k, v in value.items() if v not in (None, "", [], {})}  # RFC 7643 §2.5
+        if assigned:
+            attributes = {**attributes, urn: assigned}
     out: dict = {"schemas": schemas_of(rtype, attributes), "id": resource_id}
     out.update(attributes)
     if members is not None:
