@@ -53,7 +53,11 @@ def _render(record: Record) -> dict:
         members = [{**m, "$ref": f"{base}/Users/{m['value']}"} for m in record.members]
     if record.groups:
         groups = [{**g, "$ref": f"{base}/Groups/{g['value']}"} for g in record.groups]
-    return render(record.rtype, record.id, record.attributes, meta, members=members, groups=groups)
+    extensions = None
+    if record.provisioning is not None:
+        extensions = {record.rtype.provisioning.id: {"targets": record.provisioning}}
+    return render(record.rtype, record.id, record.attributes, meta, members=members, groups=groups,
+                  extensions=extensions)
 
 
 def _iso(moment) -> str:
@@ -64,7 +68,15 @@ def _related(rtype: ResourceType, proj: Projection) -> bool:
     return proj.wants("members" if rtype is GROUP else "groups")
 
 
+def _status(rtype: ResourceType, proj: Projection) -> bool:
+    """The provisioning state is read only when ``attributes`` asks for it (returned "request")."""
+    return proj.requests(rtype.provisioning.id)
+
+
 def _one(record: Record, status: int = 200, proj: Projection | None = None):
+    if proj is not None and record.provisioning is None and _status(record.rtype, proj):
+        # After a write, as delivery left it by the time the answer goes (decision 1's wait).
+        record.provisioning = context().repository.provisioning(record.rtype, [record.id])[record.id]
     body = _render(record)
     headers = {"ETag": body["meta"]["version"]}
     if status == 201:
@@ -86,6 +98,7 @@ def _list(rtype: ResourceType, params: dict):
         start_index=query.start_index,
         count=query.count,
         with_related=_related(rtype, query.projection),
+        with_status=_status(rtype, query.projection),
     )
     resources = [query.projection.apply(_render(r)) for r in records]
     return scim_response(list_response(resources, total=total, start_index=query.start_index))
@@ -116,6 +129,7 @@ def search_all():
         count, records = context().repository.search(
             rtype, query.filter, sort_by=query.sort_by, descending=query.descending,
             start_index=skip + 1, count=room, with_related=_related(rtype, query.projection),
+            with_status=_status(rtype, query.projection),
         )
         total += count
         resources += [query.projection.apply(_render(r)) for r in records]
@@ -125,7 +139,8 @@ def search_all():
 
 def read(rtype: ResourceType, resource_id: str):
     proj = _item_projection(rtype)
-    record = context().repository.get(rtype, resource_id, with_related=_related(rtype, proj))
+    record = context().repository.get(rtype, resource_id, with_related=_related(rtype, proj),
+                                      with_status=_status(rtype, proj))
     # RFC 7644 §3.14: a client holding the current version gets 304 and no body. RFC 7232 §3.2 compares
     # If-None-Match weakly: "1", W/"1" and * all name version 1.
     if_none_match = request.headers.get("If-None-Match")

@@ -155,6 +155,8 @@ def _pathless(rtype: ResourceType, operation: Operation, resource_id: str) -> li
             out.append(replace(operation, where=where, path=key, value=item))
             continue
         resolved = resolve_attribute(key, rtype)
+        if resolved is not None and resolved.urn is not None and resolved.attribute.read_only:
+            continue  # an extension's read-only attribute (the provisioning state): ignored as on POST
         if resolved is not None:
             out.append(replace(operation, where=where, path=resolved.dotted, value=item))
     return out
@@ -169,7 +171,7 @@ def _extension_ops(operation: Operation, extension: Schema, value: object, where
     out = []
     for name, item in value.items():
         attr = extension.attribute(name) if isinstance(name, str) else None
-        if attr is not None:
+        if attr is not None and not attr.read_only:  # read-only input is ignored (RFC 7643 §2.2)
             out.append(replace(operation, where=f"{where}.{attr.name}", path=f"{extension.id}:{attr.name}",
                                value=item))
     return out

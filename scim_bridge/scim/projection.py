@@ -30,6 +30,11 @@ class Projection:
         return not any(p.urn is None and p.attribute.name == attribute_name and p.sub_attribute is None
                        for p in self.exclude)
 
+    def requests(self, urn: str) -> bool:
+        """Whether ``attributes`` names an extension or one of its attributes: the way to ask for
+        attributes returned only on request (RFC 7643 §7); ``excludedAttributes`` never does."""
+        return self.include is not None and any(p.urn == urn for p in self.include)
+
     def apply(self, resource: dict) -> dict:
         out = {k: v for k, v in resource.items() if k in ("schemas", "id")}
         if self.include is not None:

@@ -68,8 +68,8 @@ def coerce_extension(rtype: ResourceType, key: str, value: object) -> dict | Non
     out = {}
     for name, sub_value in value.items():
         attr = extension.attribute(name) if isinstance(name, str) else None
-        if attr is None:
-            continue
+        if attr is None or attr.read_only:
+            continue  # RFC 7643 §2.2: read-only input (the provisioning state) is ignored
         coerced = coerce_value(attr, sub_value, f"{extension.id}:{attr.name}")
         if coerced is not None:
             out[attr.name] = coerced
@@ -239,8 +239,14 @@ def render(
     *,
     members: list[dict] | None = None,
     groups: list[dict] | None = None,
+    extensions: dict[str, dict] | None = None,
 ) -> dict:
-    """The full SCIM representation of a stored resource, before projection."""
+    """The full SCIM representation of a stored resource, before projection. ``extensions``: the
+    server-computed ones read for this request (the provisioning state), by URN; empty ones are left out."""
+    for urn, value in (extensions or {}).items():
+        assigned = {k: v for k, v in value.items() if v not in (None, "", [], {})}  # RFC 7643 §2.5
+        if assigned:
+            attributes = {**attributes, urn: assigned}
     out: dict = {"schemas": schemas_of(rtype, attributes), "id": resource_id}
     out.update(attributes)
     if members is not None:

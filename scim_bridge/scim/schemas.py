@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+# The bridge's own extensions: each target's provisioning state (docs/provisioning-status.md).
+PROVISIONING_USER = "urn:scim-bridge:params:scim:schemas:extension:provisioning:2.0:User"
+PROVISIONING_GROUP = "urn:scim-bridge:params:scim:schemas:extension:provisioning:2.0:Group"
+# The states the store tells apart, per target (store/provisioning.py computes them).
+PROVISIONING_STATES = ("linked", "pending", "parked", "skipped", "planned", "unlinked")
 
 # SCIM 1.1 URNs that OneLogin's stock templates still send to 2.0 connectors (docs/identity-providers.md §1.3).
 LEGACY_URNS = {
@@ -166,6 +171,36 @@ GROUP_SCHEMA = Schema(
     ),
 )
 
+
+
+def _status(name: str, **kw) -> Attribute:
+    # RFC 7643 §7: returned only when asked for with ``attributes``, never taken from a client.
+    return Attribute(name, mutability="readOnly", returned="request", **kw)
+
+
+def _provisioning_schema(urn: str, kind: str, remote: Attribute) -> Schema:
+    return Schema(urn, f"{kind}ProvisioningStatus", f"Where the bridge stands with this {kind} on each target", (
+        _status("targets", type="complex", multi_valued=True,
+                description="One value per configured target, in the configuration's order.",
+                sub_attributes=(
+                    _status("name", description="The target's name in the bridge's configuration."),
+                    _status("state", canonical_values=PROVISIONING_STATES, description=(
+                        "linked: delivered, nothing queued; pending: a change is queued or being delivered; "
+                        "parked: the product refused it, set aside until retried or changed again; "
+                        "skipped: the target's rules leave it out; planned: the target is in dry run; "
+                        "unlinked: nothing on the target is linked to it yet.")),
+                    remote,
+                    _status("reason", description="Why it is skipped, planned or waiting, in the bridge's words."),
+                    _status("lastError", description="When parked: what the product answered, in its own words."),
+                )),
+    ))
+
+
+PROVISIONING_USER_SCHEMA = _provisioning_schema(PROVISIONING_USER, "User", _status(
+    "userName", description="The account's username on the target (applied, else the one reserved for it)."))
+PROVISIONING_GROUP_SCHEMA = _provisioning_schema(PROVISIONING_GROUP, "Group", _status(
+    "groupName", description="The group's name on the target (applied, else the one reserved for it)."))
+
 # RFC 7643 §3.1: attributes of every resource, outside any schema's attribute list.
 COMMON_ATTRIBUTES = (
     _s("id", case_exact=True, mutability="readOnly", returned="always", uniqueness="server",
@@ -180,7 +215,8 @@ COMMON_ATTRIBUTES = (
     )),
 )
 
-SCHEMAS = {s.id: s for s in (USER_SCHEMA, ENTERPRISE_SCHEMA, GROUP_SCHEMA)}
+SCHEMAS = {s.id: s for s in (USER_SCHEMA, ENTERPRISE_SCHEMA, GROUP_SCHEMA, PROVISIONING_USER_SCHEMA,
+                              PROVISIONING_GROUP_SCHEMA)}
 
 
 @dataclass(frozen=True)
@@ -209,6 +245,11 @@ class ResourceType:
     schema: Schema
     extensions: tuple[Schema, ...] = field(default=())
     description: str = ""
+
+    @property
+    def provisioning(self) -> Schema:
+        """The extension carrying the provisioning state on each target (returned only on request)."""
+        return next(e for e in self.extensions if e.id in (PROVISIONING_USER, PROVISIONING_GROUP))
 
     def extension(self, urn: str) -> Schema | None:
         urn = LEGACY_URNS.get(urn.lower(), urn)
@@ -248,6 +289,6 @@ class ResourceType:
         return AttributePath(base.urn, base.attribute, sub_attr) if sub_attr else None
 
 
-USER = ResourceType("User", "/Users", USER_SCHEMA, (ENTERPRISE_SCHEMA,), "User Account")
-GROUP = ResourceType("Group", "/Groups", GROUP_SCHEMA, (), "Group")
+USER = ResourceType("User", "/Users", USER_SCHEMA, (ENTERPRISE_SCHEMA, PROVISIONING_USER_SCHEMA), "User Account")
+GROUP = ResourceType("Group", "/Groups", GROUP_SCHEMA, (PROVISIONING_GROUP_SCHEMA,), "Group")
 RESOURCE_TYPES = {"User": USER, "Group": GROUP}

@@ -4,12 +4,15 @@
   (``display_name_lower``), ``active``, ``meta.*``;
 - child rows (``ChildRows``): ``emails`` in ``user_emails``, a user's ``groups`` and a group's
   ``members`` in ``group_members``;
+- the provisioning extension's ``targets`` in the link and outbox rows, one value per configured
+  target (``with_status``; the rows are store/provisioning.py's);
 - everything else in the ``resource`` JSON column (``JsonValues`` for the arrays).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 from sqlalchemy.sql import Select
@@ -19,6 +22,7 @@ from scim_bridge.errors import InvalidFilter
 from scim_bridge.scim.schemas import COMMON_ATTRIBUTES, GROUP, USER, Attribute, AttributePath, ResourceType
 from scim_bridge.store.dialect import json_array_elements
 from scim_bridge.store.models import Document, Group, GroupMember, User, UserEmail
+from scim_bridge.store.provisioning import status_rows
 
 
 @dataclass(frozen=True)
@@ -97,10 +101,25 @@ class ResourceTable:
 
     def values(self, path: AttributePath, names: set[str]) -> ChildRows | JsonValues:
         """The values of a multi-valued attribute, where the sub-attributes ``names`` can be read."""
-        rows = self.child_rows.get(path.attribute.name)
+        rows = self.child_rows.get(child_key(path))
         if rows is not None and (names <= rows.columns.keys() or not rows.in_resource):
             return rows
         return JsonValues(self, path)
+
+
+    def with_status(self, targets: Sequence[str]) -> ResourceTable:
+        """This table with the provisioning extension's ``targets`` over the configured ``targets``."""
+        extension = self.rtype.provisioning
+        attribute = extension.attribute("targets")
+        rows = status_rows(self.rtype, targets)
+        columns = {name: Operand(expr, attribute.sub(name)) for name, expr in rows.columns.items()}
+        status = ChildRows(attribute, self.model.id, rows.select(rows.resource_id), columns, in_resource=False)
+        return replace(self, child_rows={**self.child_rows, f"{extension.id}:{attribute.name}": status})
+
+
+def child_key(path: AttributePath) -> str:
+    """The key of ``ResourceTable.child_rows``: the attribute's name, URN-qualified in an extension."""
+    return f"{path.urn}:{path.attribute.name}" if path.urn else path.attribute.name
 
 
 def json_scalar(expr, attr: Attribute):

@@ -21,6 +21,7 @@ index; other strings go through SQL ``lower()`` (on SQLite it folds ASCII letter
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -39,7 +40,7 @@ from scim_bridge.scim.filter import (
     resolve_attribute,
 )
 from scim_bridge.scim.schemas import AttributePath, ResourceType
-from scim_bridge.store.attribute_columns import TABLES, ChildRows, JsonValues, Operand, ResourceTable
+from scim_bridge.store.attribute_columns import TABLES, ChildRows, JsonValues, Operand, ResourceTable, child_key
 from scim_bridge.store.dialect import codepoint_order, text_position
 
 _RELATIONS = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge,
@@ -47,8 +48,9 @@ _RELATIONS = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": ope
 _TEXT = ("string", "reference", "binary")
 
 
-def where_clause(node: Node, rtype: ResourceType) -> ColumnElement[bool]:
-    return _translate(node, TABLES[rtype.name])
+def where_clause(node: Node, rtype: ResourceType, targets: Sequence[str] = ()) -> ColumnElement[bool]:
+    """``targets``: the configured targets, which the provisioning extension's values are per."""
+    return _translate(node, TABLES[rtype.name].with_status(targets))
 
 
 def order_clause(sort_by: str | None, descending: bool, rtype: ResourceType) -> list:
@@ -201,7 +203,8 @@ def _names(node: Node) -> set[str]:
 
 def _sort_key(sort_by: str, table: ResourceTable):
     path = resolve_attribute(sort_by, table.rtype)
-    if path is None or path.target.returned == "never":
+    # Never returned, or returned only on request (the provisioning state): not something to sort by.
+    if path is None or path.target.returned in ("never", "request"):
         return None
     attr = path.attribute
     if attr.multi_valued:
@@ -209,7 +212,7 @@ def _sort_key(sort_by: str, table: ResourceTable):
         dotted = f"{attr.name}.{sub.name}"
         if dotted in table.sort_columns:
             return table.sort_columns[dotted]
-        if attr.name in table.child_rows and not table.child_rows[attr.name].in_resource:
+        if child_key(path) in table.child_rows and not table.child_rows[child_key(path)].in_resource:
             return None
         values = JsonValues(table, path)
         primary = attr.sub("primary")

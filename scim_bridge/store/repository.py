@@ -29,6 +29,7 @@ from scim_bridge.store.links import Naming, reserve
 from scim_bridge.store.members import MembershipDelta, apply_delta, member_list, replace_members
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, utcnow
 from scim_bridge.store.outbox import enqueue
+from scim_bridge.store.provisioning import statuses
 from scim_bridge.store.query import order_clause, where_clause
 from scim_bridge.store.tables import TABLES, Table, group_rows, member_rows
 
@@ -45,6 +46,8 @@ class Record:
     last_modified: datetime
     members: list[dict] | None = None
     groups: list[dict] | None = None
+    # The provisioning state per target (store/provisioning.py), read only when asked for.
+    provisioning: list[dict] | None = None
     # (resource type, id) of every resource the change queued for delivery, for callers that wait.
     queued: tuple[tuple[str, str], ...] = ()
 
@@ -123,11 +126,18 @@ class Repository:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def get(self, rtype: ResourceType, resource_id: str, *, with_related: bool = True) -> Record:
+    def get(self, rtype: ResourceType, resource_id: str, *, with_related: bool = True,
+            with_status: bool = False) -> Record:
+        """``with_status``: read the provisioning state on each target too."""
         table = TABLES[rtype.name]
         with self._read() as session:
             row = _live(session, table, resource_id)
-            return self._records(session, table, [row], with_related)[0]
+            return self._records(session, table, [row], with_related, with_status)[0]
+
+    def provisioning(self, rtype: ResourceType, resource_ids: Sequence[str]) -> dict[str, list[dict]]:
+        """The provisioning state of these resources on each configured target, as it is now."""
+        with self._read() as session:
+            return statuses(session, rtype, self.targets, resource_ids)
 
     def search(
         self,
@@ -139,11 +149,12 @@ class Repository:
         start_index: int = 1,
         count: int = 100,
         with_related: bool = True,
+        with_status: bool = False,
     ) -> tuple[int, list[Record]]:
         table = TABLES[rtype.name]
         conditions = [table.model.deleted_at.is_(None)]
         if node is not None:
-            conditions.append(where_clause(node, rtype))
+            conditions.append(where_clause(node, rtype, self.targets))
         with self._read() as session:
             total = session.scalar(sa.select(sa.func.count()).select_from(table.model).where(*conditions))
             if count <= 0:
@@ -155,13 +166,15 @@ class Repository:
                 .offset(start_index - 1)
                 .limit(count)
             ).all()
-            return total, self._records(session, table, rows, with_related)
+            return total, self._records(session, table, rows, with_related, with_status)
 
-    def _records(self, session: Session, table: Table, rows, with_related: bool) -> list[Record]:
+    def _records(self, session: Session, table: Table, rows, with_related: bool,
+                 with_status: bool = False) -> list[Record]:
         ids = [r.id for r in rows]
         related = {}
         if with_related:
             related = member_rows(session, ids) if table.model is Group else group_rows(session, ids)
+        status = statuses(session, table.rtype, self.targets, ids) if with_status else {}
         out = []
         for row in rows:
             record = Record(table.rtype, row.id, row.resource, row.version, row.created, row.last_modified)
@@ -170,6 +183,8 @@ class Repository:
                     record.members = related[row.id]
                 else:
                     record.groups = related[row.id]
+            if with_status:
+                record.provisioning = status[row.id]
             out.append(record)
         return out
 

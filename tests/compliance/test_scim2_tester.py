@@ -39,6 +39,24 @@ def demo_bridge(tmp_path):
         yield demo.url, demo.token
 
 
+# scim2-tester PATCHes every extension as a whole ("add" and "replace" with the extension's URN as
+# path), with a value generated from the extension's writable attributes, and expects that value
+# back. The bridge's provisioning extension (docs/provisioning-status.md) has none: the generated
+# value is an empty object, which is unassigned (RFC 7643 §2.5) and ignored as read-only input, and
+# the extension is returned only when asked for (RFC 7643 §7), so the tester reads back nothing.
+# Those two checks per resource type, failing for that reason and that URN only, are expected.
+PROVISIONING = "urn:scim-bridge:params:scim:schemas:extension:provisioning:2.0:"
+EMPTY_EXTENSION_CHECKS = ("check_add_attribute", "check_replace_attribute")
+
+
+def empty_provisioning_extension_patch(status: str, title: str, reasons: list[str]) -> bool:
+    text = "\n".join(reasons)
+    return (status, title) in {("ERROR", t) for t in EMPTY_EXTENSION_CHECKS} and bool(reasons) \
+        and re.search(rf"'{re.escape(PROVISIONING)}(User|Group)'", reasons[0]) is not None \
+        and re.search(r"Patched value: schemas=\['[^']+'\] targets=None", text) is not None \
+        and "Returned value: None" in reasons
+
+
 def parse_results(output: str) -> list[tuple[str, str, list[str]]]:
     """(status, check title, reason lines) for each check in the CLI's output.
 
@@ -63,11 +81,15 @@ def test_every_scim2_tester_check_succeeds_against_the_demo(demo_bridge):
     run = subprocess.run([scim2, "--url", url, "test"], env=env, capture_output=True, text=True, timeout=300)
 
     results = parse_results(run.stdout)
+    expected = [(title, reasons[0]) for status, title, reasons in results
+                if empty_provisioning_extension_patch(status, title, reasons)]
     failing = [f"{status} {title}" + "".join(f"\n    {r}" for r in reasons)
-               for status, title, reasons in results if status != "SUCCESS"]
+               for status, title, reasons in results
+               if status != "SUCCESS" and not empty_provisioning_extension_patch(status, title, reasons)]
     assert results, f"scim2 printed no check results (exit {run.returncode}):\n{run.stdout}\n{run.stderr}"
     assert not failing, f"{len(failing)} of {len(results)} scim2-tester checks did not succeed:\n" + "\n".join(failing)
-    assert run.returncode == 0, run.stderr
+    assert sorted(t for t, _ in expected) == sorted(EMPTY_EXTENSION_CHECKS * 2), expected  # once per resource type
+    assert run.returncode == (1 if expected else 0), run.stderr
     # The CRUD checks ran once per resource type the bridge advertises (Users and Groups).
     types = requests.get(f"{url}/ResourceTypes", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
     for check in ("object_creation", "object_query", "object_replacement", "object_deletion"):

@@ -1,7 +1,12 @@
 """Discovery documents describe exactly what the bridge supports (RFC 7644 §4)."""
 
+import pytest
+
 from tests.support.bridge import ScimClient, bridge_app
 from tests.support.idp_requests import CORE_GROUP, CORE_USER, ENTERPRISE_USER
+
+PROVISIONING_USER = "urn:scim-bridge:params:scim:schemas:extension:provisioning:2.0:User"
+PROVISIONING_GROUP = "urn:scim-bridge:params:scim:schemas:extension:provisioning:2.0:Group"
 
 
 def test_service_provider_config_advertises_the_enforced_limits(engine):
@@ -26,7 +31,12 @@ def test_resource_types_name_their_schemas_and_extensions(scim):
     assert listed["totalResults"] == 2
     user = scim.get("/ResourceTypes/user").body
     assert user["endpoint"] == "/Users" and user["schema"] == CORE_USER
-    assert user["schemaExtensions"] == [{"schema": ENTERPRISE_USER, "required": False}]
+    assert user["schemaExtensions"] == [{"schema": ENTERPRISE_USER, "required": False},
+                                        {"schema": PROVISIONING_USER, "required": False}]
+    group = scim.get("/ResourceTypes/Group").body
+    assert group["schemaExtensions"] == [{"schema": PROVISIONING_GROUP, "required": False}]
+    assert {t["id"]: t.get("schemaExtensions") for t in listed["Resources"]} == {
+        "User": user["schemaExtensions"], "Group": group["schemaExtensions"]}
     assert scim.get("/ResourceTypes/Widget").status == 404
 
 
@@ -42,7 +52,8 @@ RFC_7643_ATTRIBUTES = {
 
 def test_schemas_describe_every_accepted_attribute(scim):
     listed = scim.get("/Schemas").body
-    assert {s["id"] for s in listed["Resources"]} == {CORE_USER, ENTERPRISE_USER, CORE_GROUP}
+    assert {s["id"] for s in listed["Resources"]} == {CORE_USER, ENTERPRISE_USER, CORE_GROUP, PROVISIONING_USER,
+                                                      PROVISIONING_GROUP}
     for schema, names in RFC_7643_ATTRIBUTES.items():
         assert {a["name"] for a in scim.get(f"/Schemas/{schema}").body["attributes"]} == names, schema
     user = scim.get(f"/Schemas/{CORE_USER}").body
@@ -54,6 +65,28 @@ def test_schemas_describe_every_accepted_attribute(scim):
     manager = next(a for a in scim.get(f"/Schemas/{ENTERPRISE_USER}").body["attributes"] if a["name"] == "manager")
     assert {s["name"] for s in manager["subAttributes"]} == {"value", "$ref", "displayName"}
     assert scim.get("/Schemas/urn:nope").status == 404
+
+
+def _every_attribute(attributes: list[dict]):
+    for attribute in attributes:
+        yield attribute
+        yield from _every_attribute(attribute.get("subAttributes", []))
+
+
+@pytest.mark.parametrize(("urn", "remote"), [(PROVISIONING_USER, "userName"), (PROVISIONING_GROUP, "groupName")])
+def test_the_provisioning_extension_is_read_only_and_returned_only_on_request(scim, urn, remote):
+    """An identity provider that reads /Schemas learns it never receives the extension unless it asks
+    (returned "request") and must not send it (readOnly) — docs/provisioning-status.md."""
+    listed = {s["id"]: s for s in scim.get("/Schemas").body["Resources"]}
+    document = scim.get(f"/Schemas/{urn}").body
+    assert listed[urn] == document and document["id"] == urn
+    (targets,) = document["attributes"]
+    assert (targets["name"], targets["type"], targets["multiValued"]) == ("targets", "complex", True)
+    assert [s["name"] for s in targets["subAttributes"]] == ["name", "state", remote, "reason", "lastError"]
+    state = next(s for s in targets["subAttributes"] if s["name"] == "state")
+    assert state["canonicalValues"] == ["linked", "pending", "parked", "skipped", "planned", "unlinked"]
+    assert {(a["mutability"], a["returned"]) for a in _every_attribute(document["attributes"])} == {
+        ("readOnly", "request")}
 
 
 def test_me_is_not_implemented(scim):
