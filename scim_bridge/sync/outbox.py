@@ -39,6 +39,10 @@ class Claim:
         return (self.resource_type, self.resource_id)
 
 
+def _NOTHING(session) -> None:
+    """No records to write with a settle."""
+
+
 class Outbox:
     def __init__(self, engine: sa.Engine, *, owner: str, lease_seconds: float = 120.0, clock=utcnow):
         self.engine = engine
@@ -69,7 +73,7 @@ class Outbox:
                 row.claimed_by, row.lease_until = self.owner, now + self.lease
             return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts) for r in rows]
 
-    def done(self, claim: Claim) -> None:
+    def done(self, claim: Claim, records=_NOTHING) -> None:
         """Delivered: drop the row, unless a newer change arrived meanwhile (then deliver again).
 
         A deleted resource whose last row and last link this was is purged in the same transaction;
@@ -77,6 +81,7 @@ class Outbox:
         from each leaving the purge to the other.
         """
         with self._write() as session, session.begin():
+            records(session)
             tombstone = self._lock_tombstone(session, claim)
             deleted = session.execute(
                 sa.delete(OutboxRow).where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation,
@@ -111,10 +116,11 @@ class Outbox:
                 .values(lease_until=self.clock() + self.lease)
             ).rowcount > 0
 
-    def retry(self, claim: Claim, error: str, delay: float, *, count: bool = True) -> None:
+    def retry(self, claim: Claim, error: str, delay: float, *, count: bool = True, records=_NOTHING) -> None:
         """A transient failure: try again after ``delay`` seconds (or at once if the state moved on).
         ``count`` False: not a failed attempt (the delivery waits for another one)."""
         with self._write() as session, session.begin():
+            records(session)
             updated = session.execute(
                 sa.update(OutboxRow)
                 .where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation,
@@ -125,7 +131,7 @@ class Outbox:
             if not updated:
                 self._release(session, claim)
 
-    def park(self, claim: Claim, error: str) -> None:
+    def park(self, claim: Claim, error: str, records=_NOTHING) -> None:
         """The target refused this state: keep the row aside until the state changes or an operator retries.
 
         A parked group's members that are queued look again at once, in the same transaction: those
@@ -133,6 +139,7 @@ class Outbox:
         naming it (docs/architecture.md, "Delivery and the worker").
         """
         with self._write() as session, session.begin():
+            records(session)
             updated = session.execute(
                 sa.update(OutboxRow)
                 .where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation,

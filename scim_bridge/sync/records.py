@@ -1,9 +1,17 @@
-"""What delivery reads and writes in the store: SCIM snapshots, link rows, target audit entries."""
+"""What delivery reads and writes in the store: SCIM snapshots, link rows, target audit entries.
+
+A delivery attempt's own records (its audit entries, its link's outcome, a link forgotten) are
+written in the transaction that settles its outbox row when the worker opens ``deferred()`` around
+it: one transaction at the end of an attempt instead of one per call (docs/architecture.md,
+"Delivery and the worker"). Outside it (reconcile, the console, tests) each is written at once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -24,12 +32,50 @@ class QueuedRow:
     error: str | None  # the last failure's message
 
 
+@dataclass
+class PendingWrites:
+    """The records of one delivery attempt, kept for the transaction that settles its row."""
+
+    writes: list[Callable] = field(default_factory=list)
+
+    def __call__(self, session) -> None:
+        for write in self.writes:
+            write(session)
+        self.writes.clear()
+
+
 class DeliveryRecords:
     def __init__(self, engine: sa.Engine, clock=utcnow):
         self.engine = engine
         self.clock = clock
         self._read = make_session_factory(engine)
         self._write = make_session_factory(engine, write=True)
+        self._local = threading.local()
+
+    @contextmanager
+    def deferred(self) -> Iterator[PendingWrites]:
+        """Within the block, this thread's records wait in the yielded ``PendingWrites``; the caller
+        runs them in its settle's transaction, or with ``write`` when there is none."""
+        pending = PendingWrites()
+        self._local.pending = pending
+        try:
+            yield pending
+        finally:
+            self._local.pending = None
+
+    def write(self, pending: PendingWrites) -> None:
+        """Write what a delivery attempt left pending, on its own."""
+        if pending.writes:
+            with self._write() as session, session.begin():
+                pending(session)
+
+    def _record(self, write: Callable) -> None:
+        pending = getattr(self._local, "pending", None)
+        if pending is not None:
+            pending.writes.append(write)
+            return
+        with self._write() as session, session.begin():
+            write(session)
 
     # -- SCIM side ----------------------------------------------------------------------------------
 
@@ -112,10 +158,12 @@ class DeliveryRecords:
 
     def record_outcome(self, resource_type: str, resource_id: str, target: str, *, status: str,
                        applied: dict | None, reason: str | None = None, error: str | None = None) -> None:
-        with self._write() as session, session.begin():
+        now = self.clock()
+
+        def write(session) -> None:
             link = session.scalar(sa.select(Link).where(*_link(resource_type, resource_id, target)))
             if link is None:
-                link = Link(resource_type=resource_type, resource_id=resource_id, target=target, created=self.clock())
+                link = Link(resource_type=resource_type, resource_id=resource_id, target=target, created=now)
                 session.add(link)
             if applied is not None:
                 link.applied = applied
@@ -123,13 +171,15 @@ class DeliveryRecords:
                 # check (key_linked_elsewhere).
                 link.applied_name_lower = applied["name"].lower() if applied.get("name") else None
                 link.remote_key = applied.get("key")
-            link.status, link.reason, link.last_error, link.updated = status, reason, error, self.clock()
+            link.status, link.reason, link.last_error, link.updated = status, reason, error, now
+
+        self._record(write)
 
     def forget(self, resource_type: str, resource_id: str, target: str) -> None:
         """The target no longer holds anything for a deleted resource: drop its link. The tombstone is
         purged when its last outbox row is settled (``Outbox.done``)."""
-        with self._write() as session, session.begin():
-            session.execute(sa.delete(Link).where(*_link(resource_type, resource_id, target)))
+        self._record(lambda session: session.execute(sa.delete(Link).where(*_link(resource_type, resource_id,
+                                                                                    target))))
 
     def move_applied_group(self, group_id: str, target: str, old: str, new: str, moved: frozenset[str]) -> None:
         """A group rename moved the accounts named in ``moved`` from ``old`` to ``new`` on the target."""
@@ -182,10 +232,9 @@ class DeliveryRecords:
 
     def audit(self, target: str, action: str, resource_type: str, resource_id: str, *, outcome: str,
               detail: str | None = None, before: dict | None = None, after: dict | None = None) -> None:
-        with self._write() as session, session.begin():
-            session.add(AuditEntry(at=self.clock(), actor="delivery", scope=target, action=action,
-                                   resource_type=resource_type, resource_id=resource_id, before=before,
-                                   after=after, outcome=outcome, detail=detail))
+        entry = dict(at=self.clock(), actor="delivery", scope=target, action=action, resource_type=resource_type,
+                     resource_id=resource_id, before=before, after=after, outcome=outcome, detail=detail)
+        self._record(lambda session: session.add(AuditEntry(**entry)))
 
 
 def applied_user(state: dict | None) -> AppliedUser | None:

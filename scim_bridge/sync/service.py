@@ -65,7 +65,7 @@ class Sync:
         self.observer = observer or (lambda claim, outcome: None)
         self._settled = threading.Condition()
         self.worker = Worker(self.outbox, self.delivery, concurrency=concurrency, poll_seconds=poll_seconds,
-                             backoff=backoff, clock=clock, on_settled=self._on_settled)
+                             backoff=backoff, clock=clock, on_settled=self._on_settled, records=self.records)
         self.running = False
         self._on_delivered = on_delivered
 

@@ -9,12 +9,14 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import datetime
 
 from scim_bridge.store.models import utcnow
 from scim_bridge.sync.delivery import Delivery
 from scim_bridge.sync.executor import Outcome, Settle, Subject
 from scim_bridge.sync.outbox import Claim, ClaimLost, Outbox
+from scim_bridge.sync.records import DeliveryRecords
 
 log = logging.getLogger("scim_bridge.worker")
 
@@ -33,8 +35,11 @@ class Backoff:
 class Worker:
     def __init__(self, outbox: Outbox, delivery: Delivery, *, concurrency: int = 4, poll_seconds: float = 1.0,
                  backoff: Backoff | None = None, clock=utcnow, monotonic=time.monotonic, on_settled=None,
-                 wait=None):
+                 wait=None, records: DeliveryRecords | None = None):
+        """``records``: the delivery's records, whose writes during an attempt are made with its
+        settle (``DeliveryRecords.deferred``); without, each is made when the delivery makes it."""
         self.outbox = outbox
+        self.records = records
         self.delivery = delivery
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
@@ -85,34 +90,40 @@ class Worker:
         return beat
 
     def _deliver_and_settle(self, claim: Claim) -> Outcome:
-        try:
-            outcome = self.delivery.deliver(claim, self._heartbeat(claim))
-        except ClaimLost:
-            log.warning("delivery of %s %s to %s outlived its lease and was taken over; stopped",
-                        claim.resource_type, claim.resource_id, claim.target)
-            return Outcome(Settle.LOST)
-        except Exception as exc:  # noqa: BLE001 - recording the failure failed (the database?)
-            # The same policy as every failure: a bug is retried a bounded number of times, then parked.
-            outcome = self.delivery.executor.decided(Subject(claim.resource_type, claim.resource_id), claim.target,
-                                                     exc, attempts=claim.attempts)
-        self._settle(claim, outcome)
+        # The attempt's audit entries and link outcome are written with its settle, in one transaction.
+        with self.records.deferred() if self.records else nullcontext(None) as pending:
+            try:
+                outcome = self.delivery.deliver(claim, self._heartbeat(claim))
+            except ClaimLost:
+                log.warning("delivery of %s %s to %s outlived its lease and was taken over; stopped",
+                            claim.resource_type, claim.resource_id, claim.target)
+                if pending is not None:
+                    self.records.write(pending)  # what the calls made did happen
+                return Outcome(Settle.LOST)
+            except Exception as exc:  # noqa: BLE001 - a bug outside the executor's plan (the database?)
+                # The same policy as every failure: a bug is retried a bounded number of times, then parked.
+                outcome = self.delivery.executor.decided(Subject(claim.resource_type, claim.resource_id),
+                                                         claim.target, exc, attempts=claim.attempts)
+        self._settle(claim, outcome, pending)
         self.on_settled(claim, outcome)
         return outcome
 
-    def _settle(self, claim: Claim, outcome: Outcome) -> None:
+    def _settle(self, claim: Claim, outcome: Outcome, records=None) -> None:
+        records = records or (lambda session: None)
         if outcome.kind is Settle.DONE:
-            self.outbox.done(claim)
+            self.outbox.done(claim, records)
         elif outcome.kind is Settle.PARK:
-            self.outbox.park(claim, outcome.error or "refused")
+            self.outbox.park(claim, outcome.error or "refused", records)
         elif outcome.kind is Settle.WAIT:
             # Not a failure: another delivery is creating what this one needs. Look again soon after
             # that delivery can next run (its creating the group wakes this row sooner): until then the
             # answer cannot change, and looking costs calls on the product.
             until = (outcome.not_before - self.clock()).total_seconds() if outcome.not_before else 0.0
             self.outbox.retry(claim, outcome.error or "waiting", max(until, 0.0) + self.backoff.delay(0),
-                              count=False)
+                              count=False, records=records)
         else:
-            self.outbox.retry(claim, outcome.error or "failed", self.backoff.delay(claim.attempts, outcome.retry_after))
+            self.outbox.retry(claim, outcome.error or "failed", self.backoff.delay(claim.attempts, outcome.retry_after),
+                              records=records)
 
     # -- the background loops ---------------------------------------------------------------------
 

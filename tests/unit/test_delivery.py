@@ -308,3 +308,26 @@ def test_a_user_waiting_for_a_group_in_backoff_calls_nothing_until_the_groups_ro
         worker.stop()
     assert client.member_names("Dev Team") == {"alice"}
     assert bridge.outbox() == []
+
+
+
+def test_a_delivery_writes_its_audit_link_and_settle_in_one_transaction(bridges):
+    """The worker's attempt writes once, at its end: the audit entry of each call, the link's outcome
+    and the settle of its row together (docs/architecture.md, "Delivery and the worker")."""
+    bridge = bridges()
+    alice = bridge.create_user("alice")
+    commits = []
+
+    def committed(conn) -> None:
+        commits.append(conn)
+
+    sa.event.listen(bridge.engine, "commit", committed)
+    try:
+        assert bridge.sync.worker.drain() == 1
+    finally:
+        sa.event.remove(bridge.engine, "commit", committed)
+    assert [c[0] for c in bridge.client.mutations()] == ["create_user"]
+    assert [(a.action, a.outcome) for a in bridge.audit()] == [("create_user", "applied")]
+    assert bridge.link("User", alice).status == "ok" and bridge.outbox() == []
+    # The claim, the settle with every record of the attempt, and the claim that found nothing more.
+    assert len(commits) == 3
