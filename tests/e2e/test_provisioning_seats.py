@@ -9,14 +9,20 @@ test drains the outbox, so what is asserted never depends on how worker threads 
 
 from __future__ import annotations
 
+import json
+
+from scim_bridge.console.accounts import Accounts
+from tests.e2e.console_support import ADMIN, ConsoleClient
 from tests.e2e.provisioning_support import DELIVERY, EMAIL_LOCAL_PART
+from tests.support.credentials import CONSOLE_PASSWORD
 
 SEATS = 10
 LICENCE_GROUP = "jira-software-users"
 
 
 def seat_limited(start, *, refresh_seconds: float = 60.0, share: float | None = None):
-    sections = {"delivery": {**DELIVERY, "worker": False, "seats_refresh_seconds": refresh_seconds}}
+    sections = {"delivery": {**DELIVERY, "worker": False, "seats_refresh_seconds": refresh_seconds},
+                "console": {"secure_cookies": False}}
     bridge = start(rules=EMAIL_LOCAL_PART, worker=False, products=("jira",), sections=sections)
     role = bridge.jira.application_roles["jira-software"]
     role.groups = [LICENCE_GROUP]  # the administrator holds no seat of it: every seat is a user's
@@ -73,7 +79,7 @@ def test_leavers_are_deactivated_before_joiners_take_their_seats(start):
     assert all(bridge.links("User", j)["jira"].status == "ok" for j in joiners)
 
 
-def test_joiners_beyond_the_licence_are_parked_with_the_count_and_delivered_as_seats_free_up(start):
+def test_joiners_beyond_the_licence_are_parked_with_the_count_and_delivered_as_seats_free_up(start, tmp_path):
     bridge = seat_limited(start, refresh_seconds=0)
     team = staff(bridge, 9)
 
@@ -90,6 +96,7 @@ def test_joiners_beyond_the_licence_are_parked_with_the_count_and_delivered_as_s
     assert refusals(bridge) == [] and bridge.jira.licence_refusals == 0
     link = bridge.links("User", parked[0].resource_id)["jira"]
     assert (link.status, link.error) == ("failed", "licence full (10 of 10 seats)")
+    shown_in_status_and_console(bridge, tmp_path)
 
     # Nine leave: each deactivation frees a seat and releases a parked joiner, with no retry by hand.
     for leaver in team:
@@ -109,3 +116,23 @@ def test_joiners_beyond_the_licence_are_parked_with_the_count_and_delivered_as_s
     assert refusals(bridge) == [] and bridge.jira.licence_refusals == 0
     refused = [row for row in bridge.audit(scope="jira", outcome="refused")]
     assert refused and {row.detail for row in refused} <= {"licence full (10 of 10 seats)"}
+
+
+def shown_in_status_and_console(bridge, tmp_path) -> None:
+    """The count and the guard's decisions, as ``scim-bridge status`` and the console's Overview show them."""
+    [seats] = json.loads(bridge.cli(tmp_path, "status", "--json", in_process=True))["seats"]
+    assert {k: seats[k] for k in ("target", "used", "total", "unlimited", "licence", "parked_for_seats")} == \
+        {"target": "jira", "used": 10, "total": 10, "unlimited": False, "licence": "jira-software",
+         "parked_for_seats": 10}
+    text = bridge.cli(tmp_path, "status", in_process=True)
+    assert "licence seats:\n  jira\t10 of 10 seats used (jira-software), read " in text
+    assert "10 create(s) parked until a seat frees up" in text
+    assert text.count("parked after 1 attempt(s): licence full (10 of 10 seats)") == 10
+
+    Accounts(bridge.engine).create(ADMIN, CONSOLE_PASSWORD)
+    console = ConsoleClient(bridge.app)
+    console.login()
+    page = console.get("/admin/").text
+    assert "Licence seats used of total" in page
+    assert '<span class="tag bad">10 of 10</span>' in page
+    assert "10 create(s) parked until a seat frees up" in page
