@@ -49,6 +49,16 @@ class SeatLedger:
         self._seats: Seats | None = None
         self._read_at: float | None = None
         self._held = 0
+        self._failed_at: float | None = None  # the worker's last read failed then (the product down)
+
+    def resting(self) -> bool:
+        """The worker's own read failed less than ``refresh_seconds`` (at least 5 s) ago: its loop
+        does not ask again meanwhile, so an outage costs it no extra waits."""
+        failed = self._failed_at
+        return failed is not None and self.monotonic() - failed < max(self.refresh_seconds, 5.0)
+
+    def failed(self) -> None:
+        self._failed_at = self.monotonic()
 
     def applies(self) -> bool:
         """The product tells its seats, and the target is not a dry run (which calls nothing that mutates)."""
@@ -151,20 +161,30 @@ class SeatGuard:
 
     def short(self, target: str, batch: int) -> bool:
         """Never raises: a product out of reach is the deliveries' to find out and retry."""
+        ledger = self.ledgers.get(target)
+        if ledger is None or ledger.resting():
+            return False
         try:
-            ledger = self.ledger(target)
-            if ledger is None:
+            if not ledger.applies():
                 return False
             ledger.seats()
             return ledger.short(batch)
         except Exception as exc:  # noqa: BLE001
-            log.warning("licence seats of %s not read: %s", target, exc.__class__.__name__)
+            self._failed(ledger, exc)
             return False
 
     def tick(self, target: str) -> int:
-        try:
-            ledger = self.ledgers.get(target)
-            return ledger.tick() if ledger is not None else 0
-        except Exception as exc:  # noqa: BLE001 - the next tick tries again
-            log.warning("licence seats of %s not read: %s", target, exc.__class__.__name__)
+        ledger = self.ledgers.get(target)
+        if ledger is None or ledger.resting():
             return 0
+        try:
+            return ledger.tick()
+        except Exception as exc:  # noqa: BLE001 - the next tick tries again
+            self._failed(ledger, exc)
+            return 0
+
+    @staticmethod
+    def _failed(ledger: SeatLedger, exc: Exception) -> None:
+        ledger.failed()
+        log.warning("licence seats of %s not read: %s", ledger.target.name, exc.__class__.__name__,
+                    extra={"target": ledger.target.name})

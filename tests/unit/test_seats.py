@@ -224,3 +224,18 @@ def test_the_share_is_a_setting():
     assert validate_config({"alerts": {"seats_share": 0.8}}).alerts.seats_share == 0.8
     assert validate_config({}).alerts.seats_share == 0.9
     assert validate_config({}).delivery.seats_refresh_seconds == 60.0
+
+
+def test_a_product_out_of_reach_is_not_asked_again_by_the_worker_until_a_while_later():
+    class Down(Client):
+        def seats(self):
+            self.reads += 1
+            raise ConnectionError("down")
+
+    client, tick = Down(None), Tick()
+    guard = SeatGuard({"jira": Target("jira", client, TargetRules(product="jira"))}, Records(parked=1),
+                      monotonic=tick, refresh_seconds=0)
+    assert guard.short("jira", 4) is False and guard.tick("jira") == 0
+    assert client.reads == 1  # the tick rested after the failed read
+    tick.now = 5
+    assert guard.tick("jira") == 0 and client.reads == 2
