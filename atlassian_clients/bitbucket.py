@@ -106,8 +106,9 @@ class BitbucketClient(ProductClient):
 
     def seats(self) -> Seats | None:
         """``GET /admin/license`` (docs/products.md §4.14): ``maximumNumberOfUsers`` and the licensed
-        users counted now, ``status.currentNumberOfUsers``; ``None`` for an unlimited licence."""
-        answer = self._get(f"{API}/admin/license")
+        users counted now, ``status.currentNumberOfUsers``; ``None`` for an unlimited licence, or none
+        installed (404)."""
+        answer = self._get_or_none(f"{API}/admin/license") or {}
         total = answer.get("maximumNumberOfUsers")
         if answer.get("unlimitedNumberOfUsers") or not isinstance(total, int) or total < 0:
             return None

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from atlassian_clients.base import Seats
+from atlassian_clients.base import AtlassianError, Seats, Unavailable
 from scim_bridge.rules.seats import seat_refusal, seats_short
 from scim_bridge.sync.executor import Target
 from scim_bridge.sync.records import DeliveryRecords
@@ -84,13 +84,24 @@ class SeatLedger:
         self.on_read(self.target.name, seats)
 
     def take(self) -> str | None:
-        """Hold a seat for a delivery that takes one; else the refusal it is parked with."""
+        """Hold a seat for a delivery that takes one; else the refusal it is parked with.
+
+        A product out of reach raises (the delivery is retried as any outage); one that refuses to
+        tell its seats (the bridge's account may not read the licence) is not guarded: its own
+        refusal then parks a create past the limit."""
         with self._lock:
             read_now = self._read_at is None or self.monotonic() - self._read_at >= self.refresh_seconds
-            seats = self.seats()
-            refusal = seat_refusal(seats, self._held)
-            if refusal and not read_now:
-                refusal = seat_refusal(self.seats(fresh=True), self._held)  # never refuse on an old count
+            try:
+                seats = self.seats()
+                refusal = seat_refusal(seats, self._held)
+                if refusal and not read_now:
+                    refusal = seat_refusal(self.seats(fresh=True), self._held)  # never refuse on an old count
+            except Unavailable:
+                raise
+            except AtlassianError as exc:
+                log.warning("licence seats of %s not read (%s): creates are not guarded", self.target.name,
+                            exc.__class__.__name__, extra={"target": self.target.name})
+                return None
             if refusal is None:
                 self._held += 1
             return refusal

@@ -634,3 +634,11 @@ def test_seats_are_the_licences_user_limit_and_the_users_it_counts(bitbucket, rs
     assert client.seats() == Seats(24, 25, "server licence")
     assert client.seats() is None
     assert wire.sent() == [Sent("GET", f"{P}/admin/license")] * 2
+
+
+def test_no_licence_installed_means_no_seats_to_guard(bitbucket, rsps):
+    client, _ = bitbucket
+    rsps.add(responses.GET, f"{API}/admin/license", status=404,
+             json={"errors": [{"message": "No license has been installed."}]})
+
+    assert client.seats() is None

@@ -239,3 +239,23 @@ def test_a_product_out_of_reach_is_not_asked_again_by_the_worker_until_a_while_l
     assert client.reads == 1  # the tick rested after the failed read
     tick.now = 5
     assert guard.tick("jira") == 0 and client.reads == 2
+
+
+def test_a_product_that_will_not_tell_its_seats_is_not_guarded_and_one_out_of_reach_is_retried():
+    from atlassian_clients.base import PermissionDenied, Unavailable
+
+    class Refusing(Client):
+        def __init__(self, error):
+            super().__init__(None)
+            self.error = error
+
+        def seats(self):
+            raise self.error
+
+    denied = SeatLedger(Target("bitbucket", Refusing(PermissionDenied("bitbucket", "no ADMIN")),
+                               TargetRules(product="bitbucket")), Records())
+    assert denied.take() is None
+    down = SeatLedger(Target("bitbucket", Refusing(Unavailable("bitbucket", "down")),
+                             TargetRules(product="bitbucket")), Records())
+    with pytest.raises(Unavailable):
+        down.take()
