@@ -158,6 +158,9 @@ class Capabilities:
     # Projects and components have leads the bridge hands over before a deactivation (Jira,
     # docs/products.md §2.13); off where the product has no such thing the bridge reports.
     can_hand_over_leads: bool = False
+    # The product tells how many licence seats are used of how many (``DirectoryClient.seats``):
+    # Jira's application roles, Bitbucket's licence (docs/products.md §1.11); the seat guard needs it.
+    can_read_seats: bool = False
     licence: str = ""
 
 
@@ -180,6 +183,23 @@ class Led:
 
     projects: tuple[str, ...] = ()
     components: tuple[LedComponent, ...] = ()
+
+
+@dataclass(frozen=True)
+class Seats:
+    """The user licence's seats as the product reports them (docs/products.md §1.11): ``used`` of
+    ``total``; ``licence`` names which licence (a Jira application key, Bitbucket's server licence)."""
+
+    used: int
+    total: int
+    licence: str = ""
+
+    @property
+    def remaining(self) -> int:
+        return max(self.total - self.used, 0)
+
+    def __str__(self) -> str:
+        return f"{self.used} of {self.total} seats"
 
 
 @dataclass(frozen=True)
@@ -317,3 +337,8 @@ class DirectoryClient(Protocol):
 
     def set_component_lead(self, component: str, username: str) -> None:
         """Make the account the lead of the component (its id); already its lead counts as done."""
+
+    # Optional: only where ``capabilities().can_read_seats`` (docs/products.md §1.11).
+
+    def seats(self) -> Seats | None:
+        """The licence's seats as the product counts them now; ``None`` when the licence is unlimited."""

@@ -32,6 +32,7 @@ from atlassian_clients.base import (
     Rejected,
     RemoteGroup,
     RemoteUser,
+    Seats,
     Unavailable,
     UserDirectory,
 )
@@ -99,8 +100,20 @@ class BitbucketClient(ProductClient):
             can_deactivate=False,
             can_rename_user=True,
             can_find_by_email=True,
+            can_read_seats=True,
             licence=f"{LICENSED_USER} global permission",
         )
+
+    def seats(self) -> Seats | None:
+        """``GET /admin/license`` (docs/products.md §4.14): ``maximumNumberOfUsers`` and the licensed
+        users counted now, ``status.currentNumberOfUsers``; ``None`` for an unlimited licence, or none
+        installed (404)."""
+        answer = self._get_or_none(f"{API}/admin/license") or {}
+        total = answer.get("maximumNumberOfUsers")
+        if answer.get("unlimitedNumberOfUsers") or not isinstance(total, int) or total < 0:
+            return None
+        used = (answer.get("status") or {}).get("currentNumberOfUsers")
+        return Seats(used if isinstance(used, int) else 0, total, "server licence")
 
     def user_directories(self) -> tuple[UserDirectory, ...]:
         """The user directories, active and inactive (``GET /admin/user-directories``)."""

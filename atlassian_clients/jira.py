@@ -30,6 +30,7 @@ from atlassian_clients.base import (
     Rejected,
     RemoteGroup,
     RemoteUser,
+    Seats,
     Unsupported,
 )
 from atlassian_clients.http import ProductProfile, Transport
@@ -96,6 +97,7 @@ class JiraClient(ProductClient):
             can_rename_user=True,
             can_find_by_email=True,
             can_hand_over_leads=True,
+            can_read_seats=True,
             licence="application access " + (", ".join(self.application_keys) or "(Jira's default applications)"),
         )
 
@@ -293,6 +295,24 @@ class JiraClient(ProductClient):
                 "applications a licence means",
             )
         return keys
+
+    def seats(self) -> Seats | None:
+        """The seats of the licence's applications (docs/products.md §2.14): ``GET /applicationrole``
+        reports ``numberOfSeats`` and ``remainingSeats`` per application; of the configured keys (else
+        the applications selected by default) the one with the fewest seats left, since a new account
+        takes a seat of each. ``None`` when every one is unlimited."""
+        roles = self._get(f"{API}/applicationrole")
+        wanted = set(self.application_keys) or {r["key"] for r in roles if r.get("selectedByDefault")}
+        counted = []
+        for role in roles:
+            total = role.get("numberOfSeats")
+            if role.get("key") not in wanted or role.get("hasUnlimitedSeats") or not isinstance(total, int) \
+                    or total < 0:
+                continue
+            remaining = role.get("remainingSeats")
+            used = total - remaining if isinstance(remaining, int) else role.get("userCount", 0)
+            counted.append(Seats(used, total, role["key"]))
+        return min(counted, key=lambda s: (s.remaining, s.licence), default=None)
 
     def application_access(self, username: str) -> list[str]:
         """Keys of the applications the user may use (``expand=applicationRoles``)."""

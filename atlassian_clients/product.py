@@ -26,6 +26,7 @@ from atlassian_clients.base import (
     Rejected,
     RemoteGroup,
     RemoteUser,
+    Seats,
     Unavailable,
     Unsupported,
     UserDirectory,
@@ -157,6 +158,10 @@ class ProductClient:
 
     def set_component_lead(self, component: str, username: str) -> None:
         raise self._unsupported("hand over a component lead")
+
+    def seats(self) -> Seats | None:
+        # Only where ``capabilities().can_read_seats`` (docs/products.md §1.11).
+        raise self._unsupported("tell its licence seats")
 
     # ----------------------------------------------------------------------------------------------
     # idempotence

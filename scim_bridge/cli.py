@@ -16,6 +16,7 @@ import tempfile
 import time
 import traceback
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -399,8 +400,11 @@ def _names(conn, subjects) -> dict[tuple[str, str], str]:
 @pass_config
 def status(config: Settings, as_json: bool) -> None:
     """Outbox depth by target and state, parked rows and why (a defect names its error id), and links
-    that failed, were skipped or only planned. Users are shown by userName, groups by displayName."""
-    from scim_bridge.store.models import Link, OutboxRow
+    that failed, were skipped or only planned. Users are shown by userName, groups by displayName.
+    Licence seats: the count last read from each target that tells it, and the creates parked
+    because the licence was full (docs/architecture.md, "Licence seats")."""
+    from scim_bridge.rules.seats import parked_for_seats
+    from scim_bridge.store.models import Link, OutboxRow, TargetSeats
 
     with _engine(config).connect() as conn:
         depth = conn.execute(sa.select(OutboxRow.target, OutboxRow.state, sa.func.count(),
@@ -414,6 +418,9 @@ def status(config: Settings, as_json: bool) -> None:
                                 .where(Link.status.in_(["failed", "skipped", "planned"]))
                                 .order_by(Link.target, Link.status)).all()
         names = _names(conn, [(row[1], row[2]) for row in (*parked, *problems)])
+        seats = conn.execute(sa.select(TargetSeats.target, TargetSeats.used, TargetSeats.total, TargetSeats.licence,
+                                       TargetSeats.read_at).order_by(TargetSeats.target)).all()
+    waiting = Counter(t for t, _k, _rid, _a, why in parked if parked_for_seats(why))
     if as_json:
         _print_json({
             "outbox": [{"target": t, "state": st, "rows": n, "next_due": _when(due)} for t, st, n, due in depth],
@@ -421,6 +428,9 @@ def status(config: Settings, as_json: bool) -> None:
                        for t, k, rid, a, why in parked],
             "links": [{"target": t, "type": k, "id": rid, "name": names.get((k, rid)), "applied_name": applied,
                        "status": st, "why": why} for t, k, rid, applied, st, why in problems],
+            "seats": [{"target": t, "used": used, "total": total, "unlimited": total is None, "licence": licence,
+                       "read_at": _when(at), "parked_for_seats": waiting.get(t, 0)}
+                      for t, used, total, licence, at in seats],
         })
         return
     click.echo("outbox:" if depth else "outbox: empty")
@@ -432,6 +442,12 @@ def status(config: Settings, as_json: bool) -> None:
                    f"parked after {attempts} attempt(s): {why}")
     for target, kind, resource_id, applied, state, why in problems:
         click.echo(f"{target}\t{kind} {names.get((kind, resource_id), resource_id)} ({applied or '-'})\t{state}: {why}")
+    limited = [row for row in seats if row.total is not None]
+    if limited:
+        click.echo("licence seats:")
+    for target, used, total, licence, at in limited:
+        held = f"; {waiting[target]} create(s) parked until a seat frees up" if waiting.get(target) else ""
+        click.echo(f"  {target}\t{used} of {total} seats used ({licence or 'licence'}), read {_when(at)}{held}")
 
 
 @main.command("retry")

@@ -102,6 +102,9 @@ class DeliverySettings:
     backoff_initial: float = 2.0
     backoff_max: float = 300.0
     max_defect_attempts: int = 5  # a delivery failing on a bug is parked after this many attempts
+    # Licence seats (docs/architecture.md, "Licence seats"): how old a seat count read from a
+    # product may be before the guard reads it again, and how often rows parked for seats look again.
+    seats_refresh_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,9 @@ class AlertsSettings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     batch_seconds: float = 30.0  # what happens within this window is one message
     unreachable_after_seconds: float = 900.0
+    # Licence seats in use reaching this share of a target's licence is one alert (until they drop
+    # below it again); 1.0: only a full licence.
+    seats_share: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -263,6 +269,7 @@ class DeliverySchema(_Section):
     backoff_initial = fields.Float(validate=validate.Range(min=0.01))
     backoff_max = fields.Float(validate=validate.Range(min=0.01))
     max_defect_attempts = fields.Integer(validate=validate.Range(min=1))
+    seats_refresh_seconds = fields.Float(validate=validate.Range(min=0))
 
 
 def _zone(name: str) -> bool:
@@ -313,6 +320,7 @@ class AlertsSchema(_Section):
     smtp = fields.Nested(SmtpSchema)
     batch_seconds = fields.Float(validate=validate.Range(min=0, max=3600))
     unreachable_after_seconds = fields.Float(validate=validate.Range(min=0))
+    seats_share = fields.Float(validate=validate.Range(min=0.01, max=1.0))
 
 
 class HttpSchema(_Section):

@@ -87,6 +87,22 @@ def create_bitbucket_app(bitbucket: FakeBitbucket, recorder: ExchangeLog | None 
         for group in groups:
             directory.add_member(group, user.name)  # an existing membership is left as it is
 
+    @api.route("/admin/license", "GET")
+    def license_details() -> Response:
+        # RestBitbucketLicense (docs/products.md §4.14); the fake's licence never expires.
+        licensed = sum(1 for a in directory.users() if bitbucket.is_licensed(a.name))
+        limit = bitbucket.licence_limit
+        return json_response({
+            "creationDate": 1735689600000,
+            "purchaseDate": 1735689600000,
+            "expiryDate": 4102444800000,
+            "maximumNumberOfUsers": -1 if limit is None else limit,
+            "unlimitedNumberOfUsers": limit is None,
+            "serverId": "FAKE-SERVER-ID",
+            "supportEntitlementNumber": "SEN-FAKE",
+            "status": {"currentNumberOfUsers": licensed, "serverId": "FAKE-SERVER-ID"},
+        })
+
     @api.route("/admin/users", "POST")
     def create_user() -> Response:
         # Query parameters only, 204 without a body (docs/products.md §4.4).

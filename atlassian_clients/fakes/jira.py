@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from flask import Response
 
-from atlassian_clients.fakes.directory import Account
+from atlassian_clients.fakes.directory import Account, fold
 from atlassian_clients.fakes.product import Caller, FakeProduct
 from atlassian_clients.fakes.rest import json_response, seraph_failure_response
 
@@ -28,6 +28,7 @@ class ApplicationRole:
     groups: list[str]
     default_groups: list[str]
     selected_by_default: bool = False
+    seats: int | None = None  # the licence's user limit; None: unlimited (docs/products.md §2.14)
 
 
 @dataclass
@@ -58,6 +59,8 @@ class FakeJira(FakeProduct):
         self.application_roles: dict[str, ApplicationRole] = {}
         self.projects: dict[str, Project] = {}  # by key
         self.components: dict[str, Component] = {}  # by id
+        # Changes Jira refused because an application's seats were all taken (tests count them).
+        self.licence_refusals = 0
         super().__init__(**options)
 
     # -- instance ----------------------------------------------------------------------------------
@@ -114,6 +117,30 @@ class FakeJira(FakeProduct):
             for role in self.application_roles.values()
             if any(self.directory.group(g) and self.directory.is_member(g, name) for g in role.groups)
         ]
+
+    def set_seats(self, key: str, seats: int | None) -> None:
+        """Limit the application ``key`` to ``seats`` users (None: unlimited)."""
+        with self.lock:
+            self.application_roles[key].seats = seats
+
+    def role_users(self, role: ApplicationRole) -> set[str]:
+        """The active accounts that take one of the role's seats: members of any of its groups."""
+        return {fold(a.name) for g in role.groups if self.directory.group(g) for a in self.directory.members(g)
+                if a.active}
+
+    def full_role(self, name: str, roles: list[ApplicationRole]) -> ApplicationRole | None:
+        """The first of ``roles`` whose seats are all taken and that ``name`` does not hold a seat of
+        yet: giving ``name`` that application would exceed the licence (docs/products.md §2.14)."""
+        for role in roles:
+            if role.seats is None:
+                continue
+            users = self.role_users(role)
+            if fold(name) not in users and len(users) >= role.seats:
+                return role
+        return None
+
+    def roles_of_group(self, group: str) -> list[ApplicationRole]:
+        return [r for r in self.application_roles.values() if any(fold(g) == fold(group) for g in r.groups)]
 
     def grant_application(self, role: ApplicationRole, name: str) -> None:
         if not any(self.directory.is_member(g, name) for g in role.groups if self.directory.group(g)):
@@ -227,7 +254,8 @@ class FakeJira(FakeProduct):
         return bean
 
     def role_bean(self, role: ApplicationRole) -> dict[str, Any]:
-        users = {a.name for g in role.groups if self.directory.group(g) for a in self.directory.members(g) if a.active}
+        users = self.role_users(role)
+        limited = role.seats is not None
         return {
             "key": role.key,
             "name": role.name,
@@ -236,11 +264,11 @@ class FakeJira(FakeProduct):
             "selectedByDefault": role.selected_by_default,
             "defined": True,
             "platform": role.key == "jira-core",
-            "numberOfSeats": -1,
-            "remainingSeats": -1,
+            "numberOfSeats": role.seats if limited else -1,
+            "remainingSeats": max(role.seats - len(users), 0) if limited else -1,
             "userCount": len(users),
             "userCountDescription": f"{len(users)} users",
-            "hasUnlimitedSeats": True,
+            "hasUnlimitedSeats": not limited,
         }
 
     def server_info(self, base: str) -> dict[str, Any]:

@@ -46,6 +46,14 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
             raise ProductError(404, GROUP_MISSING)
         return stored
 
+    def seat_for(name: str, roles: list[ApplicationRole]) -> None:
+        # Jira will not let an account take a seat of a full application (docs/products.md §2.14).
+        full = jira.full_role(name, roles)
+        if full is not None:
+            jira.licence_refusals += 1
+            raise ProductError(400, f"The user '{name}' cannot be given access to {full.name}: the licence's "
+                                    f"user limit of {full.seats} has been reached.")
+
     def role(key: str | None) -> ApplicationRole:
         found = jira.application_roles.get(key or "")
         if found is None:
@@ -77,6 +85,8 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
         if errors:
             raise ProductError(400, fields=errors)
         active = body.get("active", True) is not False
+        if active:
+            seat_for(name, roles)
         account = directory.add_user(
             name, display, email, password=body.get("password"), active=active, directory=jira.internal_directory
         )
@@ -106,6 +116,8 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
             if body["active"] is False and fold(account.name) == fold(caller().name):
                 errors["active"] = "You cannot deactivate your own account."
             changes["active"] = body["active"] is not False
+            if changes["active"] and not account.active and not errors:
+                seat_for(account.name, jira.roles_of(account.name))
         if "password" in body:
             changes["password"] = body["password"]
         new_name = body.get("name")
@@ -173,6 +185,8 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
     @api.route("/user/application", "POST")
     def add_application() -> Response:
         granted, account = application_access()
+        if account.active:
+            seat_for(account.name, [granted])
         jira.grant_application(granted, account.name)
         return empty_response(200)
 
@@ -247,6 +261,8 @@ def create_jira_app(jira: FakeJira, recorder: ExchangeLog | None = None) -> Flas
         account = directory.user(name)
         if account is None:
             raise ProductError(404, f"Cannot add user. '{name}' does not exist")
+        if account.active and not directory.is_member(group, account.name):
+            seat_for(account.name, jira.roles_of_group(group))
         if not directory.add_member(group, account.name):
             # Jira refuses an existing membership (docs/products.md §2.10, §1.9).
             raise ProductError(400, f"Cannot add user '{account.name}', user is already a member of '{group}'")

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from scim_bridge.alerts.events import Event, Parked, Recovered, Unreachable
+from scim_bridge.alerts.events import Event, Parked, Recovered, SeatsLow, Unreachable
+from scim_bridge.rules.seats import parked_for_seats
 
 FIRST = 5  # parked deliveries listed one by one; the rest are counted
 
@@ -26,6 +27,8 @@ class _Pending:
     parked_by_target: Counter = field(default_factory=Counter)
     unreachable: list[Unreachable] = field(default_factory=list)
     recovered: list[Recovered] = field(default_factory=list)
+    seats_low: list[SeatsLow] = field(default_factory=list)
+    parked_for_seats: Counter = field(default_factory=Counter)
 
 
 class Batcher:
@@ -41,10 +44,14 @@ class Batcher:
             if len(pending.parked) < self.first:
                 pending.parked.append(event)
             pending.parked_by_target[event.target] += 1
+            if parked_for_seats(event.reason):
+                pending.parked_for_seats[event.target] += 1
         elif isinstance(event, Unreachable):
             pending.unreachable.append(event)
         elif isinstance(event, Recovered):
             pending.recovered.append(event)
+        elif isinstance(event, SeatsLow):
+            pending.seats_low.append(event)
 
     def due(self, now: float) -> bool:
         return self._pending is not None and now - self._pending.opened >= self.window
@@ -68,6 +75,14 @@ def compose(pending: _Pending, console: str | None) -> Message:
         lines += [f"- {p.resource_type} {p.resource_id} to {p.target}: {p.reason}" for p in pending.parked]
         if parked_total > len(pending.parked):
             lines.append(f"- and {parked_total - len(pending.parked)} more")
+    for target, count in sorted(pending.parked_for_seats.items()):
+        headline.append(f"{count} parked for licence seats on {target}")
+        lines.append(f"{target}: {count} create(s) not sent because the licence is full; each is delivered "
+                     "when a seat frees up (a leaver deactivated, or a bigger licence).")
+    for low in pending.seats_low:
+        headline.append(f"{low.target} licence {low.used} of {low.total} seats")
+        lines.append(f"{low.target}: {low.used} of {low.total} licence seats in use, at least "
+                     f"{round(low.share * 100)}% (alerts.seats_share); a full licence parks new accounts.")
     for down in pending.unreachable:
         headline.append(f"{down.target} unreachable")
         lines.append(f"{down.target} unreachable: no delivery has reached it for {_duration(down.seconds)}; "
@@ -86,6 +101,9 @@ def compose(pending: _Pending, console: str | None) -> Message:
         "unreachable": [{"target": d.target, "seconds": round(d.seconds), "last_error": d.last_error}
                         for d in pending.unreachable],
         "recovered": [{"target": u.target, "seconds": round(u.seconds)} for u in pending.recovered],
+        "parked_for_seats": dict(sorted(pending.parked_for_seats.items())),
+        "seats": [{"target": s.target, "used": s.used, "total": s.total, "share": s.share}
+                  for s in pending.seats_low],
         "console": console,
     }
     return Message(f"scim-bridge: {'; '.join(headline)}", "\n".join(lines), details)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from scim_bridge.alerts.batch import Batcher, Message
-from scim_bridge.alerts.events import Event, OutageWatch, Parked
+from scim_bridge.alerts.events import Event, OutageWatch, Parked, SeatWatch
 from scim_bridge.sync.executor import Settle
 
 log = logging.getLogger("scim_bridge.alerts")
@@ -27,13 +27,14 @@ BACKLOG = 100_000  # outcomes held for the thread at most; past it they are coun
 class Alerts:
     def __init__(self, senders: Sequence, *, batch_seconds: float = 30.0, unreachable_after_seconds: float = 900.0,
                  console: str | None = None, clock: Callable[[], float] = time.monotonic,
-                 attempts: int = 3, retry_pause: float = 5.0):
+                 attempts: int = 3, retry_pause: float = 5.0, seats_share: float = 0.9):
         self.senders = list(senders)
         self.clock = clock
         self.attempts = attempts
         self.retry_pause = retry_pause
         self._batcher = Batcher(batch_seconds, console)
         self._outages = OutageWatch(unreachable_after_seconds)
+        self._seats = SeatWatch(seats_share)
         self._queue: queue.Queue = queue.Queue(BACKLOG)
         self._dropped = 0
         self._lock = threading.Lock()  # pump() from the thread, or from a test / at stop
@@ -53,6 +54,16 @@ class Alerts:
             self._dropped += 1
         except Exception as exc:  # noqa: BLE001 - an alert must never break the settle of a delivery
             log.error("alerts: %s while taking in a delivery outcome", exc.__class__.__name__)
+
+    def seats(self, target: str, seats) -> None:
+        """``Sync``'s seat observer: a licence seat count just read (``atlassian_clients.Seats``, None
+        for an unlimited licence), on a worker thread."""
+        try:
+            self._queue.put_nowait((self.clock(), target, None if seats is None else (seats.used, seats.total)))
+        except queue.Full:
+            self._dropped += 1
+        except Exception as exc:  # noqa: BLE001 - an alert must never break a delivery
+            log.error("alerts: %s while taking in a seat count", exc.__class__.__name__)
 
     # -- the thread --------------------------------------------------------------------------------
 
@@ -87,7 +98,12 @@ class Alerts:
             first = []
         with self._lock:
             for item in first + self._drain():
-                self._observe(*item)
+                if len(item) == 3:  # a seat count
+                    at, target, count = item
+                    for event in self._seats.read(target, *(count or (None, None))):
+                        self._batcher.add(event, at)
+                else:
+                    self._observe(*item)
             now = self.clock()
             for event in self._outages.check(now):
                 self._batcher.add(event, now)

@@ -29,7 +29,35 @@ class Recovered:
     seconds: float  # how long it was unreachable
 
 
-Event = Parked | Unreachable | Recovered
+@dataclass(frozen=True)
+class SeatsLow:
+    """A target's licence seats in use reached ``alerts.seats_share`` of its licence."""
+
+    target: str
+    used: int
+    total: int
+    share: float
+
+
+Event = Parked | Unreachable | Recovered | SeatsLow
+
+
+class SeatWatch:
+    """Per target: one :class:`SeatsLow` when the seats in use reach the share, then none until a
+    count below it re-arms the watch (docs/architecture.md, "Licence seats")."""
+
+    def __init__(self, share: float):
+        self.share = share
+        self._reported: set[str] = set()
+
+    def read(self, target: str, used: int | None, total: int | None) -> list[Event]:
+        if used is None or not total or used < self.share * total:
+            self._reported.discard(target)
+            return []
+        if target in self._reported:
+            return []
+        self._reported.add(target)
+        return [SeatsLow(target, used, total, self.share)]
 
 
 class OutageWatch:

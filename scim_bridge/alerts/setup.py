@@ -31,5 +31,5 @@ def build_alerts(config: Settings, **options) -> Alerts | None:
     if not senders:
         return None
     return Alerts(senders, batch_seconds=alerts.batch_seconds,
-                  unreachable_after_seconds=alerts.unreachable_after_seconds,
+                  unreachable_after_seconds=alerts.unreachable_after_seconds, seats_share=alerts.seats_share,
                   console=console_url(config.server.base_url), **options)

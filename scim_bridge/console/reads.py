@@ -10,8 +10,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from scim_bridge.config import Settings
+from scim_bridge.rules.seats import SEATS_FULL
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.models import AuditEntry, Group, Link, OutboxRow, User, UserEmail
+from scim_bridge.store.models import AuditEntry, Group, Link, OutboxRow, TargetSeats, User, UserEmail
 
 # Outcomes that mean the product answered (made the change, or refused it in its own words); a
 # "failed" delivery is one the product did not answer (down, timed out, throttled, credentials).
@@ -33,6 +34,16 @@ class TargetOverview:
     queued: int = 0
     parked: int = 0
     oldest_queued: datetime | None = None
+    # Licence seats as last read from the product (docs/architecture.md, "Licence seats"); None:
+    # never read, or the product does not tell. ``seats_total`` None with ``seats_read``: unlimited.
+    seats_used: int | None = None
+    seats_total: int | None = None
+    seats_read: datetime | None = None
+    parked_for_seats: int = 0
+
+    @property
+    def seats_full(self) -> bool:
+        return self.seats_total is not None and self.seats_used is not None and self.seats_used >= self.seats_total
 
     @property
     def reachable(self) -> bool | None:
@@ -114,8 +125,20 @@ class ConsoleReads:
                         view.parked = count
                     else:
                         view.queued, view.oldest_queued = count, oldest
+                self._fill_seats(session, view)
                 out.append(view)
         return out
+
+    @staticmethod
+    def _fill_seats(session, view: TargetOverview) -> None:
+        seats = session.get(TargetSeats, view.name)
+        if seats is not None:
+            view.seats_used, view.seats_total, view.seats_read = seats.used, seats.total, seats.read_at
+        if view.parked:
+            view.parked_for_seats = session.scalar(
+                sa.select(sa.func.count()).select_from(OutboxRow)
+                .where(OutboxRow.target == view.name, OutboxRow.state == "parked",
+                       OutboxRow.last_error.like(f"{SEATS_FULL}%")))
 
     @staticmethod
     def _fill_contact(session, view: TargetOverview) -> None:

@@ -270,3 +270,16 @@ class ReconcileRun(Base):
     # Per target, the report as plain data (console/runs.py).
     result: Mapped[list | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class TargetSeats(Base):
+    """The last licence seat count read from a target (docs/architecture.md, "Licence seats"): what
+    ``scim-bridge status`` and the console show, whichever process read it."""
+
+    __tablename__ = "target_seats"
+
+    target: Mapped[str] = mapped_column(String(128), primary_key=True)
+    used: Mapped[int | None] = mapped_column(Integer)  # None with total None: the licence is unlimited
+    total: Mapped[int | None] = mapped_column(Integer)
+    licence: Mapped[str | None] = mapped_column(String(128))
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -26,11 +26,13 @@ from scim_bridge.rules.model import (
     UserSnapshot,
 )
 from scim_bridge.rules.names import managed_groups, map_group_name, name_key
+from scim_bridge.rules.seats import frees_seat, takes_seat
 from scim_bridge.rules.users import deprovisions, desired_user, plan_user
 from scim_bridge.sync.executor import DONE, Executor, Outcome, Settle, Subject, Target
 from scim_bridge.sync.failure_policy import AwaitedGroup
 from scim_bridge.sync.outbox import Claim, ClaimLost
 from scim_bridge.sync.records import DeliveryRecords, applied_user
+from scim_bridge.sync.seats import SeatGuard
 
 __all__ = ["DONE", "Delivery", "GroupPlan", "Outcome", "Settle", "Target", "UserPlan"]
 
@@ -52,10 +54,12 @@ class GroupPlan(NamedTuple):
 
 
 class Delivery:
-    def __init__(self, records: DeliveryRecords, targets: dict[str, Target], executor: Executor | None = None):
+    def __init__(self, records: DeliveryRecords, targets: dict[str, Target], executor: Executor | None = None,
+                 seats: SeatGuard | None = None):
         self.records = records
         self.targets = targets
         self.executor = executor or Executor(records)
+        self.seats = seats or SeatGuard(targets, records)
 
     def deliver(self, claim: Claim, heartbeat=None) -> Outcome:
         """``heartbeat`` is called after each call made on the target (the worker renews its lease
@@ -126,8 +130,21 @@ class Delivery:
             return DONE  # purged after an earlier, completed delivery
         snapshot, applied, desired, plan = planned
         subject = Subject("User", claim.resource_id)
-        run = self.executor.run(target, subject, plan, applied or AppliedUser(name=desired.name),
-                                attempts=claim.attempts, beat=beat)
+        ledger = self.seats.ledger(target.name) if takes_seat(plan) or frees_seat(plan) else None
+        holds = False
+        if ledger is not None and takes_seat(plan) and not (plan.skipped or plan.refused):
+            # Not sent when no seat is left: parked with the count, released when one frees up.
+            refusal = ledger.take()
+            plan, holds = (Plan(refused=refusal), False) if refusal else (plan, True)
+        run = None
+        try:
+            run = self.executor.run(target, subject, plan, applied or AppliedUser(name=desired.name),
+                                    attempts=claim.attempts, beat=beat)
+        finally:
+            if holds:
+                ledger.give_back(taken=run_through(run))
+        if ledger is not None and frees_seat(plan) and run_through(run):
+            ledger.freed()
         if not run.ran:
             if snapshot.deleted and not target.rules.dry_run:
                 # A dry run keeps the tombstone and link: once it is off, reconciliation deprovisions.
@@ -246,6 +263,11 @@ class Delivery:
         self.executor.succeeded(target, subject, None if gone else AppliedGroup(desired.name).link_state(),
                                 "; ".join(plan.notes) or None)
         return DONE
+
+
+def run_through(run) -> bool:
+    """Every operation of the plan ran (a wait for groups comes after the account's own calls)."""
+    return run is not None and run.ran and (run.outcome is None or run.outcome.kind is Settle.WAIT)
 
 
 def _spelled_like(names: frozenset[str], reference: frozenset[str]) -> frozenset[str]:

@@ -33,6 +33,7 @@ class Claim:
     target: str
     generation: int
     attempts: int
+    deprovisions: bool = False  # claimed with ``deprovisions_first``: the user is inactive or deleted
 
     @property
     def key(self) -> tuple[str, str]:
@@ -52,26 +53,41 @@ class Outbox:
         self._write = make_session_factory(engine, write=True)
         self._read = make_session_factory(engine)
 
-    def claim(self, target: str, limit: int) -> list[Claim]:
+    def claim(self, target: str, limit: int, *, deprovisions_first: bool = False) -> list[Claim]:
+        """Due rows of ``target``, oldest first; ``deprovisions_first`` (licence seats are short,
+        docs/architecture.md "Licence seats"): the rows of inactive or deleted users come before the
+        rest, and say so."""
         now = self.clock()
         with self._write() as session, session.begin():
-            query = (
-                sa.select(OutboxRow)
-                .where(
-                    OutboxRow.target == target,
-                    OutboxRow.state == "pending",
-                    OutboxRow.due_at <= now,
-                    _lease_over(now),
-                )
-                .order_by(OutboxRow.due_at, OutboxRow.id)
-                .limit(limit)
+            due = (
+                OutboxRow.target == target,
+                OutboxRow.state == "pending",
+                OutboxRow.due_at <= now,
+                _lease_over(now),
             )
-            if self.engine.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = session.scalars(query).all()
-            for row in rows:
+            if deprovisions_first:
+                leaving = sa.and_(OutboxRow.resource_type == "User",
+                                  sa.or_(User.active.is_(False), User.deleted_at.is_not(None)))
+                first = sa.case((leaving, 1), else_=0)
+                query = (
+                    sa.select(OutboxRow, first)
+                    .outerjoin(User, sa.and_(OutboxRow.resource_type == "User", User.id == OutboxRow.resource_id))
+                    .where(*due)
+                    .order_by(first.desc(), OutboxRow.due_at, OutboxRow.id)
+                    .limit(limit)
+                )
+                if self.engine.dialect.name == "postgresql":
+                    query = query.with_for_update(of=OutboxRow, skip_locked=True)
+                found = [(row, bool(flag)) for row, flag in session.execute(query).all()]
+            else:
+                query = sa.select(OutboxRow).where(*due).order_by(OutboxRow.due_at, OutboxRow.id).limit(limit)
+                if self.engine.dialect.name == "postgresql":
+                    query = query.with_for_update(skip_locked=True)
+                found = [(row, False) for row in session.scalars(query).all()]
+            for row, _ in found:
                 row.claimed_by, row.lease_until = self.owner, now + self.lease
-            return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts) for r in rows]
+            return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts, leaving)
+                    for r, leaving in found]
 
     def done(self, claim: Claim, records=_NOTHING) -> None:
         """Delivered: drop the row, unless a newer change arrived meanwhile (then deliver again).

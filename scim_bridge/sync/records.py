@@ -16,10 +16,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from atlassian_clients.base import Seats
 from scim_bridge.rules.model import AppliedUser, GroupSnapshot, UserSnapshot
+from scim_bridge.rules.seats import SEATS_FULL
 from scim_bridge.rules.snapshots import display_name_of, email_of, manager_id_of
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, OutboxRow, User, utcnow
+from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, OutboxRow, TargetSeats, User, utcnow
 from scim_bridge.store.outbox import claimable_at, enqueue, enqueue_missing, wake_members
 
 
@@ -228,6 +230,44 @@ class DeliveryRecords:
         return {r.resource_id: QueuedRow(r.state == "parked", claimable_at(r.due_at, r.lease_until), r.last_error)
                 for r in rows}
 
+    # -- licence seats (docs/architecture.md, "Licence seats") ---------------------------------------
+
+    def save_seats(self, target: str, seats: Seats | None) -> None:
+        """The seat count just read from the target (None: an unlimited licence), for status and the console."""
+        with self._write() as session, session.begin():
+            row = session.get(TargetSeats, target) or TargetSeats(target=target)
+            row.used, row.total = (seats.used, seats.total) if seats else (None, None)
+            row.licence = seats.licence if seats else None
+            row.read_at = self.clock()
+            session.add(row)
+
+    def release_parked_for_seats(self, target: str, limit: int | None = None) -> int:
+        """Seats freed up: up to ``limit`` free seats' worth of rows of ``target`` parked because the
+        licence was full (None: all), oldest first, are due now. Rows released before and not yet
+        delivered (pending, their last error still the full licence) count against ``limit``."""
+        with self._write() as session, session.begin():
+            ids = sa.select(OutboxRow.id).where(*_parked_for_seats(target)).order_by(OutboxRow.id)
+            if limit is not None:
+                released = session.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(
+                    OutboxRow.target == target, OutboxRow.state == "pending",
+                    OutboxRow.last_error.like(f"{SEATS_FULL}%")))
+                limit -= released
+                if limit <= 0:
+                    return 0
+                ids = ids.limit(limit)
+            chosen = list(session.scalars(ids))
+            if not chosen:
+                return 0
+            return session.execute(
+                sa.update(OutboxRow).where(OutboxRow.id.in_(chosen))
+                .values(state="pending", due_at=self.clock(), claimed_by=None, lease_until=None)
+            ).rowcount
+
+    def parked_for_seats(self, target: str) -> int:
+        with self._read() as session:
+            return session.scalar(
+                sa.select(sa.func.count()).select_from(OutboxRow).where(*_parked_for_seats(target)))
+
     # -- audit ---------------------------------------------------------------------------------------
 
     def audit(self, target: str, action: str, resource_type: str, resource_id: str, *, outcome: str,
@@ -243,6 +283,10 @@ def applied_user(state: dict | None) -> AppliedUser | None:
     return AppliedUser(name=state["name"], key=state.get("key"), display_name=state.get("display_name"),
                        email=state.get("email"), active=state.get("active"),
                        groups=frozenset(state.get("groups") or ()))
+
+
+def _parked_for_seats(target: str):
+    return (OutboxRow.target == target, OutboxRow.state == "parked", OutboxRow.last_error.like(f"{SEATS_FULL}%"))
 
 
 def _link(resource_type: str, resource_id: str, target: str):

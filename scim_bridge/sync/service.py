@@ -24,6 +24,7 @@ from scim_bridge.sync.executor import Executor, Outcome
 from scim_bridge.sync.failure_policy import FailurePolicy
 from scim_bridge.sync.outbox import Outbox
 from scim_bridge.sync.records import DeliveryRecords
+from scim_bridge.sync.seats import SeatGuard
 from scim_bridge.sync.worker import Backoff, Worker
 
 log = logging.getLogger("scim_bridge.sync")
@@ -50,19 +51,23 @@ class Sync:
     def __init__(self, engine: sa.Engine, targets: dict[str, Target], *, wait_seconds: float = 5.0,
                  concurrency: int = 4, lease_seconds: float = 120.0, poll_seconds: float = 1.0,
                  backoff: Backoff | None = None, clock=utcnow, max_defect_attempts: int = 5,
-                 on_delivered: Callable[[str, Outcome], None] | None = None, observer=None):
+                 on_delivered: Callable[[str, Outcome], None] | None = None, observer=None,
+                 seats_refresh_seconds: float = 60.0):
         """``on_delivered(target, outcome)`` hears of every delivery attempt settled (the metrics);
         ``observer(claim, outcome)`` too, on the worker's thread (the alerts, docs/architecture.md
-        "Alerts"): it must return at once and never raise."""
+        "Alerts"): it must return at once and never raise. An observer with a ``seats(target, seats)``
+        method hears of every licence seat count read (docs/architecture.md, "Licence seats")."""
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.targets = targets
         self.naming = TargetNaming(targets)
         self.records = DeliveryRecords(engine, clock)
         self.outbox = Outbox(engine, owner=owner, lease_seconds=lease_seconds, clock=clock)
         executor = Executor(self.records, FailurePolicy(max_defect_attempts=max_defect_attempts))
-        self.delivery = Delivery(self.records, targets, executor)
-        self.wait_seconds = wait_seconds
         self.observer = observer or (lambda claim, outcome: None)
+        self.seats = SeatGuard(targets, self.records, refresh_seconds=seats_refresh_seconds,
+                               on_read=getattr(self.observer, "seats", None))
+        self.delivery = Delivery(self.records, targets, executor, self.seats)
+        self.wait_seconds = wait_seconds
         self._settled = threading.Condition()
         self.worker = Worker(self.outbox, self.delivery, concurrency=concurrency, poll_seconds=poll_seconds,
                              backoff=backoff, clock=clock, on_settled=self._on_settled, records=self.records)

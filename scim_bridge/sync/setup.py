@@ -89,4 +89,5 @@ def build_sync(config: Settings, engine: sa.Engine, clients: dict | None = None,
         max_defect_attempts=delivery.max_defect_attempts,
         on_delivered=metrics.delivered if metrics else None,
         observer=observer,
+        seats_refresh_seconds=delivery.seats_refresh_seconds,
     )

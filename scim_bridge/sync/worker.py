@@ -58,11 +58,21 @@ class Worker:
     # -- one round, also what tests and the CLI drive directly ------------------------------------
 
     def run_once(self, target: str) -> int:
-        """Claim what is due on one target, deliver it in parallel, settle it; returns rows handled."""
-        claims = self.outbox.claim(target, self.concurrency)
+        """Claim what is due on one target, deliver it in parallel, settle it; returns rows handled.
+
+        While licence seats are short (``Delivery.seats``), deprovisioning rows are claimed first and
+        delivered before the rest of the batch, so the seats they free are there for its joiners."""
+        seats = self.delivery.seats
+        seats.tick(target)
+        short = seats.short(target, self.concurrency)
+        claims = self.outbox.claim(target, self.concurrency, deprovisions_first=short)
         if not claims:
             return 0
-        list(self._pools[target].map(self._deliver_and_settle, claims))
+        pool = self._pools[target]
+        leaving = [c for c in claims if c.deprovisions]
+        if leaving:
+            list(pool.map(self._deliver_and_settle, leaving))
+        list(pool.map(self._deliver_and_settle, [c for c in claims if not c.deprovisions]))
         return len(claims)
 
     def drain(self, rounds: int = 1000) -> int:

@@ -13,6 +13,7 @@ from atlassian_clients import (
     PermissionDenied,
     RemoteGroup,
     RemoteUser,
+    Seats,
     Unavailable,
     Unsupported,
     UserDirectory,
@@ -619,3 +620,25 @@ def test_product_info_lists_directories(bitbucket, rsps):
         Sent("GET", f"{P}/application-properties", {}, None, READ),
         Sent("GET", f"{P}/admin/user-directories", {"includeInactive": "true"}, None, READ),
     ]
+
+
+def test_seats_are_the_licences_user_limit_and_the_users_it_counts(bitbucket, rsps):
+    # docs/products.md §4.14
+    client, wire = bitbucket
+    rsps.add(responses.GET, f"{API}/admin/license", json={
+        "maximumNumberOfUsers": 25, "unlimitedNumberOfUsers": False, "status": {"currentNumberOfUsers": 24},
+        "expiryDate": 4102444800000})
+    rsps.add(responses.GET, f"{API}/admin/license", json={"maximumNumberOfUsers": -1, "unlimitedNumberOfUsers": True,
+                                                          "status": {"currentNumberOfUsers": 300}})
+
+    assert client.seats() == Seats(24, 25, "server licence")
+    assert client.seats() is None
+    assert wire.sent() == [Sent("GET", f"{P}/admin/license")] * 2
+
+
+def test_no_licence_installed_means_no_seats_to_guard(bitbucket, rsps):
+    client, _ = bitbucket
+    rsps.add(responses.GET, f"{API}/admin/license", status=404,
+             json={"errors": [{"message": "No license has been installed."}]})
+
+    assert client.seats() is None

@@ -365,3 +365,17 @@ def test_api_1_0_and_latest_are_the_same_resources_and_count_as_one(fakes):
 
     assert fakes.bitbucket.calls.applied("POST", "/rest/api/latest/admin/users") == 2
     assert bitbucket(fakes, "GET", "/users/yuri", api="1.0").status_code == 200
+
+
+def test_the_licence_tells_its_user_limit_and_the_licensed_users_counted(fakes):
+    # docs/products.md §4.14
+    assert bitbucket(fakes, "GET", "/admin/license").json()["unlimitedNumberOfUsers"] is True
+    fakes.bitbucket.licence_limit = 3
+    create(fakes, "ann")
+    create(fakes, "bob", addToDefaultGroup="false")  # unlicensed: not counted
+
+    body = bitbucket(fakes, "GET", "/admin/license").json()
+
+    assert (body["maximumNumberOfUsers"], body["unlimitedNumberOfUsers"]) == (3, False)
+    assert body["status"]["currentNumberOfUsers"] == 2  # the administrator and ann
+    assert bitbucket(fakes, "GET", "/admin/license", api="1.0").json() == body

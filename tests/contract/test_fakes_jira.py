@@ -467,3 +467,32 @@ def test_a_lead_is_handed_over_to_an_active_user_only(fakes):
     assert jira(fakes, "PUT", "/project/NOPE", json={"lead": "bob"}).status_code == 404
     assert jira(fakes, "GET", "/project/NOPE/components").status_code == 404
     assert fakes.jira.leads() == {"ABC": "bob", "ABC/Backend": "bob"}
+
+
+def test_an_application_with_seats_counts_them_and_refuses_a_seat_beyond_them(fakes):
+    # docs/products.md §2.14: each way of giving an account the application is refused when full.
+    fakes.jira.set_seats("jira-software", 3)  # the administrator holds one
+    assert create(fakes, "ann").status_code == 201
+    fakes.jira.add_user("idle", active=False, groups=["jira-software-users"])  # inactive: no seat
+    fakes.jira.add_user("nogroup")
+    role = jira(fakes, "GET", "/applicationrole/jira-software").json()
+    assert (role["numberOfSeats"], role["remainingSeats"], role["userCount"], role["hasUnlimitedSeats"]) == \
+        (3, 1, 2, False)
+    assert create(fakes, "bob").status_code == 201
+
+    refused = [
+        create(fakes, "cat"),
+        jira(fakes, "POST", "/user/application", params={"username": "nogroup", "applicationKey": "jira-software"},
+             headers=NO_CHECK),
+        jira(fakes, "POST", "/group/user", params={"groupname": "jira-software-users"}, json={"name": "nogroup"}),
+        jira(fakes, "PUT", "/user", params={"username": "idle"}, json={"active": True}),
+    ]
+
+    assert [r.status_code for r in refused] == [400] * 4
+    assert all("user limit of 3" in r.json()["errorMessages"][0] for r in refused)
+    assert fakes.jira.licence_refusals == 4 and fakes.jira.user("cat") is None
+    assert jira(fakes, "GET", "/applicationrole/jira-software").json()["remainingSeats"] == 0
+    # Without a seat to take, the same calls go through.
+    assert create(fakes, "dan", applicationKeys=[]).status_code == 201
+    assert jira(fakes, "PUT", "/user", params={"username": "bob"}, json={"active": False}).status_code == 200
+    assert jira(fakes, "PUT", "/user", params={"username": "idle"}, json={"active": True}).status_code == 200

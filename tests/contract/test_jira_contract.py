@@ -6,7 +6,7 @@ import pytest
 import responses
 
 from atlassian_clients import Creation, NotFound, Rejected, RemoteGroup, RemoteUser, Unsupported
-from atlassian_clients.base import Led, LedComponent
+from atlassian_clients.base import Led, LedComponent, Seats
 from tests.client_harness import BODYLESS_WRITE, READ, WRITE, Sent
 
 API = "http://atlassian.test/jira/rest/api/2"
@@ -627,3 +627,29 @@ def test_jira_says_it_can_hand_over_leads_and_the_others_cannot(jira, rsps, clie
         assert other.led_by("alice") == Led()
         with pytest.raises(Unsupported):
             other.set_project_lead("ABC", "bob")
+
+
+def seats_role(key: str, seats: int, remaining: int, selected: bool = False) -> dict:
+    unlimited = seats < 0
+    return {**role(key, selected), "numberOfSeats": seats, "remainingSeats": remaining,
+            "userCount": 0 if unlimited else seats - remaining, "hasUnlimitedSeats": unlimited}
+
+
+def test_seats_are_those_of_the_configured_application_with_the_fewest_left(client_for, rsps):
+    # docs/products.md §2.14
+    client, wire = client_for("jira", application_keys=("jira-software", "jira-servicedesk"))
+    rsps.add(responses.GET, f"{API}/applicationrole", json=[
+        seats_role("jira-software", 10, 3), seats_role("jira-servicedesk", 5, 1), seats_role("jira-core", 2, 0, True)])
+
+    assert client.seats() == Seats(4, 5, "jira-servicedesk")
+    assert wire.sent()[-1] == Sent("GET", f"{P}/applicationrole")
+
+
+def test_seats_without_configured_keys_are_the_default_applications_and_unlimited_is_none(client_for, rsps):
+    client, _ = client_for("jira")
+    rsps.add(responses.GET, f"{API}/applicationrole", json=[
+        seats_role("jira-software", 10, 1, True), seats_role("jira-servicedesk", 3, 0)])
+    rsps.add(responses.GET, f"{API}/applicationrole", json=[seats_role("jira-software", -1, -1, True)])
+
+    assert client.seats() == Seats(9, 10, "jira-software")
+    assert client.seats() is None

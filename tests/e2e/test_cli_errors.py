@@ -94,7 +94,8 @@ def test_every_command_on_a_fresh_database(tmp_path, fresh_url):
     assert run(tmp_path, config, "token", "list", "--json")[:2] == (0, "[]\n")
     assert run(tmp_path, config, "db", "upgrade")[:2] == (0, f"schema at revision {head_revision()}\n")
     assert run(tmp_path, config, "status")[:2] == (0, "outbox: empty\n")
-    assert json.loads(run(tmp_path, config, "status", "--json")[1]) == {"outbox": [], "parked": [], "links": []}
+    assert json.loads(run(tmp_path, config, "status", "--json")[1]) == {"outbox": [], "parked": [], "links": [],
+                                                                          "seats": []}
     assert run(tmp_path, config, "audit")[:2] == (0, "")
     assert json.loads(run(tmp_path, config, "audit", "--json")[1]) == []
     assert run(tmp_path, config, "retry")[:2] == (0, "0 parked row(s) queued again\n")

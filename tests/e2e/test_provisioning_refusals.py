@@ -1,8 +1,10 @@
 """A target's refusal is reported with the product's own words and never blocks the SCIM side.
 
-Confluence answers 402 when no licence is left, Bitbucket 403 when adding one would exceed its
-licence limit, Jira 400 to a request it will not take. Each refusal shows on the link
-(``last_error``) and in the audit log (outcome ``refused``) with the product's message, parks the
+Confluence answers 402 when no licence is left, Jira 400 to a request it will not take; Bitbucket,
+whose licence seats the bridge reads, is not asked at all: the create is parked with the seat count
+(docs/architecture.md, "Licence seats"), and its own 403 is in tests/contract/test_fakes_bitbucket.py.
+Each refusal shows on the link (``last_error``) and in the audit log (outcome ``refused``) with the
+product's message (the guard's, for Bitbucket), parks the
 outbox row, and the identity provider's write still succeeds; reads and writes go on working. A new
 change to the resource tries again; ``scim-bridge retry`` re-queues parked rows, which are delivered
 once the product accepts them.
@@ -25,6 +27,9 @@ def no_confluence_licence(bridge) -> None:
 
 def no_bitbucket_licence(bridge) -> None:
     bridge.bitbucket.licence_limit = 1
+    # The worker may have read the seats as the bridge started, before the licence shrank: a seat
+    # count is trusted for delivery.seats_refresh_seconds, so read it again as that time would.
+    bridge.sync.seats.ledgers["bitbucket"].seats(fresh=True)
 
 
 def jira_refuses_two_creates(bridge) -> None:
@@ -39,8 +44,7 @@ def licences_bought(bridge) -> None:
 REFUSALS = [
     pytest.param("confluence", no_confluence_licence, "No more licences are available to create a user",
                  id="confluence-402"),
-    pytest.param("bitbucket", no_bitbucket_licence,
-                 "Adding the user to the default group would exceed the server's license limit.", id="bitbucket-403"),
+    pytest.param("bitbucket", no_bitbucket_licence, "licence full (1 of 1 seats)", id="bitbucket-licence-full"),
     pytest.param("jira", jira_refuses_two_creates, "The server answered 400 (fault injected by the fake)",
                  id="jira-400"),
 ]

@@ -271,3 +271,8 @@ class MemoryDirectory:
         self._enter("set_component_lead", component, username)
         with self.lock:
             self.component_leads[component] = username
+
+    def seats(self):
+        """Unlimited: the memory client's capabilities do not say ``can_read_seats`` unless a test sets it."""
+        self._enter("seats")
+        return None

@@ -73,6 +73,7 @@ ADMIN_SYNC_PATHS = {
         "/api/latest/admin/permissions/users",
         "/api/latest/admin/permissions/groups",
         "/api/latest/admin/user-directories",
+        "/api/latest/admin/license",  # its user limit and the users counted (docs/products.md §4.14)
         "/api/latest/users/{userSlug}",
         "/api/latest/application-properties",
     ),

@@ -196,3 +196,24 @@ def test_the_next_claimable_time_is_the_later_of_due_and_lease_end(engine):
     assert [c.resource_id for c in claimed] == ["a"]  # claimable the moment its lease ends
     outbox.done(claimed[0])
     assert outbox.next_claimable("jira") == clock() + timedelta(seconds=180)  # "b": its own due time
+
+
+def test_while_seats_are_short_the_rows_of_leavers_are_claimed_first_and_say_so(engine):
+    # docs/architecture.md, "Licence seats": deprovisioning before provisioning.
+    from scim_bridge.store.models import User
+
+    clock = Clock()
+    with make_session_factory(engine, write=True)() as session, session.begin():
+        for uid, active, deleted in (("join1", True, None), ("leave", False, None), ("join2", True, None),
+                                     ("gone", True, clock())):
+            session.add(User(id=uid, user_name=uid, user_name_lower=uid if not deleted else None, active=active,
+                             resource={"userName": uid}, version=1, created=clock(), last_modified=clock(),
+                             deleted_at=deleted))
+    _enqueue(engine, ["join1", "leave", "join2", "gone"], ("jira",), clock)
+    outbox = Outbox(engine, owner="w", clock=clock)
+
+    claimed = outbox.claim("jira", 3, deprovisions_first=True)
+
+    assert [(c.resource_id, c.deprovisions) for c in claimed] == [("gone", True), ("leave", True),
+                                                                  ("join1", False)]
+    assert [(c.resource_id, c.deprovisions) for c in outbox.claim("jira", 3)] == [("join2", False)]

@@ -13,6 +13,7 @@ from scim_bridge.store.models import OutboxRow, utcnow
 from scim_bridge.store.outbox import enqueue
 from scim_bridge.sync.executor import DONE, Settle
 from scim_bridge.sync.outbox import Outbox
+from scim_bridge.sync.seats import SeatGuard
 from scim_bridge.sync.worker import Backoff, Worker
 
 
@@ -43,6 +44,7 @@ class LongDelivery:
 
     def __init__(self, wall: Clock, mono: Clock, steal_after: int | None = None, thief: Outbox | None = None):
         self.targets = {"jira": None}
+        self.seats = SeatGuard({}, None)  # no target tells its licence seats
         self.wall, self.mono, self.steal_after, self.thief = wall, mono, steal_after, thief
         self.calls = 0
 
@@ -101,6 +103,7 @@ class Deliveries:
 
     def __init__(self):
         self.targets = {"jira": None}
+        self.seats = SeatGuard({}, None)
         self.delivered: list[str] = []
         self.arrived = threading.Event()
 
