@@ -542,6 +542,8 @@ def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...],
 def worker(config: Settings, once: bool) -> None:
     """Run the delivery worker as its own process (set delivery.worker: false for the app then)."""
     from scim_bridge.alerts import build_alerts
+    from scim_bridge.console.runs import period
+    from scim_bridge.schedule import build_schedule
     from scim_bridge.sync.setup import build_sync
 
     engine = _engine(config, schema="upgrade")
@@ -549,19 +551,29 @@ def worker(config: Settings, once: bool) -> None:
     sync = build_sync(config, engine, observer=alerts)
     if sync is None:
         raise CliError("no enabled target in the configuration (targets:): nothing to deliver to", USAGE)
+    schedule = build_schedule(config, engine, sync, alerts=alerts)
     if once:
         click.echo(f"{sync.worker.drain()} delivery(ies) attempted")
+        run = schedule.run_if_due() if schedule is not None else None
+        if run is not None:  # reconcile.schedule was due: run it as the thread would
+            click.echo(f"scheduled reconciliation {run.id} {run.state}: {run.found}")
+            click.echo(f"{sync.worker.drain()} delivery(ies) attempted")
         if alerts is not None:
             alerts.stop()  # sends what this run batched
         return
     sync.start()
     if alerts is not None:
         alerts.start()
-    click.echo(f"delivering to {', '.join(sync.targets)}; Ctrl-C stops")
+    if schedule is not None:
+        schedule.start()
+    every = f"; reconciling every {period(config.reconcile.schedule)}" if schedule is not None else ""
+    click.echo(f"delivering to {', '.join(sync.targets)}{every}; Ctrl-C stops")
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
+        if schedule is not None:
+            schedule.stop()
         sync.stop()
         if alerts is not None:
             alerts.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from scim_bridge.alerts.events import Event, Parked, Recovered, Unreachable
+from scim_bridge.alerts.events import Drift, Event, Parked, Recovered, Unreachable
 
 FIRST = 5  # parked deliveries listed one by one; the rest are counted
 
@@ -26,6 +26,7 @@ class _Pending:
     parked_by_target: Counter = field(default_factory=Counter)
     unreachable: list[Unreachable] = field(default_factory=list)
     recovered: list[Recovered] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
 
 
 class Batcher:
@@ -45,6 +46,8 @@ class Batcher:
             pending.unreachable.append(event)
         elif isinstance(event, Recovered):
             pending.recovered.append(event)
+        elif isinstance(event, Drift):
+            pending.drift.append(event)
 
     def due(self, now: float) -> bool:
         return self._pending is not None and now - self._pending.opened >= self.window
@@ -75,6 +78,14 @@ def compose(pending: _Pending, console: str | None) -> Message:
     for up in pending.recovered:
         headline.append(f"{up.target} reachable again")
         lines.append(f"{up.target} reachable again after {_duration(up.seconds)}.")
+    for found in pending.drift:
+        headline.append(f"{found.target} out of line")
+        done = ("dry run: nothing was changed" if found.dry_run else
+                f"{found.queued} resource(s) queued for delivery to repair it")
+        lines.append(f"Scheduled reconciliation {found.run_id} found {found.target} out of line: "
+                     f"{found.operations} operation(s) for {found.resources} user(s) and group(s) ({done}); "
+                     f"{found.unmanaged} account(s) no identity provider user maps to."
+                     + (f" The plan: {console.rsplit('/problems', 1)[0]}/reconcile/{found.run_id}" if console else ""))
     lines.append(f"Console: {console}" if console else
                  "(set server.base_url for a link to the console)")
     details = {
@@ -86,6 +97,8 @@ def compose(pending: _Pending, console: str | None) -> Message:
         "unreachable": [{"target": d.target, "seconds": round(d.seconds), "last_error": d.last_error}
                         for d in pending.unreachable],
         "recovered": [{"target": u.target, "seconds": round(u.seconds)} for u in pending.recovered],
+        "drift": [{"target": d.target, "operations": d.operations, "resources": d.resources, "queued": d.queued,
+                   "unmanaged": d.unmanaged, "dry_run": d.dry_run, "run": d.run_id} for d in pending.drift],
         "console": console,
     }
     return Message(f"scim-bridge: {'; '.join(headline)}", "\n".join(lines), details)

@@ -29,7 +29,23 @@ class Recovered:
     seconds: float  # how long it was unreachable
 
 
-Event = Parked | Unreachable | Recovered
+@dataclass(frozen=True)
+class Drift:
+    """A scheduled reconciliation found ``target`` out of line with the store: ``operations`` planned
+    for ``resources`` users and groups (``queued`` of them sent to the worker unless ``dry_run``),
+    besides ``unmanaged`` accounts no identity provider user maps to. ``run_id`` names the run on the
+    console's Reconcile page."""
+
+    target: str
+    operations: int
+    resources: int
+    queued: int
+    unmanaged: int
+    dry_run: bool
+    run_id: int
+
+
+Event = Parked | Unreachable | Recovered | Drift
 
 
 class OutageWatch:
