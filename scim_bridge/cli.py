@@ -195,17 +195,30 @@ def _refuse_failed_targets(refused: list[str], unreachable: list[str]) -> None:
 @main.command("check-config")
 @pass_config
 def check_config(config: Settings) -> None:
-    """Validate the configuration, reach the database, and call each target with its credentials."""
+    """Validate the configuration, reach the database, call each target with its credentials, and
+    check that provisioning would work: a bearer token, a target, and on each target the groups,
+    Jira applications and user directory the rules name."""
+    from scim_bridge.checks import PROBLEM, check_provisioning
     from scim_bridge.sync.setup import build_targets
 
     engine = _engine(config, schema="any")
     revision = migrate.current_revision(engine)
     click.echo(f"configuration: ok; database: reachable, schema revision {revision or 'none'} "
                f"(latest {migrate.head_revision()})")
-    lines, refused, unreachable = _probe(build_targets(config))
+    targets = build_targets(config)
+    lines, refused, unreachable = _probe(targets)
     for line in lines:
         click.echo(line)
+    # A schema not created yet (`db upgrade` makes it) holds no stored token and no group.
+    store = engine if sa.inspect(engine).has_table("api_tokens") else None
+    reachable = [name for name in targets if name not in refused and name not in unreachable]
+    findings = check_provisioning(config, targets, store, reachable)
+    for finding in findings:
+        click.echo(finding.line())
     _refuse_failed_targets(refused, unreachable)
+    problems = sum(f.level == PROBLEM for f in findings)
+    if problems:
+        raise CliError(f"check-config found {problems} problem(s): see the 'problem:' lines above", PROBLEMS)
 
 
 @main.group()

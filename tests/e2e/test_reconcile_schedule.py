@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,8 +20,9 @@ from scim_bridge.store.database import make_engine
 from scim_bridge.store.models import ReconcileRun
 from scim_bridge.store.models import ReconcileSchedule as ScheduleRow
 from scim_bridge.sync.setup import build_sync
+from tests.conftest import postgres_schema
 from tests.e2e.console_support import ConsoleClient
-from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS
+from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, bridges, command_line
 from tests.e2e.test_alerts import Clock, alerts_section
 from tests.support.alert_sinks import body_of, smtp_sink, webhook_receiver
 from tests.support.credentials import CONSOLE_PASSWORD
@@ -218,3 +220,30 @@ def test_no_schedule_builds_nothing_and_a_bad_one_names_the_key():
     with pytest.raises(Exception, match=r"reconcile\.schedule: give a number and a unit \(s, m, h or d\), "
                                         r"e\.g\. 30m, 6h or 1d"):
         validate_config({"reconcile": {"schedule": "every six hours"}})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_start(request, tmp_path):
+    """Live bridges on a database the migrations built (``scim-bridge worker`` upgrades the schema
+    itself, which needs Alembic's record of it)."""
+    with ExitStack() as stack:
+        url = (f"sqlite:///{tmp_path / 'bridge.db'}" if request.param == "sqlite"
+               else stack.enter_context(postgres_schema("sched")))
+        command_line(tmp_path, {"database": {"url": url}}, "db", "upgrade", in_process=True)
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        yield stack.enter_context(bridges(engine))
+
+
+def test_the_worker_process_runs_the_schedule_when_due_and_a_second_one_finds_the_period_taken(migrated_start,
+                                                                                                tmp_path):
+    bridge = migrated_start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS, worker=False,
+                   sections={"reconcile": {"schedule": "6h"}})
+    drift_on_jira(bridge)
+    first = bridge.cli(tmp_path, "worker", "--once")  # a separate Python process each time
+    [(run_id, _)] = scheduled_runs(bridge.engine)
+    assert f"scheduled reconciliation {run_id} done: 2 operation(s), 1 queued\n" in first
+    assert first.endswith("1 delivery(ies) attempted\n")  # what the run queued, repaired at once
+    assert set(bridge.jira.groups_of("alice")) == {"Dev Team", "jira-software-users"}
+    assert bridge.cli(tmp_path, "worker", "--once") == "0 delivery(ies) attempted\n"
+    assert len(scheduled_runs(bridge.engine)) == 1
