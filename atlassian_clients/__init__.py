@@ -22,6 +22,7 @@ import pkgutil
 from typing import Any
 
 from atlassian_clients.base import (
+    ApplicationRole,
     AtlassianError,
     AuthFailed,
     Capabilities,
@@ -93,6 +94,7 @@ def build_client(
 
 __all__ = [
     "CLIENT_TYPES",
+    "ApplicationRole",
     "AtlassianError",
     "AuthFailed",
     "BasicAuth",

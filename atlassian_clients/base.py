@@ -144,6 +144,19 @@ class UserDirectory:
 
 
 @dataclass(frozen=True)
+class ApplicationRole:
+    """A Jira application (``jira-software``, ``jira-servicedesk``): what a Jira licence is.
+    ``seats`` is ``None`` when unlimited or not said; ``user_count`` the seats in use, if said."""
+
+    key: str
+    name: str
+    selected_by_default: bool = False
+    default_groups: tuple[str, ...] = ()
+    user_count: int | None = None
+    seats: int | None = None
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What this product, at this version, can do through REST.
 

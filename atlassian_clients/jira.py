@@ -21,6 +21,7 @@ from urllib.parse import quote
 import requests
 
 from atlassian_clients.base import (
+    ApplicationRole,
     Capabilities,
     Creation,
     Led,
@@ -286,8 +287,7 @@ class JiraClient(ProductClient):
         """The configured keys, else the applications Jira selects by default for new users (docs/products.md §2.11)."""
         if self.application_keys:
             return self.application_keys
-        roles = self._get(f"{API}/applicationrole")
-        keys = tuple(role["key"] for role in roles if role.get("selectedByDefault"))
+        keys = tuple(role.key for role in self.application_roles() if role.selected_by_default)
         if not keys:
             raise Unsupported(
                 self.target,
@@ -313,6 +313,11 @@ class JiraClient(ProductClient):
             used = total - remaining if isinstance(remaining, int) else role.get("userCount", 0)
             counted.append(Seats(used, total, role["key"]))
         return min(counted, key=lambda s: (s.remaining, s.licence), default=None)
+
+    def application_roles(self) -> list[ApplicationRole]:
+        """The applications this Jira has, with their licence seats (``GET /applicationrole``;
+        docs/products.md §2.11)."""
+        return [_application_role(bean) for bean in self._get(f"{API}/applicationrole")]
 
     def application_access(self, username: str) -> list[str]:
         """Keys of the applications the user may use (``expand=applicationRoles``)."""
@@ -367,3 +372,11 @@ class JiraClient(ProductClient):
 
     def set_component_lead(self, component: str, username: str) -> None:
         self.http.request("PUT", f"{API}/component/{quote(component, safe='')}", json={"leadUserName": username})
+
+
+def _application_role(bean: dict) -> ApplicationRole:
+    seats = bean.get("numberOfSeats")
+    unlimited = bean.get("hasUnlimitedSeats") or seats is None or seats < 0
+    return ApplicationRole(bean["key"], bean.get("name") or bean["key"], bool(bean.get("selectedByDefault")),
+                           tuple(bean.get("defaultGroups") or ()), bean.get("userCount"),
+                           None if unlimited else seats)

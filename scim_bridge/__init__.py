@@ -14,6 +14,7 @@ from scim_bridge.config import Settings, load_config, validate_config
 from scim_bridge.console import setup_console
 from scim_bridge.logging import configure_logging, setup_request_logging
 from scim_bridge.metrics import Metrics, setup_metrics
+from scim_bridge.schedule import build_schedule
 from scim_bridge.scim.documents import Limits
 from scim_bridge.store import migrate
 from scim_bridge.store.database import engine_from_settings
@@ -43,7 +44,12 @@ def create_app(
             sync.start()
             if alerts is not None:
                 alerts.start()
+    # The scheduled reconciliation runs where deliveries are made (scim_bridge/schedule.py).
+    schedule = build_schedule(config, engine, sync, alerts=alerts) if config.delivery.worker else None
+    if schedule is not None:
+        schedule.start()
     app.extensions["scim_bridge_alerts"] = alerts
+    app.extensions["scim_bridge_schedule"] = schedule
     limits = Limits(
         max_results=config.scim.max_results,
         max_payload_bytes=config.server.max_body_bytes,

@@ -196,17 +196,30 @@ def _refuse_failed_targets(refused: list[str], unreachable: list[str]) -> None:
 @main.command("check-config")
 @pass_config
 def check_config(config: Settings) -> None:
-    """Validate the configuration, reach the database, and call each target with its credentials."""
+    """Validate the configuration, reach the database, call each target with its credentials, and
+    check that provisioning would work: a bearer token, a target, and on each target the groups,
+    Jira applications and user directory the rules name."""
+    from scim_bridge.checks import PROBLEM, check_provisioning
     from scim_bridge.sync.setup import build_targets
 
     engine = _engine(config, schema="any")
     revision = migrate.current_revision(engine)
     click.echo(f"configuration: ok; database: reachable, schema revision {revision or 'none'} "
                f"(latest {migrate.head_revision()})")
-    lines, refused, unreachable = _probe(build_targets(config))
+    targets = build_targets(config)
+    lines, refused, unreachable = _probe(targets)
     for line in lines:
         click.echo(line)
+    # A schema not created yet (`db upgrade` makes it) holds no stored token and no group.
+    store = engine if sa.inspect(engine).has_table("api_tokens") else None
+    reachable = [name for name in targets if name not in refused and name not in unreachable]
+    findings = check_provisioning(config, targets, store, reachable)
+    for finding in findings:
+        click.echo(finding.line())
     _refuse_failed_targets(refused, unreachable)
+    problems = sum(f.level == PROBLEM for f in findings)
+    if problems:
+        raise CliError(f"check-config found {problems} problem(s): see the 'problem:' lines above", PROBLEMS)
 
 
 @main.group()
@@ -558,6 +571,8 @@ def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...],
 def worker(config: Settings, once: bool) -> None:
     """Run the delivery worker as its own process (set delivery.worker: false for the app then)."""
     from scim_bridge.alerts import build_alerts
+    from scim_bridge.console.runs import period
+    from scim_bridge.schedule import build_schedule
     from scim_bridge.sync.setup import build_sync
 
     engine = _engine(config, schema="upgrade")
@@ -565,19 +580,29 @@ def worker(config: Settings, once: bool) -> None:
     sync = build_sync(config, engine, observer=alerts)
     if sync is None:
         raise CliError("no enabled target in the configuration (targets:): nothing to deliver to", USAGE)
+    schedule = build_schedule(config, engine, sync, alerts=alerts)
     if once:
         click.echo(f"{sync.worker.drain()} delivery(ies) attempted")
+        run = schedule.run_if_due() if schedule is not None else None
+        if run is not None:  # reconcile.schedule was due: run it as the thread would
+            click.echo(f"scheduled reconciliation {run.id} {run.state}: {run.found}")
+            click.echo(f"{sync.worker.drain()} delivery(ies) attempted")
         if alerts is not None:
             alerts.stop()  # sends what this run batched
         return
     sync.start()
     if alerts is not None:
         alerts.start()
-    click.echo(f"delivering to {', '.join(sync.targets)}; Ctrl-C stops")
+    if schedule is not None:
+        schedule.start()
+    every = f"; reconciling every {period(config.reconcile.schedule)}" if schedule is not None else ""
+    click.echo(f"delivering to {', '.join(sync.targets)}{every}; Ctrl-C stops")
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
+        if schedule is not None:
+            schedule.stop()
         sync.stop()
         if alerts is not None:
             alerts.stop()

@@ -162,6 +162,18 @@ class AlertsSettings:
 
 
 @dataclass(frozen=True)
+class ReconcileSettings:
+    """``reconcile:``: the scheduled reconciliation (docs/running.md, "Scheduled reconciliation")."""
+
+    # Seconds between two runs (``schedule: 6h`` in YAML); None: reconcile only when asked.
+    schedule: float | None = None
+    # Plan and report only; false also queues the resources found out of line, so the worker
+    # repairs them (as ``scim-bridge reconcile`` without --dry-run).
+    dry_run: bool = False
+    deactivate_unmanaged: bool = False  # as ``--deactivate-unmanaged``: off unless asked
+
+
+@dataclass(frozen=True)
 class TargetSettings:
     """One ``targets.<name>`` entry: ``rules`` merged with the global ``rules:`` (``rules/settings.py``),
     ``http`` the client's own :class:`HttpSettings`, ``options`` an instance of the client class's
@@ -194,6 +206,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     targets: Mapping[str, TargetSettings] = field(default_factory=dict)
 
 
@@ -323,6 +336,29 @@ class AlertsSchema(_Section):
     seats_share = fields.Float(validate=validate.Range(min=0.01, max=1.0))
 
 
+_SCHEDULE = re.compile(r"^(\d+)\s*([smhd])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+class Interval(fields.Field):
+    """A period as people write it: ``30m``, ``6h``, ``1d`` (also ``45s``); loads to seconds."""
+
+    default_error_messages = {"invalid": "give a number and a unit (s, m, h or d), e.g. 30m, 6h or 1d"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        match = _SCHEDULE.fullmatch(value.strip()) if isinstance(value, str) else None
+        if not match or int(match.group(1)) == 0:
+            raise self.make_error("invalid")
+        return float(int(match.group(1)) * _SECONDS[match.group(2)])
+
+
+class ReconcileSchema(_Section):
+    settings = ReconcileSettings
+    schedule = Interval(allow_none=True)
+    dry_run = fields.Boolean()
+    deactivate_unmanaged = fields.Boolean()
+
+
 class HttpSchema(_Section):
     """``targets.<name>.http``: every field of ``atlassian_clients.HttpSettings``, which it builds."""
 
@@ -363,6 +399,7 @@ class ConfigSchema(StrictSchema):
     delivery = _section(DeliverySchema)
     console = _section(ConsoleSchema)
     alerts = _section(AlertsSchema)
+    reconcile = _section(ReconcileSchema)
     rules = fields.Nested(RulesSchema, load_default=dict)
     targets = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$")),
                           values=fields.Nested(TargetSchema), load_default=dict)

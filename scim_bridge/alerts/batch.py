@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from scim_bridge.alerts.events import Event, Parked, Recovered, SeatsLow, Unreachable
+from scim_bridge.alerts.events import Drift, Event, Parked, Recovered, SeatsLow, Unreachable
 from scim_bridge.rules.seats import parked_for_seats
 
 FIRST = 5  # parked deliveries listed one by one; the rest are counted
@@ -29,6 +29,7 @@ class _Pending:
     recovered: list[Recovered] = field(default_factory=list)
     seats_low: list[SeatsLow] = field(default_factory=list)
     parked_for_seats: Counter = field(default_factory=Counter)
+    drift: list[Drift] = field(default_factory=list)
 
 
 class Batcher:
@@ -52,6 +53,8 @@ class Batcher:
             pending.recovered.append(event)
         elif isinstance(event, SeatsLow):
             pending.seats_low.append(event)
+        elif isinstance(event, Drift):
+            pending.drift.append(event)
 
     def due(self, now: float) -> bool:
         return self._pending is not None and now - self._pending.opened >= self.window
@@ -90,6 +93,14 @@ def compose(pending: _Pending, console: str | None) -> Message:
     for up in pending.recovered:
         headline.append(f"{up.target} reachable again")
         lines.append(f"{up.target} reachable again after {_duration(up.seconds)}.")
+    for found in pending.drift:
+        headline.append(f"{found.target} out of line")
+        done = ("dry run: nothing was changed" if found.dry_run else
+                f"{found.queued} resource(s) queued for delivery to repair it")
+        lines.append(f"Scheduled reconciliation {found.run_id} found {found.target} out of line: "
+                     f"{found.operations} operation(s) for {found.resources} user(s) and group(s) ({done}); "
+                     f"{found.unmanaged} account(s) no identity provider user maps to."
+                     + (f" The plan: {console.rsplit('/problems', 1)[0]}/reconcile/{found.run_id}" if console else ""))
     lines.append(f"Console: {console}" if console else
                  "(set server.base_url for a link to the console)")
     details = {
@@ -104,6 +115,8 @@ def compose(pending: _Pending, console: str | None) -> Message:
         "parked_for_seats": dict(sorted(pending.parked_for_seats.items())),
         "seats": [{"target": s.target, "used": s.used, "total": s.total, "share": s.share}
                   for s in pending.seats_low],
+        "drift": [{"target": d.target, "operations": d.operations, "resources": d.resources, "queued": d.queued,
+                   "unmanaged": d.unmanaged, "dry_run": d.dry_run, "run": d.run_id} for d in pending.drift],
         "console": console,
     }
     return Message(f"scim-bridge: {'; '.join(headline)}", "\n".join(lines), details)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from scim_bridge.alerts.batch import Batcher, Message
-from scim_bridge.alerts.events import Event, OutageWatch, Parked, SeatWatch
+from scim_bridge.alerts.events import Drift, Event, OutageWatch, Parked, SeatWatch
 from scim_bridge.sync.executor import Settle
 
 log = logging.getLogger("scim_bridge.alerts")
@@ -64,6 +64,13 @@ class Alerts:
             self._dropped += 1
         except Exception as exc:  # noqa: BLE001 - an alert must never break a delivery
             log.error("alerts: %s while taking in a seat count", exc.__class__.__name__)
+    def drift(self, found: list[Drift]) -> None:
+        """What a scheduled reconciliation found out of line (``scim_bridge/schedule.py``): batched
+        like any event, so it shares a message with what else happens in the window."""
+        with self._lock:
+            now = self.clock()
+            for event in found:
+                self._batcher.add(event, now)
 
     # -- the thread --------------------------------------------------------------------------------
 

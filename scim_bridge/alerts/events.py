@@ -39,9 +39,6 @@ class SeatsLow:
     share: float
 
 
-Event = Parked | Unreachable | Recovered | SeatsLow
-
-
 class SeatWatch:
     """Per target: one :class:`SeatsLow` when the seats in use reach the share, then none until a
     count below it re-arms the watch (docs/architecture.md, "Licence seats")."""
@@ -58,6 +55,25 @@ class SeatWatch:
             return []
         self._reported.add(target)
         return [SeatsLow(target, used, total, self.share)]
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A scheduled reconciliation found ``target`` out of line with the store: ``operations`` planned
+    for ``resources`` users and groups (``queued`` of them sent to the worker unless ``dry_run``),
+    besides ``unmanaged`` accounts no identity provider user maps to. ``run_id`` names the run on the
+    console's Reconcile page."""
+
+    target: str
+    operations: int
+    resources: int
+    queued: int
+    unmanaged: int
+    dry_run: bool
+    run_id: int
+
+
+Event = Parked | Unreachable | Recovered | SeatsLow | Drift
 
 
 class OutageWatch:

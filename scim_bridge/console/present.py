@@ -91,4 +91,4 @@ def side_by_side(targets: dict[str, TargetSettings]) -> tuple[list[str], list[tu
 def general_rows(settings: Settings) -> list[tuple[str, object]]:
     url = sa.make_url(settings.database.url).render_as_string(hide_password=True)
     return [("database.url", url), *rows("delivery", settings.delivery), *rows("metrics", settings.metrics),
-            *rows("console", settings.console)]
+            *rows("console", settings.console), *rows("reconcile", settings.reconcile)]

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from scim_bridge.console.reads import resource_names
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.models import ReconcileRun, utcnow
+from scim_bridge.store.models import ReconcileRun, ReconcileSchedule, utcnow
 from scim_bridge.sync.reconcile import reconcile
 
 log = logging.getLogger("scim_bridge.console")
@@ -43,6 +43,23 @@ class RunView:
     done_targets: int
     reports: list[dict]
     error: str | None
+
+    @property
+    def found(self) -> str:
+        """What the run found out of line, in a few words (the Reconcile page's list)."""
+        operations = sum(len(r.get("planned") or []) for r in self.reports)
+        unmanaged = sum(len(r.get("unmanaged") or []) for r in self.reports)
+        errors = sum(len(r.get("errors") or []) for r in self.reports)
+        if not self.reports:
+            return "–"
+        parts = [f"{operations} operation(s)" if operations else "in line"]
+        if not self.dry_run and operations:
+            parts[0] += f", {sum(r.get('queued', 0) for r in self.reports)} queued"
+        if unmanaged:
+            parts.append(f"{unmanaged} unmanaged")
+        if errors:
+            parts.append(f"{errors} error(s)")
+        return "; ".join(parts)
 
 
 def column_of(kind: str, active: bool | None) -> str:
@@ -80,6 +97,36 @@ def _by_name(operations) -> dict[str, str]:
     return {name: "; ".join(described) for name, described in out.items()}
 
 
+@dataclass
+class ScheduleView:
+    every: str | None  # "6h"; None: no schedule
+    dry_run: bool
+    deactivate_unmanaged: bool
+    last: datetime | None
+    last_run: int | None
+    next: datetime | None
+
+
+def schedule_view(engine: sa.Engine, settings) -> ScheduleView:
+    """``reconcile.schedule`` and its durable last run (scim_bridge/schedule.py), for the Reconcile page."""
+    every = settings.schedule
+    last = last_run = None
+    if every is not None:
+        with make_session_factory(engine)() as session:
+            row = session.get(ReconcileSchedule, "reconcile")
+            if row is not None:
+                last, last_run = row.last_started, row.last_run_id
+    return ScheduleView(period(every) if every else None, settings.dry_run, settings.deactivate_unmanaged, last,
+                        last_run, last + timedelta(seconds=every) if last is not None and every else None)
+
+
+def period(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
 class ReconcileRuns:
     def __init__(self, engine: sa.Engine, sync, clock=utcnow):
         self.engine = engine
@@ -93,7 +140,24 @@ class ReconcileRuns:
         return list(self.sync.targets) if self.sync is not None else []
 
     def start(self, by: str, targets: list[str], *, dry_run: bool, deactivate_unmanaged: bool) -> int:
-        now = self.clock()
+        """Open a run and carry it out on a thread of its own; its id, for the page that follows it."""
+        run_id = self._open(by, targets, dry_run=dry_run, deactivate_unmanaged=deactivate_unmanaged)
+        thread = threading.Thread(target=self._run, args=(run_id, targets, dry_run, deactivate_unmanaged),
+                                  name=f"console-reconcile-{run_id}", daemon=True)
+        thread.start()
+        return run_id
+
+    def run_now(self, by: str, targets: list[str], *, dry_run: bool, deactivate_unmanaged: bool,
+                at: datetime | None = None) -> RunView:
+        """Open a run (started ``at``, default now) and carry it out on the caller's thread (the
+        scheduled reconciliation); the finished run, as the Reconcile page shows it."""
+        run_id = self._open(by, targets, dry_run=dry_run, deactivate_unmanaged=deactivate_unmanaged, at=at)
+        self._run(run_id, targets, dry_run, deactivate_unmanaged)
+        return self.get(run_id)
+
+    def _open(self, by: str, targets: list[str], *, dry_run: bool, deactivate_unmanaged: bool,
+              at: datetime | None = None) -> int:
+        now = at or self.clock()
         with self._write() as session, session.begin():
             running = session.scalar(sa.select(ReconcileRun.id).where(
                 ReconcileRun.state == "running", ReconcileRun.updated > now - STALE_AFTER).limit(1))
@@ -107,9 +171,6 @@ class ReconcileRuns:
             run_id = run.id
         log.info("reconciliation %s started by %s (%s) for %s", run_id, by, "dry run" if dry_run else "apply",
                  ", ".join(targets), extra={"admin": by})
-        thread = threading.Thread(target=self._run, args=(run_id, targets, dry_run, deactivate_unmanaged),
-                                  name=f"console-reconcile-{run_id}", daemon=True)
-        thread.start()
         return run_id
 
     def _run(self, run_id: int, targets: list[str], dry_run: bool, deactivate_unmanaged: bool) -> None:

@@ -27,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 from scim_bridge.auth import InvalidTokenName, create_token, list_tokens, revoke_token_id
 from scim_bridge.console import PREFIX, ConsoleContext
 from scim_bridge.console.present import general_rows, side_by_side
-from scim_bridge.console.runs import RunBusy
+from scim_bridge.console.runs import RunBusy, schedule_view
 from scim_bridge.console.session import is_loopback
 from scim_bridge.store.database import database_unavailable, describe
 from scim_bridge.store.models import utcnow
@@ -168,7 +168,8 @@ def blueprint(ctx: ConsoleContext) -> Blueprint:
 
     @bp.get("/reconcile")
     def reconcile():
-        return render_template("console/reconcile.html", targets=ctx.runs.targets, runs=ctx.runs.recent())
+        return render_template("console/reconcile.html", targets=ctx.runs.targets, runs=ctx.runs.recent(),
+                               schedule=schedule_view(ctx.engine, ctx.settings.reconcile))
 
     @bp.post("/reconcile")
     def reconcile_start():

@@ -283,3 +283,17 @@ class TargetSeats(Base):
     total: Mapped[int | None] = mapped_column(Integer)
     licence: Mapped[str | None] = mapped_column(String(128))
     read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReconcileSchedule(Base):
+    """The scheduled reconciliation's durable "last run": one row per schedule, written by the instance
+    that claims a period (under an advisory lock on PostgreSQL), so another instance finding it
+    recent leaves that period alone (scim_bridge/schedule.py)."""
+
+    __tablename__ = "reconcile_schedule"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_started: Mapped[datetime] = mapped_column(UTCDateTime)
+    owner: Mapped[str] = mapped_column(String(128))  # host:pid of the instance that ran it
+    # The run's record in console_reconcile_runs, once it has one.
+    last_run_id: Mapped[int | None] = mapped_column(Integer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import responses
 
-from atlassian_clients import Creation, NotFound, Rejected, RemoteGroup, RemoteUser, Unsupported
+from atlassian_clients import ApplicationRole, Creation, NotFound, Rejected, RemoteGroup, RemoteUser, Unsupported
 from atlassian_clients.base import Led, LedComponent, Seats
 from tests.client_harness import BODYLESS_WRITE, READ, WRITE, Sent
 
@@ -515,6 +515,23 @@ def test_licence_without_configured_keys_is_the_applications_selected_by_default
     assert [(s.method, s.query["applicationKey"]) for s in sent[1:]] == [
         ("POST", "jira-software"),
         ("POST", "jira-core"),
+    ]
+
+
+def test_application_roles_are_read_with_their_seats(client_for, rsps):
+    client, wire = client_for("jira")
+    limited = {**role("jira-software", True), "numberOfSeats": 50, "remainingSeats": 8, "userCount": 42,
+               "hasUnlimitedSeats": False}
+    unlimited = {**role("jira-core", False), "numberOfSeats": -1, "remainingSeats": -1, "userCount": 3,
+                 "hasUnlimitedSeats": True}
+    rsps.add(responses.GET, f"{API}/applicationrole", json=[limited, unlimited])
+
+    roles = client.application_roles()
+
+    assert wire.sent() == [Sent("GET", f"{P}/applicationrole")]
+    assert roles == [
+        ApplicationRole("jira-software", "Jira-Software", True, ("jira-software-users",), 42, 50),
+        ApplicationRole("jira-core", "Jira-Core", False, ("jira-core-users",), 3, None),
     ]
 
 

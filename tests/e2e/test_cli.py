@@ -205,6 +205,7 @@ def test_check_config_reaches_the_database_and_every_target(tmp_path, database):
     with start_fakes() as fakes:
         targets = {product: {"type": product, "url": fakes.base_url(product), "username": "admin",
                              "password": "admin"} for product in (*PRODUCTS, "crowd")}
+        config = {**config, "auth": {"tokens": [{"name": "okta", "value": "a-configured-token-0123456789"}]}}
         printed = command_line(tmp_path, {**config, "targets": targets}, "check-config", in_process=True)
         assert "database: reachable" in printed
         assert f"targets.jira: jira {fakes.jira.version}; can deactivate, rename users, find by e-mail\n" in printed

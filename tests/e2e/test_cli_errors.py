@@ -87,8 +87,16 @@ def test_every_command_on_a_fresh_database(tmp_path, fresh_url):
         assert "schema not created" in err and "run `scim-bridge db upgrade`" in err, args
         assert len(err.strip().splitlines()) <= 2, err
     code, out, err = run(tmp_path, config, "check-config")
-    assert (code, out) == (0, f"configuration: ok; database: reachable, schema revision none (latest "
-                              f"{head_revision()})\n"), err
+    # No token and no target: the first is a problem (every identity provider would be refused), the
+    # second a warning.
+    assert (code, out) == (PROBLEMS, f"configuration: ok; database: reachable, schema revision none (latest "
+                                     f"{head_revision()})\n"
+                                     "problem: auth.tokens: no bearer token is configured or stored, so every "
+                                     "identity provider request is refused (401): run `scim-bridge token create "
+                                     "NAME` or add one to auth.tokens\n"
+                                     "warning: targets: no enabled target: the bridge keeps what identity "
+                                     "providers send and provisions no product (add one under targets:)\n"), err
+    assert err == "Error: check-config found 1 problem(s): see the 'problem:' lines above\n"
     # token list upgrades the schema itself (as token create and worker do): the list is empty.
     assert run(tmp_path, config, "token", "list") == (0, "", "")
     assert run(tmp_path, config, "token", "list", "--json")[:2] == (0, "[]\n")
