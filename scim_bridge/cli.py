@@ -12,9 +12,10 @@ import functools
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
-import time
+import threading
 import traceback
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -603,9 +604,16 @@ def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...],
 
 @main.command("worker")
 @click.option("--once", is_flag=True, help="deliver what is due now, then exit")
+@click.option("--stop-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
+              help="on SIGTERM or SIGINT, how long the deliveries in flight may take to finish before their "
+                   "claims are released for another worker")
 @pass_config
-def worker(config: Settings, once: bool) -> None:
-    """Run the delivery worker as its own process (set delivery.worker: false for the app then)."""
+def worker(config: Settings, once: bool, stop_timeout: float) -> None:
+    """Run the delivery worker as its own process (set delivery.worker: false for the app then).
+
+    SIGTERM or SIGINT (Ctrl-C) stops it: it claims nothing more, lets the deliveries in flight finish
+    for up to --stop-timeout seconds, releases the claims of any still running (another worker takes
+    them at once), and exits 0."""
     from scim_bridge.alerts import build_alerts
     from scim_bridge.sync.setup import build_sync
 
@@ -619,17 +627,36 @@ def worker(config: Settings, once: bool) -> None:
         if alerts is not None:
             alerts.stop()  # sends what this run batched
         return
+    stopping = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum, _frame) -> None:
+        received.append(signal.Signals(signum).name)
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
     sync.start()
     if alerts is not None:
         alerts.start()
-    click.echo(f"delivering to {', '.join(sync.targets)}; Ctrl-C stops")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        sync.stop()
-        if alerts is not None:
-            alerts.stop()
+    click.echo(f"delivering to {', '.join(sync.targets)}; SIGTERM or Ctrl-C stops")
+    while not stopping.wait(1.0):
+        pass
+    click.echo(f"{received[0]}: claiming nothing more; finishing the deliveries in flight "
+               f"(at most {stop_timeout:g} s)", err=True)
+    released = sync.worker.shutdown(stop_timeout)
+    sync.running = False
+    if alerts is not None:
+        alerts.stop()
+    if released:
+        click.echo(f"released {len(released)} delivery(ies) still in flight; another worker takes them at once",
+                   err=True)
+    click.echo("stopped", err=True)
+    if released:
+        # Their threads may be waiting on a product: exit now rather than wait for them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(OK)
 
 
 @main.command("demo")
