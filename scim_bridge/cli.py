@@ -607,21 +607,34 @@ def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...],
 @click.option("--stop-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
               help="on SIGTERM or SIGINT, how long the deliveries in flight may take to finish before their "
                    "claims are released for another worker")
+@click.option("--metrics-port", default=None, type=click.IntRange(1, 65535), metavar="PORT",
+              help="serve this worker's /metrics (deliveries, retries, product calls, the queue) on this port")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="the address --metrics-port binds")
 @pass_config
-def worker(config: Settings, once: bool, stop_timeout: float) -> None:
+def worker(config: Settings, once: bool, stop_timeout: float, metrics_port: int | None, metrics_host: str) -> None:
     """Run the delivery worker as its own process (set delivery.worker: false for the app then).
 
     SIGTERM or SIGINT (Ctrl-C) stops it: it claims nothing more, lets the deliveries in flight finish
     for up to --stop-timeout seconds, releases the claims of any still running (another worker takes
     them at once), and exits 0."""
     from scim_bridge.alerts import build_alerts
+    from scim_bridge.metrics import Metrics, serve_metrics
     from scim_bridge.sync.setup import build_sync
 
     engine = _engine(config, schema="upgrade")
     alerts = build_alerts(config)  # this process delivers, so it is the one that alerts
-    sync = build_sync(config, engine, observer=alerts)
+    # Counted here, where deliveries settle; served by --metrics-port (docs/metrics.md).
+    metrics = Metrics(engine, multiproc_dir="") if metrics_port is not None else None
+    sync = build_sync(config, engine, metrics=metrics, observer=alerts)
     if sync is None:
         raise CliError("no enabled target in the configuration (targets:): nothing to deliver to", USAGE)
+    server = None
+    if metrics is not None and not once:
+        try:
+            server = serve_metrics(metrics, metrics_host, metrics_port, _metrics_verifier(config, engine))
+        except OSError as exc:
+            raise CliError(f"--metrics-port {metrics_port}: cannot listen on {metrics_host}:{metrics_port} "
+                           f"({exc.strerror})", USAGE) from None
     if once:
         click.echo(f"{sync.worker.drain()} delivery(ies) attempted")
         if alerts is not None:
@@ -639,13 +652,16 @@ def worker(config: Settings, once: bool, stop_timeout: float) -> None:
     sync.start()
     if alerts is not None:
         alerts.start()
-    click.echo(f"delivering to {', '.join(sync.targets)}; SIGTERM or Ctrl-C stops")
+    served = f"; metrics at http://{metrics_host}:{metrics_port}/metrics" if server is not None else ""
+    click.echo(f"delivering to {', '.join(sync.targets)}{served}; SIGTERM or Ctrl-C stops")
     while not stopping.wait(1.0):
         pass
     click.echo(f"{received[0]}: claiming nothing more; finishing the deliveries in flight "
                f"(at most {stop_timeout:g} s)", err=True)
     released = sync.worker.shutdown(stop_timeout)
     sync.running = False
+    if server is not None:
+        server.shutdown()
     if alerts is not None:
         alerts.stop()
     if released:
@@ -657,6 +673,14 @@ def worker(config: Settings, once: bool, stop_timeout: float) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(OK)
+
+
+def _metrics_verifier(config: Settings, engine: sa.Engine):
+    """``metrics.access`` for the worker's own /metrics, as the app applies it (api/ops.py)."""
+    from scim_bridge.api.ops import metrics_verifier
+    from scim_bridge.auth import TokenVerifier
+
+    return metrics_verifier(config.metrics, TokenVerifier.from_config(config.auth.tokens, engine))
 
 
 @main.command("demo")

@@ -1,10 +1,10 @@
-"""``scim-bridge worker`` stopped by SIGTERM (systemd's stop, docs/running.md) while a delivery is in
-flight: it claims nothing more, lets the delivery finish within ``--stop-timeout`` (delivered exactly
-once) or releases its claim so it is claimable at once, not after the lease; it exits 0 either way
-and nothing is lost.
+"""``scim-bridge worker`` as a process of its own: the metrics of its deliveries (``--metrics-port``),
+and its stop on SIGTERM (systemd's, docs/running.md) while a delivery is in flight: it claims nothing
+more, lets the delivery finish within ``--stop-timeout`` (delivered exactly once) or releases its
+claim so it is claimable at once, not after the lease; it exits 0 either way and nothing is lost.
 
-The worker runs as a process of its own against a fake Jira that holds the account's create back.
-Time bounds are generous: they only keep a broken shutdown from hanging the run.
+The worker runs against a fake Jira that holds the account's create back. Time bounds are generous:
+they only keep a broken shutdown from hanging the run.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ import sys
 import time
 
 import pytest
+import requests
 import sqlalchemy as sa
 import yaml
 
 from scim_bridge.store.database import make_engine
 from scim_bridge.store.models import OutboxRow, utcnow
 from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, REPO, bridges, command_line
+from tests.support.servers import free_port
 
 CREATE = "/rest/api/2/user"
+METRICS_TOKEN = "worker-metrics-token-0123456789abcdef"
 
 
 @pytest.fixture
@@ -108,3 +111,35 @@ def test_sigint_stops_an_idle_worker_at_once(start, tmp_path):
     assert worker.wait(timeout=60) == 0
     assert (tmp_path / "worker.err").read_text(encoding="utf-8").splitlines() == [
         "SIGINT: claiming nothing more; finishing the deliveries in flight (at most 30 s)", "stopped"]
+
+
+def test_the_worker_serves_its_own_delivery_metrics_under_metrics_access(start, tmp_path):
+    """docs/metrics.md, "A worker of its own": the deliveries this process makes reach Prometheus."""
+    bridge = start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS, worker=False, products=("jira", "confluence"),
+                   sections={"metrics": {"access": "token", "token": METRICS_TOKEN}})
+    bridge.jira.knobs.force_error("POST", CREATE, 400)  # Jira refuses alice; Confluence takes her
+    bridge.idp.create_user("alice@example.com", "Alice Smith")
+    port = free_port()
+    worker = _worker(bridge, tmp_path, "--metrics-port", str(port))
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        _until(lambda: _rows(bridge) and _rows(bridge)[0][0] == "parked" and len(_rows(bridge)) == 1)
+
+        def scrape() -> dict[str, float]:
+            answer = requests.get(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10)
+            assert answer.status_code == 200
+            return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in answer.text.splitlines()
+                    if line and not line.startswith("#")}
+
+        _until(lambda: 'scim_bridge_deliveries_total{result="refused",target="jira"}' in scrape())
+        values = scrape()
+        assert {k: v for k, v in values.items() if k.startswith("scim_bridge_deliveries_total")} == {
+            'scim_bridge_deliveries_total{result="applied",target="confluence"}': 1.0,
+            'scim_bridge_deliveries_total{result="refused",target="jira"}': 1.0,
+        }
+        assert values['scim_bridge_outbox_rows{state="parked",target="jira"}'] == 1.0
+        assert values['scim_bridge_product_call_seconds_count{operation="POST /rest/api/2/user",target="jira"}'] >= 1
+        assert requests.get(url, timeout=10).status_code == 401  # metrics.access: token
+        assert requests.get(url, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
+    finally:
+        _stop(worker, tmp_path)
