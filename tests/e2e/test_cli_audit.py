@@ -11,6 +11,7 @@ import io
 import json
 import re
 import tracemalloc
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 import pytest
@@ -18,18 +19,25 @@ import sqlalchemy as sa
 
 from scim_bridge.store.database import make_engine
 from scim_bridge.store.models import AuditEntry
+from tests.conftest import postgres_schema
 from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, PRODUCTS, bridges, command_line
 
 ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 LONG_AGO = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)  # the first entries are moved back to then
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def history(request, tmp_path_factory):
     """alice (refused by Jira), bob (deleted since), the group devs with alice; the SCIM entries of
-    alice's creation moved back to LONG_AGO."""
+    alice's creation moved back to LONG_AGO. On SQLite and on PostgreSQL (JSON and row-value SQL)."""
     tmp_path = tmp_path_factory.mktemp("audit")
-    engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
+    with ExitStack() as stack:
+        url = (f"sqlite:///{tmp_path / 'bridge.db'}" if request.param == "sqlite"
+               else stack.enter_context(postgres_schema("audit")))
+        yield from _history(tmp_path, make_engine(url))
+
+
+def _history(tmp_path, engine):
     command_line(tmp_path, {"database": {"url": engine.url.render_as_string(hide_password=False)}}, "db", "upgrade",
                  in_process=True)
     with bridges(engine) as start:
