@@ -7,13 +7,15 @@ only when a command runs (``pass_config``), so ``--help`` works with a broken on
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
-import time
+import threading
 import traceback
 import uuid
 from collections import Counter
@@ -474,57 +476,121 @@ def retry(config: Settings, target: str | None) -> None:
     click.echo(f"{count} parked row(s) queued again")
 
 
-_OUTCOMES = ("applied", "refused", "failed", "planned", "skipped")
+_AUDIT_FORMATS = ("table", "jsonl", "csv")
+_AUDIT_COLUMNS = ("at", "asked_by", "target", "action", "outcome", "type", "id", "name", "account", "detail",
+                  "actor", "before", "after")
+
+
+def _moment(option: str, text: str | None, now: datetime) -> datetime | None:
+    """``--since`` / ``--until``: ISO 8601 with its zone, or a time ago (``90m``, ``2h``, ``7d``, ``4w``)."""
+    if text is None:
+        return None
+    match = _DURATION.fullmatch(text.strip())
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliError(f"{option} {text!r}: give an ISO 8601 time with its zone (2026-01-31T09:00:00Z, "
+                       "2026-01-31T10:00:00+01:00) or a time ago (90m, 2h, 7d, 4w)", USAGE) from None
+    if moment.tzinfo is None:
+        raise CliError(f"{option} {text!r}: the time has no zone; add one (Z for UTC, or +01:00)", USAGE)
+    return moment.astimezone(UTC)
+
+
+def _audit_document(row) -> dict:
+    """One entry for scripts: who asked, what was decided, what the product answered (docs/cli.md)."""
+    return {"at": _when(row.at), "asked_by": row.asked_by, "target": row.target, "scope": row.target or "scim",
+            "action": row.action, "outcome": row.outcome, "type": row.resource_type, "id": row.resource_id,
+            "name": row.name, "account": row.account, "detail": row.detail, "actor": row.actor,
+            "before": row.before, "after": row.after}
 
 
 @main.command("audit")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--user", default=None, metavar="USERNAME", help="entries about this user (SCIM userName or id)")
+@click.option("--group", default=None, metavar="DISPLAYNAME", help="entries about this group (displayName or id)")
 @click.option("--resource", default=None, metavar="USER-OR-GROUP",
-              help="only entries about this user (userName or SCIM id) or group (displayName or SCIM id)")
-@click.option("--outcome", default=None, type=click.Choice(_OUTCOMES))
+              help="entries about this user (userName or SCIM id) or group (displayName or SCIM id)")
+@click.option("--account", default=None, metavar="NAME",
+              help="entries about the user or group with this name on a target (the Atlassian username)")
+@click.option("--target", default=None, metavar="NAME", help="only what was done on this target")
+@click.option("--outcome", "outcomes", multiple=True, metavar="OUTCOME",
+              help="applied, refused, failed, planned or skipped (repeatable)")
+@click.option("--since", default=None, metavar="TIME",
+              help="from this time on: ISO 8601 with a zone (2026-01-31T09:00:00Z) or a time ago (2h, 7d)")
+@click.option("--until", default=None, metavar="TIME", help="before this time (the same forms as --since)")
+@click.option("--limit", default=None, type=click.IntRange(min=1),
+              help="only the newest N that match [default: 50 for the table and --json; all for --format]")
+@click.option("--format", "output_format", default="table", type=click.Choice(_AUDIT_FORMATS),
+              help="table (default), jsonl (one JSON object a line) or csv (a header line, then one entry a line)")
+@click.option("--output", default=None, type=click.Path(dir_okay=False, writable=True),
+              help="write to this file instead of stdout")
 @_JSON
 @pass_config
-def audit(config: Settings, limit: int, resource: str | None, outcome: str | None, as_json: bool) -> None:
-    """The newest audit entries, oldest first (a dry run's plan is the entries with outcome 'planned')."""
-    from scim_bridge.store.models import AuditEntry
+def audit(config: Settings, user, group, resource, account, target, outcomes, since, until, limit,
+          output_format: str, output: str | None, as_json: bool) -> None:
+    """Audit entries that match, oldest first: who asked (token name), what was decided, what the product answered.
 
-    query = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if outcome:
-        query = query.where(AuditEntry.outcome == outcome)
+    Exports (--format jsonl|csv) stream every matching entry; the table and --json show the newest 50
+    unless --limit says otherwise. A filter that names nothing the store knows is an error (exit 2)."""
+    from scim_bridge.store.audit import AuditFilter, AuditFilterError, audit_rows
+
+    if as_json and output_format != "table":
+        raise CliError("give either --json or --format, not both", USAGE)
+    now = datetime.now(UTC)
+    exported = as_json or output_format != "table"
+    query = AuditFilter(user=user, group=group, resource=resource, account=account, target=target,
+                        outcomes=tuple(outcomes), since=_moment("--since", since, now),
+                        until=_moment("--until", until, now),
+                        newest=limit if limit is not None else (None if output_format != "table" else 50))
     with _engine(config).connect() as conn:
-        if resource:
-            query = query.where(AuditEntry.resource_id.in_(_resource_ids(conn, resource)))
-        entries = list(reversed(conn.execute(query).all()))
-        names = _names(conn, [(e.resource_type, e.resource_id) for e in entries if e.resource_id])
-    if as_json:
-        _print_json([{"at": _when(e.at), "actor": e.actor, "scope": e.scope, "action": e.action,
-                      "type": e.resource_type, "id": e.resource_id,
-                      "name": names.get((e.resource_type, e.resource_id)), "outcome": e.outcome,
-                      "detail": e.detail} for e in entries])
-        return
-    for entry in entries:
-        name = names.get((entry.resource_type, entry.resource_id), entry.resource_id)
-        click.echo(f"{_when(entry.at)}\t{entry.actor}\t{entry.scope}\t{entry.action}\t"
-                   f"{entry.resource_type or '-'} {name or '-'}\t{entry.outcome}\t{entry.detail or ''}")
+        try:
+            rows = audit_rows(conn, query, tuple(config.targets))
+        except AuditFilterError as exc:
+            raise CliError(str(exc), USAGE) from None
+        try:
+            out = open(output, "w", encoding="utf-8", newline="") if output else None  # noqa: SIM115
+        except OSError as exc:
+            raise CliError(f"--output {output}: {exc.strerror}", USAGE) from None
+        try:
+            count = _write_audit(rows, out or sys.stdout,
+                                 "json" if as_json else output_format)
+        finally:
+            if out is not None:
+                out.close()
+    if output:
+        click.echo(f"{count} audit entry(ies) written to {output}", err=True)
+    elif not count and not exported:
+        click.echo("no audit entry matches", err=True)
 
 
-def _resource_ids(conn, resource: str) -> list[str]:
-    """The SCIM ids ``--resource`` names (an id, a userName or a group's displayName); none is a
-    usage error, not an empty listing that looks like "nothing happened"."""
-    from scim_bridge.store.models import AuditEntry, Group, User
-
-    lowered = resource.lower()
-    ids = set(conn.execute(sa.select(User.id).where(sa.or_(User.id == resource, User.user_name_lower == lowered)))
-              .scalars())
-    ids |= set(conn.execute(sa.select(Group.id).where(sa.or_(Group.id == resource,
-                                                             Group.display_name_lower == lowered))).scalars())
-    # A deleted resource is gone from users/groups but its audit entries remain under its id.
-    ids |= set(conn.execute(sa.select(AuditEntry.resource_id).where(AuditEntry.resource_id == resource).limit(1))
-               .scalars())
-    if not ids:
-        raise CliError(f"--resource {resource!r}: no user (userName or id) or group (displayName or id) "
-                       "by that name in the store", USAGE)
-    return sorted(ids)
+def _write_audit(rows, out, output_format: str) -> int:
+    count = 0
+    if output_format == "csv":
+        writer = csv.writer(out)
+        writer.writerow(_AUDIT_COLUMNS)
+        for row in rows:
+            count += 1
+            document = _audit_document(row)
+            writer.writerow([json.dumps(document[c], sort_keys=True) if c in ("before", "after") and document[c]
+                             is not None else ("" if document[c] is None else document[c]) for c in _AUDIT_COLUMNS])
+    elif output_format == "jsonl":
+        for row in rows:
+            count += 1
+            out.write(json.dumps(_audit_document(row), sort_keys=True) + "\n")
+    elif output_format == "json":  # one array, written entry by entry
+        out.write("[")
+        for count, row in enumerate(rows, 1):
+            out.write(("\n  " if count == 1 else ",\n  ") + json.dumps(_audit_document(row), sort_keys=True))
+        out.write("\n]\n" if count else "]\n")
+    else:
+        for row in rows:
+            count += 1
+            out.write(f"{_when(row.at)}\t{row.asked_by or '-'}\t{row.target or 'scim'}\t{row.action}\t"
+                      f"{row.resource_type or '-'} {row.name or row.resource_id or '-'}\t{row.account or '-'}\t"
+                      f"{row.outcome}\t{row.detail or ''}\n")
+    out.flush()
+    return count
 
 
 @main.command("reconcile")
@@ -567,20 +633,40 @@ def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...],
 
 @main.command("worker")
 @click.option("--once", is_flag=True, help="deliver what is due now, then exit")
+@click.option("--stop-timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
+              help="on SIGTERM or SIGINT, how long the deliveries in flight may take to finish before their "
+                   "claims are released for another worker")
+@click.option("--metrics-port", default=None, type=click.IntRange(1, 65535), metavar="PORT",
+              help="serve this worker's /metrics (deliveries, retries, product calls, the queue) on this port")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="the address --metrics-port binds")
 @pass_config
-def worker(config: Settings, once: bool) -> None:
-    """Run the delivery worker as its own process (set delivery.worker: false for the app then)."""
+def worker(config: Settings, once: bool, stop_timeout: float, metrics_port: int | None, metrics_host: str) -> None:
+    """Run the delivery worker as its own process (set delivery.worker: false for the app then).
+
+    SIGTERM or SIGINT (Ctrl-C) stops it: it claims nothing more, lets the deliveries in flight finish
+    for up to --stop-timeout seconds, releases the claims of any still running (another worker takes
+    them at once), and exits 0."""
     from scim_bridge.alerts import build_alerts
     from scim_bridge.console.runs import period
+    from scim_bridge.metrics import Metrics, serve_metrics
     from scim_bridge.schedule import build_schedule
     from scim_bridge.sync.setup import build_sync
 
     engine = _engine(config, schema="upgrade")
     alerts = build_alerts(config)  # this process delivers, so it is the one that alerts
-    sync = build_sync(config, engine, observer=alerts)
+    # Counted here, where deliveries settle; served by --metrics-port (docs/metrics.md).
+    metrics = Metrics(engine, multiproc_dir="") if metrics_port is not None else None
+    sync = build_sync(config, engine, metrics=metrics, observer=alerts)
     if sync is None:
         raise CliError("no enabled target in the configuration (targets:): nothing to deliver to", USAGE)
     schedule = build_schedule(config, engine, sync, alerts=alerts)
+    server = None
+    if metrics is not None and not once:
+        try:
+            server = serve_metrics(metrics, metrics_host, metrics_port, _metrics_verifier(config, engine))
+        except OSError as exc:
+            raise CliError(f"--metrics-port {metrics_port}: cannot listen on {metrics_host}:{metrics_port} "
+                           f"({exc.strerror})", USAGE) from None
     if once:
         click.echo(f"{sync.worker.drain()} delivery(ies) attempted")
         run = schedule.run_if_due() if schedule is not None else None
@@ -590,22 +676,52 @@ def worker(config: Settings, once: bool) -> None:
         if alerts is not None:
             alerts.stop()  # sends what this run batched
         return
+    stopping = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum, _frame) -> None:
+        received.append(signal.Signals(signum).name)
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
     sync.start()
     if alerts is not None:
         alerts.start()
     if schedule is not None:
         schedule.start()
     every = f"; reconciling every {period(config.reconcile.schedule)}" if schedule is not None else ""
-    click.echo(f"delivering to {', '.join(sync.targets)}{every}; Ctrl-C stops")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        if schedule is not None:
-            schedule.stop()
-        sync.stop()
-        if alerts is not None:
-            alerts.stop()
+    served = f"; metrics at http://{metrics_host}:{metrics_port}/metrics" if server is not None else ""
+    click.echo(f"delivering to {', '.join(sync.targets)}{every}{served}; SIGTERM or Ctrl-C stops")
+    while not stopping.wait(1.0):
+        pass
+    click.echo(f"{received[0]}: claiming nothing more; finishing the deliveries in flight "
+               f"(at most {stop_timeout:g} s)", err=True)
+    if schedule is not None:
+        schedule.stop()
+    released = sync.worker.shutdown(stop_timeout)
+    sync.running = False
+    if server is not None:
+        server.shutdown()
+    if alerts is not None:
+        alerts.stop()
+    if released:
+        click.echo(f"released {len(released)} delivery(ies) still in flight; another worker takes them at once",
+                   err=True)
+    click.echo("stopped", err=True)
+    if released:
+        # Their threads may be waiting on a product: exit now rather than wait for them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(OK)
+
+
+def _metrics_verifier(config: Settings, engine: sa.Engine):
+    """``metrics.access`` for the worker's own /metrics, as the app applies it (api/ops.py)."""
+    from scim_bridge.api.ops import metrics_verifier
+    from scim_bridge.auth import TokenVerifier
+
+    return metrics_verifier(config.metrics, TokenVerifier.from_config(config.auth.tokens, engine))
 
 
 @main.command("demo")

@@ -13,7 +13,9 @@ The outbox's depth and age are not per worker at all: they are read from the sto
 from __future__ import annotations
 
 import os
+import threading
 import time
+from socketserver import ThreadingMixIn
 
 import sqlalchemy as sa
 from flask import Flask, g, request
@@ -132,3 +134,40 @@ def setup_metrics(app: Flask, metrics: Metrics) -> None:
         metrics.latency.labels(route, request.method).observe(
             time.perf_counter() - g.get("started", time.perf_counter()))
         return response
+
+
+def serve_metrics(metrics: Metrics, host: str, port: int, verifier=None):
+    """``/metrics`` of a process that serves no app (``scim-bridge worker --metrics-port``), on a
+    thread of its own; ``verifier`` (``api/ops.py`` ``metrics_verifier``) applies ``metrics.access``.
+    Returns the server (``shutdown()`` stops it)."""
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from scim_bridge.errors import ScimError
+
+    def app(environ, start_response):
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found: the worker serves /metrics only\n"]
+        if verifier is not None:
+            try:
+                verifier.verify(environ.get("HTTP_AUTHORIZATION"))
+            except ScimError as refused:
+                start_response("401 Unauthorized", [("Content-Type", "text/plain"),
+                                                    ("WWW-Authenticate", 'Bearer realm="scim-bridge"')])
+                return [f"{refused.detail}\n".encode()]
+        body = generate_latest(metrics.exposed)
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))])
+        return [body]
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):  # scrapes are not worth a log line each
+            pass
+
+    class Threaded(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    server = make_server(host, port, app, server_class=Threaded, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from scim_bridge.config import Settings
 from scim_bridge.rules.seats import SEATS_FULL
+from scim_bridge.store.audit import AuditFilter, audit_rows
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import AuditEntry, Group, Link, OutboxRow, TargetSeats, User, UserEmail
 
@@ -225,9 +226,8 @@ class ConsoleReads:
             user = session.get(User, user_id)
             if user is None:
                 return None
-            audit = session.scalars(sa.select(AuditEntry).where(AuditEntry.resource_type == "User",
-                                                                AuditEntry.resource_id == user_id)
-                                    .order_by(AuditEntry.id.desc()).limit(PAGE)).all()
+            # The query of `scim-bridge audit --user` (store/audit.py): each call names the token that asked.
+            audit = list(reversed(list(audit_rows(session.connection(), AuditFilter(user=user_id, newest=PAGE)))))
             links = {link.target: link for link in session.scalars(
                 sa.select(Link).where(Link.resource_type == "User", Link.resource_id == user_id))}
             queued = {row.target: row for row in session.scalars(
@@ -239,10 +239,10 @@ class ConsoleReads:
                     name, link.status if link else None, link.reason if link else None,
                     link.last_error if link else None, link.applied if link else None,
                     link.updated if link else None, row.state if row else None, row.last_error if row else None,
-                    [entry for entry in audit if entry.scope == name]))
+                    [entry for entry in audit if entry.target == name]))
             applied = {t.target: t.applied["name"] for t in targets if t.applied and t.applied.get("name")}
             return Person(_match(user, applied), user.resource or {},
-                          [entry for entry in audit if entry.scope == "scim"], targets)
+                          [entry for entry in audit if entry.target is None], targets)
 
 
 def resource_names(session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:

@@ -168,6 +168,11 @@ class Outbox:
             elif claim.resource_type == "Group":
                 wake_members(session, claim.resource_id, claim.target, self.clock())
 
+    def release(self, claim: Claim) -> None:
+        """Give the row back unsettled (a worker shutting down): claimable at once, attempts unchanged."""
+        with self._write() as session, session.begin():
+            self._release(session, claim)
+
     def _release(self, session, claim: Claim) -> None:
         """Give the row back (a newer change arrived); never another worker's claim."""
         session.execute(

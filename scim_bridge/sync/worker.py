@@ -51,6 +51,9 @@ class Worker:
         self.on_settled = on_settled or (lambda claim, outcome: None)
         self._wake = {name: threading.Event() for name in delivery.targets}
         self._stop = threading.Event()
+        # Claims taken and not yet settled, so a shutdown can give back the ones it does not wait for.
+        self._in_flight: dict[int, Claim] = {}
+        self._in_flight_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._pools = {name: ThreadPoolExecutor(concurrency, thread_name_prefix=f"deliver-{name}")
                        for name in delivery.targets}
@@ -68,6 +71,8 @@ class Worker:
         claims = self.outbox.claim(target, self.concurrency, deprovisions_first=short)
         if not claims:
             return 0
+        with self._in_flight_lock:
+            self._in_flight.update((claim.id, claim) for claim in claims)
         pool = self._pools[target]
         leaving = [c for c in claims if c.deprovisions]
         if leaving:
@@ -100,6 +105,13 @@ class Worker:
         return beat
 
     def _deliver_and_settle(self, claim: Claim) -> Outcome:
+        try:
+            return self._deliver_and_settle_claim(claim)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.pop(claim.id, None)
+
+    def _deliver_and_settle_claim(self, claim: Claim) -> Outcome:
         # The attempt's audit entries and link outcome are written with its settle, in one transaction.
         with self.records.deferred() if self.records else nullcontext(None) as pending:
             try:
@@ -154,6 +166,31 @@ class Worker:
             thread.join(timeout)
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self, grace_seconds: float) -> list[Claim]:
+        """Stop claiming, give the deliveries in flight up to ``grace_seconds`` to finish and settle,
+        then release the claims of those still running so that any worker may take them at once
+        (not after their lease). Returns the released claims; their threads are abandoned, and the
+        process should exit (``scim-bridge worker`` does). A delivery is idempotent (docs/architecture.md,
+        decision 2), so one released mid-way is simply delivered again."""
+        deadline = time.monotonic() + max(grace_seconds, 0.0)
+        self._stop.set()
+        self.notify()
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        with self._in_flight_lock:
+            left = list(self._in_flight.values())
+        released = []
+        for claim in left:
+            try:
+                self.outbox.release(claim)
+                released.append(claim)
+            except Exception as exc:  # noqa: BLE001 - the database gone: the lease frees the row later
+                log.error("could not release %s %s for %s on shutdown (%s); it is taken over when its lease "
+                          "ends", claim.resource_type, claim.resource_id, claim.target, exc.__class__.__name__)
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+        return released
 
     def _loop(self, target: str) -> None:
         wake = self._wake[target]

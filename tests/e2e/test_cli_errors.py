@@ -115,7 +115,7 @@ def test_every_command_on_a_fresh_database(tmp_path, fresh_url):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["audit", "--outcome", "applyed"], "'applyed' is not one of 'applied', 'refused', 'failed', 'planned', 'skipped'"),
+    (["audit", "--outcome", "applyed"], "--outcome 'applyed': one of applied, refused, failed, planned, skipped"),
     (["audit", "--resource", "nobody@example.com"], "--resource 'nobody@example.com': no user (userName or id)"),
     (["audit", "--limit", "0"], "0 is not in the range x>=1"),
     (["status", "--jsn"], "No such option '--jsn'. Did you mean '--json'?"),

@@ -5,6 +5,7 @@ their CSRF token, how passwords are kept, the ``admin`` commands, and the consol
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -351,6 +352,8 @@ def test_people_are_found_by_username_email_or_atlassian_name_and_shown_per_targ
     for target in ("jira", "confluence", "bitbucket"):
         assert f">{target}</h3>" in person
     assert "add asmith to jira-software-users" in person
+    # Each call to a product names the token that asked for it, as `scim-bridge audit` does.
+    assert re.search(r"<td>idp</td><td>create_user</td>", person)
     assert client.get("/admin/people/no-such-id").status_code == 404
 
 

@@ -99,9 +99,12 @@ def test_each_unit_runs_as_its_own_user_with_secrets_from_a_file_and_a_read_only
 def test_the_api_unit_serves_with_gunicorn_and_the_worker_unit_delivers():
     api, worker = _unit(UNITS["scim-bridge.service"]), _unit(UNITS["scim-bridge-worker.service"])
     assert _single(api, "Service", "ExecStart") == f"{INSTALL_BIN}gunicorn app:app"
-    assert _single(worker, "Service", "ExecStart") == f"{INSTALL_BIN}python -m scim_bridge.cli worker"
-    # The worker stops its loops on KeyboardInterrupt (scim_bridge/cli.py ``worker``).
-    assert _single(worker, "Service", "KillSignal") == "SIGINT"
+    assert _single(worker, "Service", "ExecStart") == \
+        f"{INSTALL_BIN}python -m scim_bridge.cli worker --stop-timeout 30 --metrics-port 9464"
+    # The worker stops gracefully on SIGTERM (scim_bridge/cli.py ``worker``), within --stop-timeout,
+    # which systemd's TimeoutStopSec must exceed.
+    assert _single(worker, "Service", "KillSignal") == "SIGTERM"
+    assert float(_single(worker, "Service", "TimeoutStopSec")) > 30
     assert (REPO_ROOT / _single(api, "Service", "WorkingDirectory").replace("/opt/scim-bridge", ".")
             / "gunicorn.conf.py").exists()
 
