@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import getpass
 import json
 import os
 import re
@@ -168,23 +169,10 @@ def _print_json(document) -> None:
 
 def _probe(targets) -> tuple[list[str], list[str], list[str]]:
     """Calls each target's product_info: (lines to print, names refused, names unreachable)."""
-    from atlassian_clients import AtlassianError, Unavailable
+    from scim_bridge.checks import probe_targets
 
-    lines, refused, unreachable = [], [], []
-    for name, target in targets.items():
-        try:
-            info = target.client.product_info()
-        except AtlassianError as error:  # names the target and says what to fix
-            lines.append(f"targets.{name}: {error}")
-            (unreachable if isinstance(error, Unavailable) else refused).append(name)
-            continue
-        caps = info.capabilities
-        can = [word for word, able in (("deactivate", caps.can_deactivate), ("rename users", caps.can_rename_user),
-                                       ("find by e-mail", caps.can_find_by_email)) if able]
-        abilities = ", ".join(can) or "none of deactivate, rename users, find by e-mail"
-        version = info.version or "(version not reported)"  # Crowd tells an application none
-        lines.append(f"targets.{name}: {info.product} {version}; can {abilities}")
-    return lines, refused, unreachable
+    found, refused, unreachable = probe_targets(targets)
+    return [f"{f.where}: {f.message}" for f in found], refused, unreachable
 
 
 def _refuse_failed_targets(refused: list[str], unreachable: list[str]) -> None:
@@ -201,27 +189,33 @@ def check_config(config: Settings) -> None:
     """Validate the configuration, reach the database, call each target with its credentials, and
     check that provisioning would work: a bearer token, a target, and on each target the groups,
     Jira applications and user directory the rules name."""
-    from scim_bridge.checks import PROBLEM, check_provisioning
+    from scim_bridge.checks import PROBLEM, check_all, has_records, record_check
+    from scim_bridge.store.models import utcnow
     from scim_bridge.sync.setup import build_targets
 
     engine = _engine(config, schema="any")
     revision = migrate.current_revision(engine)
     click.echo(f"configuration: ok; database: reachable, schema revision {revision or 'none'} "
                f"(latest {migrate.head_revision()})")
-    targets = build_targets(config)
-    lines, refused, unreachable = _probe(targets)
-    for line in lines:
-        click.echo(line)
-    # A schema not created yet (`db upgrade` makes it) holds no stored token and no group.
-    store = engine if sa.inspect(engine).has_table("api_tokens") else None
-    reachable = [name for name in targets if name not in refused and name not in unreachable]
-    findings = check_provisioning(config, targets, store, reachable)
-    for finding in findings:
+    started = utcnow()
+    checked = check_all(config, build_targets(config), engine)
+    for finding in checked.reached:
+        click.echo(f"{finding.where}: {finding.message}")
+    for finding in checked.findings:
         click.echo(finding.line())
-    _refuse_failed_targets(refused, unreachable)
-    problems = sum(f.level == PROBLEM for f in findings)
+    if has_records(engine):  # the console's Configuration page shows the latest run, from here or there
+        record_check(engine, f"command line ({_os_user()})", started, checked)
+    _refuse_failed_targets(checked.refused, checked.unreachable)
+    problems = sum(f.level == PROBLEM for f in checked.findings)
     if problems:
         raise CliError(f"check-config found {problems} problem(s): see the 'problem:' lines above", PROBLEMS)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return f"uid {os.getuid()}"
 
 
 @main.group()

@@ -1,9 +1,10 @@
 """The admin console under /admin: what each target holds and owes, parked deliveries and their retry,
-a person's history, reconciliation, the effective configuration and the bearer tokens
-(docs/console.md).
+a person's history, reconciliation, the effective configuration, check-config's results and the
+bearer tokens (docs/console.md).
 
 It reads the store and acts only through the services the command line uses (the outbox's requeue,
-``sync.reconcile.reconcile``, the token functions of ``scim_bridge.auth``); it never calls a product.
+``sync.reconcile.reconcile``, ``checks.check_all``, the token functions of ``scim_bridge.auth``); it
+calls a product only through those (reconciliation, and check-config's read calls).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from scim_bridge.config import Settings
 from scim_bridge.console.accounts import Accounts, LoginThrottle
 from scim_bridge.console.present import Clock
 from scim_bridge.console.reads import ConsoleReads
-from scim_bridge.console.runs import ReconcileRuns
+from scim_bridge.console.runs import ConfigChecks, ReconcileRuns
 from scim_bridge.console.session import PREFIX, configure_session
 from scim_bridge.sync.service import Sync
 
@@ -34,6 +35,7 @@ class ConsoleContext:
     throttle: LoginThrottle
     reads: ConsoleReads
     runs: ReconcileRuns
+    checks: ConfigChecks
     clock: Clock
     csrf: CSRFProtect
 
@@ -50,7 +52,8 @@ def setup_console(app: Flask, settings: Settings, engine: sa.Engine, sync: Sync 
     context = ConsoleContext(
         settings, engine, sync, Accounts(engine),
         LoginThrottle(engine, attempts=console.login_attempts, window=console.login_window_seconds),
-        ConsoleReads(engine, settings), ReconcileRuns(engine, sync), Clock(console.timezone), csrf,
+        ConsoleReads(engine, settings), ReconcileRuns(engine, sync),
+        ConfigChecks(engine, settings, sync), Clock(console.timezone), csrf,
     )
     app.extensions["scim_bridge_console"] = context
     app.register_blueprint(blueprint(context))

@@ -1,6 +1,7 @@
 """Reconciliation started from the console: run in a background thread, one target after another,
 through ``sync.reconcile.reconcile`` (as ``scim-bridge reconcile`` does), its progress and reports
-kept in the database so whichever worker serves the next request can show them."""
+kept in the database so whichever worker serves the next request can show them. check-config's
+checks started from the Configuration page run the same way (:class:`ConfigChecks`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from scim_bridge.checks import check_all, close_check, latest_check, open_check
 from scim_bridge.console.reads import resource_names
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import ReconcileRun, ReconcileSchedule, utcnow
@@ -212,3 +214,37 @@ class ReconcileRuns:
         return RunView(row.id, row.started, row.finished, row.started_by, row.dry_run, row.deactivate_unmanaged,
                        list(row.targets or []), state, row.done_targets, list(row.result or []), row.error)
 
+
+
+class ConfigChecks:
+    """check-config's checks started from the Configuration page: ``checks.check_all`` (the command's
+    own) on a thread of their own, kept in ``config_checks`` so any worker shows the latest result."""
+
+    # How long the form's request waits for the checks before the page shows them running.
+    WAIT_SECONDS = 15.0
+
+    def __init__(self, engine: sa.Engine, settings, sync):
+        self.engine, self.settings, self.sync = engine, settings, sync
+
+    def start(self, by: str, wait: float | None = None) -> int:
+        """Open a record and run the checks; return once they finish or ``wait`` seconds have passed.
+        :class:`checks.ChecksBusy` when a run is not finished yet."""
+        check_id = open_check(self.engine, by)
+        log.info("configuration checks %s started by %s", check_id, by, extra={"admin": by})
+        thread = threading.Thread(target=self._run, args=(check_id,), name=f"console-checks-{check_id}", daemon=True)
+        thread.start()
+        thread.join(self.WAIT_SECONDS if wait is None else wait)
+        return check_id
+
+    def _run(self, check_id: int) -> None:
+        targets = self.sync.targets if self.sync is not None else {}
+        try:
+            checked = check_all(self.settings, targets, self.engine)
+        except Exception as exc:  # noqa: BLE001 - shown to the administrator, never a traceback
+            log.error("configuration checks %s failed: %s", check_id, exc.__class__.__name__)
+            close_check(self.engine, check_id, error=f"{exc.__class__.__name__}: {str(exc)[:500]}")
+            return
+        close_check(self.engine, check_id, checked)
+
+    def latest(self):
+        return latest_check(self.engine)

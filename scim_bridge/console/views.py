@@ -25,6 +25,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from scim_bridge.auth import InvalidTokenName, create_token, list_tokens, revoke_token_id
+from scim_bridge.checks import ChecksBusy
 from scim_bridge.console import PREFIX, ConsoleContext
 from scim_bridge.console.present import general_rows, side_by_side
 from scim_bridge.console.runs import RunBusy, schedule_view
@@ -210,7 +211,20 @@ def blueprint(ctx: ConsoleContext) -> Blueprint:
         settings = ctx.settings
         names, rows = side_by_side(dict(settings.targets))
         return _page("console/configuration.html", status, general=general_rows(settings), names=names, rows=rows,
-                     tokens=list_tokens(ctx.engine, settings.auth.tokens), **extra)
+                     tokens=list_tokens(ctx.engine, settings.auth.tokens), check=ctx.checks.latest(), **extra)
+
+    @bp.post("/configuration/checks")
+    def checks_start():
+        # check-config's checks (checks.check_all), waited for a few seconds; the page shows the latest run.
+        try:
+            ctx.checks.start(g.admin.name)
+        except ChecksBusy:
+            flash("The checks are running already: their result shows here when they finish.")
+        return redirect(url_for("console.configuration") + "#checks")
+
+    @bp.get("/configuration/checks")
+    def checks_status():
+        return render_template("console/checks_status.html", check=ctx.checks.latest())
 
     @bp.post("/tokens")
     def token_create():

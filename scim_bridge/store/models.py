@@ -297,3 +297,19 @@ class ReconcileSchedule(Base):
     owner: Mapped[str] = mapped_column(String(128))  # host:pid of the instance that ran it
     # The run's record in console_reconcile_runs, once it has one.
     last_run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class ConfigCheck(Base):
+    """One run of check-config's checks (scim_bridge/checks.py), from the console or the command line:
+    the Configuration page shows the latest (docs/console.md)."""
+
+    __tablename__ = "config_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_by: Mapped[str] = mapped_column(String(128))  # "admin:NAME" or "command line (USER)"
+    state: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    # The findings as plain data: level, where, message, target (None: not about one target).
+    findings: Mapped[list | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from atlassian_clients.fakes import start_fakes
 from scim_bridge.auth import list_tokens
+from scim_bridge.checks import latest_check
+from scim_bridge.cli import PROBLEMS
 from scim_bridge.cli import main as cli_main
 from scim_bridge.console.accounts import AccountError, Accounts, LoginThrottle
 from scim_bridge.store.database import make_engine
 from scim_bridge.store.models import ApiToken, Base, ConsoleAdmin, OutboxRow
 from tests.e2e.console_support import ADMIN, ConsoleClient, console_app, csrf_token
-from tests.e2e.provisioning_support import LICENCE_GROUPS
+from tests.e2e.provisioning_support import LICENCE_GROUPS, command_line
 from tests.support.bridge import ScimClient
 from tests.support.credentials import CONSOLE_PASSWORD, CONSOLE_WRONG_PASSWORD, TOKEN
 
@@ -324,6 +329,68 @@ def test_the_configuration_page_masks_secrets_and_shows_a_new_token_once(engine,
 
     assert client.post("/admin/tokens", {"name": "no spaces"}).status_code == 400
     assert client.post("/admin/tokens", {"name": "okta", "expires_days": "-1"}).status_code == 400
+
+
+# Jira's default group mistyped, and an application key Jira does not have (tests/e2e/test_check_config.py).
+MISTYPED_GROUP = ("problem", "targets.jira.rules.default_groups", "no group named 'jira-softwre-users' on jira: "
+                  "users would be put in a new, empty group of that name and get no licence (check the spelling "
+                  "against the product's groups)")
+UNKNOWN_APPLICATION = ("problem", "targets.jira.rules.application_keys", "jira has no application "
+                       "'jira-servicedesk' (it has: jira-software): creating a user there would be refused")
+
+
+def findings_shown(html: str) -> dict[str, list[tuple[str, str, str]]]:
+    """The Configuration page's check results: per table caption, (level, setting, message) as read."""
+    out = {}
+    for caption, body in re.findall(r'<table class="checks">\s*<caption>(.*?)</caption>(.*?)</table>', html, re.S):
+        rows = re.findall(r'<tr data-level="(\w+)">.*?<code>(.*?)</code></td><td>(.*?)</td></tr>', body, re.S)
+        out[unescape(caption)] = [tuple(unescape(cell) for cell in row) for row in rows]
+    return out
+
+
+def checks_finished(client: ConsoleClient) -> str:
+    """The Configuration page once the latest run of the checks is no longer running (as htmx polls it)."""
+    deadline = time.monotonic() + 120  # a generous bound on a loaded machine, not a speed assertion
+    while 'data-state="running"' in client.get("/admin/configuration/checks").text and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return client.get("/admin/configuration").text
+
+
+def test_the_configuration_page_runs_check_configs_checks_and_shows_the_latest_findings(engine, tmp_path):
+    with start_fakes() as fakes:
+        jira = {"type": "jira", "url": fakes.base_url("jira"), "username": "admin", "password": "admin",
+                "rules": {"default_groups": ["jira-software-users", "jira-softwre-users"],
+                          "application_keys": ["jira-software", "jira-servicedesk"]}}
+        app = console_app(engine, targets={"jira": jira}, delivery={"worker": False})
+        client = ConsoleClient(app)
+        client.login()
+        assert "The checks have not run yet." in client.get("/admin/configuration").text
+
+        refused = client.http.post("/admin/configuration/checks", data={})
+        assert refused.status_code == 400 and "Form refused" in refused.text
+        assert latest_check(engine) is None  # refused, so nothing ran
+
+        started = client.post("/admin/configuration/checks")
+        assert started.status_code == 302 and started.headers["Location"].endswith("/admin/configuration#checks")
+        page = checks_finished(client)
+        assert f"by {ADMIN}: 2 problem(s), 0 warning(s), " in unescape(page)
+        shown = findings_shown(page)
+        assert shown["Tokens and targets"] == [
+            ("ok", "auth.tokens", "1 token(s) in the configuration file, 0 active token(s) stored")]
+        on_jira = shown["Target jira"]
+        assert MISTYPED_GROUP in on_jira and UNKNOWN_APPLICATION in on_jira
+        assert ("ok", "targets.jira.rules.default_groups", "jira-software-users found on jira") in on_jira
+        assert ("ok", "targets.jira.rules.application_keys", "jira-software found on jira") in on_jira
+        assert TOKEN not in page  # nothing of a token's value (the page's masking: the test above)
+
+        # check-config on the command line keeps its run too: the page shows the latest, from either.
+        config = {"database": {"url": engine.url.render_as_string(hide_password=False)},
+                  "auth": {"tokens": [{"name": "idp", "value": TOKEN}]}, "targets": {"jira": jira}}
+        printed = command_line(tmp_path, config, "check-config", in_process=True, status=PROBLEMS)
+        assert "problem: {}: {}\n".format(*MISTYPED_GROUP[1:]) in printed
+        latest = client.get("/admin/configuration").text
+        assert re.search(r"by command line \([^)]+\): 2 problem\(s\)", latest)
+        assert findings_shown(latest)["Target jira"] == on_jira
 
 
 def token_value(html: str) -> str:
