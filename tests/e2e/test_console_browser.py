@@ -1,6 +1,7 @@
 """The admin console in a real Chromium (Playwright), against a live bridge on loopback whose targets
 are the Atlassian fakes: an administrator signs in, finds a delivery a product refused, clears the
-fault and retries it, finds a person's history, and reconciles drift made behind the bridge's back.
+fault and retries it, finds a person's history, reconciles drift made behind the bridge's back, and
+runs check-config's checks from the Configuration page.
 Each page is saved as a screenshot and checked with axe-core for serious or critical accessibility
 violations. The screenshots go to a temporary folder, so a test run leaves the checkout as it was;
 ``SCIM_BRIDGE_SCREENSHOTS=docs/screenshots`` refreshes the ones the README shows.
@@ -201,7 +202,18 @@ def test_an_administrator_sees_a_refusal_retries_it_finds_a_person_and_reconcile
     assert set(jira.groups_of("alice")) == {"Dev Team", "jira-software-users"}
     assert jira.user("mallory").active is True  # deactivated only when asked
 
+    # check-config's checks from the Configuration page: read calls only, each finding per target.
     console.goto("/configuration")
+    assert "The checks have not run yet." in page.inner_text("#checks-status")
+    before = bridge.mutating_calls()
+    page.click("button:has-text('Run the checks')")
+    page.wait_for_selector("#checks-status [data-state=done]")
+    assert f"by {ADMIN}: 0 problem(s)" in page.inner_text("#checks-status")
+    on_jira = page.locator("table.checks", has=page.locator("caption", has_text="Target jira"))
+    assert "targets.jira.rules.default_groups jira-software-users found on jira" in \
+        " ".join(on_jira.locator("tbody tr", has_text="default_groups").inner_text().split())
+    assert bridge.mutating_calls() == before
+
     page.fill("#token-name", "okta")
     page.click("button:has-text('Create token')")
     value = page.input_value("#token-value")
