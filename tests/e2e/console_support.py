@@ -44,7 +44,7 @@ class ConsoleClient:
     def login(self, name: str = ADMIN, password: str = CONSOLE_PASSWORD):
         return self.http.post("/admin/login", data={"name": name, "password": password, "csrf_token": self.token()})
 
-    def post(self, path: str, data: dict | None = None, *, page: str = "/admin/configuration"):
+    def post(self, path: str, data: dict | None = None, *, page: str = "/admin/configuration", **kw):
         """Post ``data`` with the CSRF token of ``page`` (a signed-in page holds one in its forms)."""
         token = csrf_token(self.http.get(page).text)
-        return self.http.post(path, data={**(data or {}), "csrf_token": token})
+        return self.http.post(path, data={**(data or {}), "csrf_token": token}, **kw)

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 from atlassian_clients.fakes import start_fakes
 from scim_bridge.auth import list_tokens
-from scim_bridge.checks import latest_check
+from scim_bridge.checks import latest_check, open_check
 from scim_bridge.cli import PROBLEMS
 from scim_bridge.cli import main as cli_main
 from scim_bridge.console.accounts import AccountError, Accounts, LoginThrottle
 from scim_bridge.store.database import make_engine
-from scim_bridge.store.models import ApiToken, Base, ConsoleAdmin, OutboxRow
+from scim_bridge.store.models import ApiToken, Base, ConfigCheck, ConsoleAdmin, OutboxRow
 from tests.e2e.console_support import ADMIN, ConsoleClient, console_app, csrf_token
 from tests.e2e.provisioning_support import LICENCE_GROUPS, command_line
 from tests.support.bridge import ScimClient
@@ -391,6 +391,27 @@ def test_the_configuration_page_runs_check_configs_checks_and_shows_the_latest_f
         latest = client.get("/admin/configuration").text
         assert re.search(r"by command line \([^)]+\): 2 problem\(s\)", latest)
         assert findings_shown(latest)["Target jira"] == on_jira
+
+
+def test_one_run_of_the_checks_at_a_time_and_one_left_by_a_stopped_process_is_shown_interrupted(engine):
+    app = console_app(engine, delivery={"worker": False})
+    client = ConsoleClient(app)
+    client.login()
+    running = open_check(engine, "grace")
+    assert 'data-state="running"' in client.get("/admin/configuration/checks").text  # htmx polls it
+    busy = client.post("/admin/configuration/checks", follow_redirects=True)
+    assert "The checks are running already" in busy.text and latest_check(engine).id == running
+
+    with engine.begin() as conn:
+        conn.execute(sa.delete(ConfigCheck).where(ConfigCheck.id == running))
+    open_check(engine, "grace", now=datetime.now(UTC) - timedelta(hours=1))  # its process stopped long ago
+    assert "was interrupted" in client.get("/admin/configuration").text
+    client.post("/admin/configuration/checks")
+    page = unescape(checks_finished(client))
+    assert f"by {ADMIN}: 0 problem(s), 1 warning(s), 1 ok." in page  # no target: a warning, as check-config says
+    assert findings_shown(page)["Tokens and targets"][1] == (
+        "warning", "targets", "no enabled target: the bridge keeps what identity providers send and provisions "
+        "no product (add one under targets:)")
 
 
 def token_value(html: str) -> str:
