@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import NamedTuple
 
+from atlassian_clients.base import AtlassianError, Unavailable
 from scim_bridge.rules.groups import desired_group, plan_group, renames
 from scim_bridge.rules.model import (
     AppliedGroup,
@@ -105,12 +106,25 @@ class Delivery:
                              leadership=self._leadership(target, snapshot, remote.name))
         if remote is not None and capabilities.can_report_sole_admins and leaves(plan) and not plan.refused:
             # Read only for a leaver; reported, never changed (docs/products.md §3.14, §4.15).
-            plan = _report_sole_administration(plan, remote.name, target.client.administered_alone(remote.name))
+            plan = self._sole_administration(target, plan, remote.name)
         if applied is None and remote is not None and remote.key and \
                 self.records.key_linked_elsewhere(target.name, "User", remote.key, user_id):
             # Never two IdP users on one account: this one found an account another user is linked to.
             plan = Plan(skipped=f"the account {remote.name} is already linked to another identity provider user")
         return UserPlan(snapshot, applied, desired, plan)
+
+    @staticmethod
+    def _sole_administration(target: Target, plan: Plan, name: str) -> Plan:
+        """Report what ``name`` alone administers. A refused read (no permission to read a space's
+        permissions, say) is noted and the account still goes; an unreachable product is retried."""
+        try:
+            alone = target.client.administered_alone(name)
+        except Unavailable:
+            raise
+        except AtlassianError as error:
+            return replace(plan, notes=(*plan.notes, f"could not tell whether {name} is the only administrator "
+                                                     f"of a space or repository: {error}"))
+        return _report_sole_administration(plan, name, alone)
 
     def _leadership(self, target: Target, snapshot: UserSnapshot, name: str) -> Leadership:
         """What ``name`` leads on the target and who takes it over: the SCIM manager's account when

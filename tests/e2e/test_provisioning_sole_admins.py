@@ -146,3 +146,18 @@ def test_a_dry_run_plans_the_reports_and_changes_nothing(start):
         "bitbucket": {"dora is the only administrator of repository OWN/dry; left as it is"},
     }
     assert dry.links("User", dora)["confluence"].status == "planned"
+
+
+def test_when_the_product_refuses_the_read_the_leaver_still_goes_and_the_link_says_so(start):
+    bridge, alice = joined_with_spaces_and_repositories(start)
+    # The service account may not read a space's permissions (403): nothing can be reported.
+    bridge.confluence.knobs.force_error("GET", "/rest/api/space/*/permissions", 403, count=10)
+
+    bridge.idp.change_user(alice, active=False)
+    bridge.drain()
+
+    assert bridge.confluence.user("alice").active is False
+    assert reports(bridge, alice, "skipped") == {"bitbucket": ALICE_ALONE["bitbucket"]}
+    link = bridge.links("User", alice)["confluence"]
+    assert link.status == "ok"
+    assert "could not tell whether alice is the only administrator of a space or repository" in link.reason
