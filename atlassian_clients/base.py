@@ -174,6 +174,10 @@ class Capabilities:
     # The product tells how many licence seats are used of how many (``DirectoryClient.seats``):
     # Jira's application roles, Bitbucket's licence (docs/products.md §1.11); the seat guard needs it.
     can_read_seats: bool = False
+    # The product says who administers its spaces (Confluence 9.1) or projects and repositories
+    # (Bitbucket): ``DirectoryClient.administered_alone`` reports a leaver who is the only one
+    # (docs/products.md §3.14, §4.15); the bridge reports it and changes nothing.
+    can_report_sole_admins: bool = False
     licence: str = ""
 
 
@@ -350,6 +354,12 @@ class DirectoryClient(Protocol):
 
     def set_component_lead(self, component: str, username: str) -> None:
         """Make the account the lead of the component (its id); already its lead counts as done."""
+
+    # Optional: only where ``capabilities().can_report_sole_admins`` (docs/products.md §3.14, §4.15).
+
+    def administered_alone(self, username: str) -> tuple[str, ...]:
+        """What the account is the only administrator of, for people: ``space DOCS``,
+        ``project PRJ``, ``repository PRJ/app``; empty when nothing (or the product cannot say)."""
 
     # Optional: only where ``capabilities().can_read_seats`` (docs/products.md §1.11).
 

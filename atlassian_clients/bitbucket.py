@@ -10,7 +10,8 @@ Bitbucket quirks handled here:
   is sent (docs/products.md §1.3): the transport sends it with every write;
 * there is no deactivation: the licence is the ``LICENSED_USER`` global permission (docs/products.md §4.6, §4.10);
 * personal access tokens cannot call admin endpoints (BSERV-10482, docs/products.md §4.2): basic auth is needed;
-* ``admin/users/more-members`` lists a *user's groups* despite its spec text (docs/products.md §4.9).
+* ``admin/users/more-members`` lists a *user's groups* despite its spec text (docs/products.md §4.9);
+* nothing lists what one user administers: every project and repository is read (docs/products.md §4.15).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from atlassian_clients.base import (
     Unavailable,
     UserDirectory,
 )
-from atlassian_clients.http import ProductProfile, Transport
+from atlassian_clients.http import ProductProfile, Transport, segment
 from atlassian_clients.options import ClientOptions, option
 from atlassian_clients.paging import bitbucket_page
 from atlassian_clients.product import ProductClient, named, throwaway_password
@@ -101,6 +102,7 @@ class BitbucketClient(ProductClient):
             can_rename_user=True,
             can_find_by_email=True,
             can_read_seats=True,
+            can_report_sole_admins=True,
             licence=f"{LICENSED_USER} global permission",
         )
 
@@ -296,6 +298,43 @@ class BitbucketClient(ProductClient):
     def set_global_permission(self, username: str, permission: str) -> None:
         """``PUT /admin/permissions/users?name=&permission=`` (LICENSED_USER, PROJECT_CREATE, ADMIN, SYS_ADMIN)."""
         self.http.request("PUT", f"{API}/admin/permissions/users", params={"name": username, "permission": permission})
+
+    # ----------------------------------------------------------------------------------------------
+    # project and repository administrators (docs/products.md §4.15)
+
+    def administered_alone(self, username: str) -> tuple[str, ...]:
+        """The projects and repositories whose only admin grant is this account's: no group holds
+        it, and for a repository nobody else administers its project either. No resource lists
+        what one user administers (``permission=`` on ``/projects`` and ``/repos`` is the caller's
+        own), so each project's and each repository's users are read, one call each besides the
+        lists; its groups only where the account is the only user granted admin."""
+        me = username.casefold()
+        read: dict[tuple[str, str], frozenset[str]] = {}
+
+        def granted(base: str, kind: str, permission: str) -> frozenset[str]:
+            if (base, kind) not in read:  # a project's are read once, for it and for its repositories
+                read[(base, kind)] = frozenset(
+                    e[kind]["name"].casefold() for e in self._paged(f"{base}/{kind}s", {})
+                    if e.get("permission") == permission and (e.get(kind) or {}).get("name"))
+            return read[(base, kind)]
+
+        def only_me(base: str, permission: str) -> bool:
+            return granted(base, "user", permission) == {me} and not granted(base, "group", permission)
+
+        def nobody_else(base: str, permission: str) -> bool:
+            return granted(base, "user", permission) <= {me} and not granted(base, "group", permission)
+
+        def project(key: str) -> str:
+            return f"{API}/projects/{segment(key)}/permissions"
+
+        alone = [f"project {p['key']}" for p in self._paged(f"{API}/projects", {})
+                 if only_me(project(p["key"]), "PROJECT_ADMIN")]
+        for repo in self._paged(f"{API}/repos", {}):
+            key, slug = (repo.get("project") or {}).get("key"), repo.get("slug")
+            if key and slug and only_me(f"{API}/projects/{segment(key)}/repos/{segment(slug)}/permissions",
+                                        "REPO_ADMIN") and nobody_else(project(key), "PROJECT_ADMIN"):
+                alone.append(f"repository {key}/{slug}")
+        return tuple(alone)
 
     # ----------------------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ Confluence quirks handled here:
 * delete user answers 202 with a long task (docs/products.md §3.7): the account disappears asynchronously;
 * membership calls are idempotent (204 either way, docs/products.md §3.9), create answers 409 when the name is taken;
 * no rename, and no e-mail lookup: the user objects carry no e-mail address (docs/products.md §3.3);
-* disable/enable and delete exist from 8.2, create from 8.4 (CONFSERVER-54928, -87292).
+* disable/enable and delete exist from 8.2, create from 8.4 (CONFSERVER-54928, -87292);
+* space permissions can be read from 9.1, users in them named by key only (docs/products.md §3.14).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class ConfluenceClient(ProductClient):
             can_deactivate=version >= (8, 2),
             can_rename_user=False,
             can_find_by_email=False,
+            can_report_sole_admins=version >= (9, 1),
             licence=f"membership of {self.licence_group}",
         )
 
@@ -200,3 +202,40 @@ class ConfluenceClient(ProductClient):
 
     def revoke_licence(self, username: str) -> None:
         self.remove_member(self.licence_group, username)
+
+    # ----------------------------------------------------------------------------------------------
+    # space administrators (docs/products.md §3.14)
+
+    def administered_alone(self, username: str) -> tuple[str, ...]:
+        """The site spaces whose only "administer" grant is the account's own: one call for each
+        page of spaces and one for each space (personal spaces are their owners' and are left out)."""
+        if not self.capabilities().can_report_sole_admins:
+            return ()
+        account = self.get_user(username)
+        if account is None or not account.key:
+            return ()
+        alone = []
+        for space in self._paged(f"{API}/space", {"type": "global"}):
+            key = space.get("key")
+            granted = self._get_or_none(f"{API}/space/{segment(key)}/permissions") if key else None
+            admins = {_subject(entry.get("subject")) for entry in granted or () if _administers(entry)}
+            if admins == {("user", account.key)}:
+                alone.append(f"space {key}")
+        return tuple(alone)
+
+
+def _administers(entry: Any) -> bool:
+    operation = entry.get("operation") if isinstance(entry, dict) else None
+    return isinstance(operation, dict) and operation.get("targetType") == "space" and \
+        operation.get("operationKey") == "administer"
+
+
+def _subject(subject: Any) -> tuple[str, str]:
+    """Who a space permission is granted to: a user by key, a group by name, else anonymous."""
+    subject = subject if isinstance(subject, dict) else {}
+    kind = subject.get("type")
+    if kind == "user":
+        return "user", str(subject.get("userKey") or subject.get("username") or "")
+    if kind == "group":
+        return "group", str(subject.get("name", "")).lower()
+    return str(kind or "anonymous"), ""

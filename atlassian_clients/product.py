@@ -147,8 +147,7 @@ class ProductClient:
         return Unsupported(self.target, f"{self.PROFILE.label} has no REST call to {what}")
 
     # ----------------------------------------------------------------------------------------------
-    # leads (capability ``can_hand_over_leads``): none by default. Confluence space admins and
-    # Bitbucket repository admins are not reported yet (docs/products.md §2.13).
+    # leads (capability ``can_hand_over_leads``): none by default (docs/products.md §2.13).
 
     def led_by(self, username: str) -> Led:
         return Led()
@@ -158,6 +157,10 @@ class ProductClient:
 
     def set_component_lead(self, component: str, username: str) -> None:
         raise self._unsupported("hand over a component lead")
+
+    def administered_alone(self, username: str) -> tuple[str, ...]:
+        # Only where ``capabilities().can_report_sole_admins`` (docs/products.md §3.14, §4.15).
+        return ()
 
     def seats(self) -> Seats | None:
         # Only where ``capabilities().can_read_seats`` (docs/products.md §1.11).

@@ -4,7 +4,8 @@ Bitbucket renames users but cannot deactivate them; a user is licensed through t
 LICENSED_USER global permission, held directly or through a group such as the default group
 new users join (docs/products.md §4.10). Administrators hold ADMIN or SYS_ADMIN. Personal access tokens work as
 Bearer or as the Basic password, but can never hold ADMIN (§4.2). A permission failure answers 401
-with AuthorisationException, as the document's status descriptions say.
+with AuthorisationException, as the document's status descriptions say. Projects and repositories hold
+permissions granted to users and groups (docs/products.md §4.15); deleting a user drops the user's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from atlassian_clients.fakes.product import Caller, FakeProduct
 from atlassian_clients.fakes.rest import json_response
 
 PERMISSIONS = ("LICENSED_USER", "PROJECT_CREATE", "ADMIN", "SYS_ADMIN")
+# Who holds what on a project or repository: ("user" | "group", folded name) -> permission.
+Grants = dict[tuple[str, str], str]
 EXCEPTIONS = {
     400: "com.atlassian.bitbucket.validation.ArgumentValidationException",
     401: "com.atlassian.bitbucket.AuthorisationException",
@@ -52,6 +55,8 @@ class FakeBitbucket(FakeProduct):
         self.group_permissions: dict[str, str] = {}
         # Licensed users the licence allows; beyond it adding a licence answers 403 (docs/products.md §4.4).
         self.licence_limit: int | None = None
+        self.projects: dict[str, Grants] = {}  # by key
+        self.repositories: dict[tuple[str, str], Grants] = {}  # by (project key, slug)
         super().__init__(**options)
 
     # -- instance ----------------------------------------------------------------------------------
@@ -62,6 +67,31 @@ class FakeBitbucket(FakeProduct):
 
     def make_key(self, account_id: int, name: str) -> str:
         return str(account_id)
+
+    def add_project(self, key: str, *, admins: tuple[str, ...] = (), admin_groups: tuple[str, ...] = (),
+                    writers: tuple[str, ...] = ()) -> None:
+        """A project granting PROJECT_ADMIN to ``admins`` (users) and ``admin_groups``, PROJECT_WRITE to ``writers``."""
+        with self.lock:
+            self.projects[key] = _grants(admins, admin_groups, writers, "PROJECT_ADMIN", "PROJECT_WRITE")
+
+    def add_repository(self, project: str, slug: str, *, admins: tuple[str, ...] = (),
+                       admin_groups: tuple[str, ...] = (), writers: tuple[str, ...] = ()) -> None:
+        """A repository of ``project`` (created bare if missing), granting REPO_ADMIN and REPO_WRITE."""
+        with self.lock:
+            self.projects.setdefault(project, {})
+            self.repositories[(project, slug)] = _grants(admins, admin_groups, writers, "REPO_ADMIN", "REPO_WRITE")
+
+    def resource_permissions(self) -> dict[str, dict[str, str]]:
+        """Every project's (``KEY``) and repository's (``KEY/slug``) grants, ``user:NAME`` -> permission."""
+        with self.lock:
+            held = {key: grants for key, grants in self.projects.items()}
+            held.update({f"{key}/{slug}": grants for (key, slug), grants in self.repositories.items()})
+            return {where: {f"{kind}:{name}": p for (kind, name), p in sorted(grants.items())}
+                    for where, grants in sorted(held.items())}
+
+    def forget_user_grants(self, name: str) -> None:
+        for grants in (*self.projects.values(), *self.repositories.values()):
+            grants.pop(("user", fold(name)), None)
 
     def grant_admin(self, name: str) -> None:
         self.user_permissions[fold(name)] = "SYS_ADMIN"
@@ -105,6 +135,7 @@ class FakeBitbucket(FakeProduct):
             "userPermissions": dict(sorted(self.user_permissions.items())),
             "groupPermissions": dict(sorted(self.group_permissions.items())),
             "licensedUsers": [a.name for a in self.directory.users() if self.is_licensed(a.name)],
+            "resourcePermissions": self.resource_permissions(),
         }
 
     # -- answers -----------------------------------------------------------------------------------
@@ -177,3 +208,10 @@ class FakeBitbucket(FakeProduct):
             "buildDate": "1735689600000",
             "displayName": "Bitbucket",
         }
+
+
+def _grants(admins, admin_groups, writers, admin: str, write: str) -> Grants:
+    grants: Grants = {("user", fold(n)): write for n in writers}
+    grants.update({("user", fold(n)): admin for n in admins})
+    grants.update({("group", fold(g)): admin for g in admin_groups})
+    return grants

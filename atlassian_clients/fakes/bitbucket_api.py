@@ -154,6 +154,7 @@ def create_bitbucket_app(bitbucket: FakeBitbucket, recorder: ExchangeLog | None 
         deleted = detailed(account)
         directory.remove_user(account)
         bitbucket.user_permissions.pop(fold(account.name), None)
+        bitbucket.forget_user_grants(account.name)  # "also removes any permissions granted to the user"
         directory.touch()
         return json_response(deleted)
 
@@ -303,6 +304,53 @@ def create_bitbucket_app(bitbucket: FakeBitbucket, recorder: ExchangeLog | None 
         held = [(directory.group(g), p) for g, p in sorted(bitbucket.group_permissions.items())]
         held = [(g, p) for g, p in held if g is not None and fold(request.args.get("filter", "")) in fold(g)]
         return paged(held, lambda item: {"group": {"name": item[0]}, "permission": item[1]})
+
+    # -- projects and repositories (docs/products.md §4.15) -----------------------------------------
+
+    def project_json(key: str) -> dict:
+        return {"key": key, "id": 100 + sorted(bitbucket.projects).index(key), "name": f"Project {key}",
+                "public": False, "type": "NORMAL"}
+
+    def granted(grants: dict, kind: str) -> Response:
+        needle = fold(request.args.get("filter", ""))
+        held = sorted((name, p) for (k, name), p in grants.items() if k == kind and needle in name)
+        if kind == "group":
+            return paged(held, lambda item: {"group": {"name": directory.group(item[0]) or item[0]},
+                                             "permission": item[1]})
+        held = [(directory.user(name), p) for name, p in held]
+        return paged([(a, p) for a, p in held if a is not None],
+                     lambda item: {"user": bitbucket.application_user(base_url(), item[0]), "permission": item[1]})
+
+    def project_grants(key: str) -> dict:
+        if key not in bitbucket.projects:
+            raise ProductError(404, f"Project {key} does not exist.",
+                               exception="com.atlassian.bitbucket.project.NoSuchProjectException")
+        return bitbucket.projects[key]
+
+    def repository_grants(key: str, slug: str) -> dict:
+        project_grants(key)
+        if (key, slug) not in bitbucket.repositories:
+            raise ProductError(404, f"Repository {key}/{slug} does not exist.",
+                               exception="com.atlassian.bitbucket.repository.NoSuchRepositoryException")
+        return bitbucket.repositories[(key, slug)]
+
+    # The caller is a global administrator here: it sees every project and repository.
+    @api.route("/projects", "GET", Access.USER)
+    def projects() -> Response:
+        return paged(sorted(bitbucket.projects), project_json)
+
+    @api.route("/repos", "GET", Access.USER)
+    def repositories() -> Response:
+        wanted = fold(request.args.get("projectkey", ""))
+        found = sorted(r for r in bitbucket.repositories if not wanted or fold(r[0]) == wanted)
+        return paged(found, lambda r: {"slug": r[1], "name": r[1], "scmId": "git", "state": "AVAILABLE",
+                                       "project": project_json(r[0]), "public": False, "archived": False})
+
+    for kind in ("user", "group"):
+        api.route(f"/projects/<key>/permissions/{kind}s", "GET")(
+            lambda key, kind=kind: granted(project_grants(key), kind))
+        api.route(f"/projects/<key>/repos/<slug>/permissions/{kind}s", "GET")(
+            lambda key, slug, kind=kind: granted(repository_grants(key, slug), kind))
 
     @api.route("/admin/user-directories", "GET")
     def user_directories() -> Response:

@@ -3,13 +3,14 @@
 User names must be lower case (create refuses upper case), group names are kept lower case,
 administrators are the members of ``confluence-administrators``, user keys are opaque hex ids,
 and a user delete is a long task to poll (docs/products.md §3.7). The user JSON carries no e-mail (§3.3).
+Spaces hold permissions granted to users (by key) and groups; from 9.1 they can be read (§3.14).
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -21,6 +22,8 @@ from atlassian_clients.fakes.product import Caller, FakeProduct
 from atlassian_clients.fakes.rest import json_response, seraph_failure_response
 
 ADMIN_GROUP = "confluence-administrators"
+READ = {("space", "read")}
+ADMINISTER = {("space", "read"), ("space", "administer")}
 USERS_GROUP = "confluence-users"
 
 
@@ -37,6 +40,17 @@ class LongTask:
         return self.polls_left <= 0
 
 
+@dataclass
+class Space:
+    """A space and its permissions: (``"user"`` and a user key, or ``"group"`` and a name) ->
+    the ``(targetType, operationKey)`` pairs granted (docs/products.md §3.14)."""
+
+    key: str
+    name: str
+    type: str = "global"
+    grants: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
+
+
 class FakeConfluence(FakeProduct):
     name = "confluence"
     default_version = "9.2.3"
@@ -50,6 +64,7 @@ class FakeConfluence(FakeProduct):
         self.long_task_polls = 0
         # Users the licence allows; creating one more answers 402 (docs/products.md §3.4).
         self.licence_seats: int | None = None
+        self.spaces: dict[str, Space] = {}  # by key
         super().__init__(**options)
 
     # -- instance ----------------------------------------------------------------------------------
@@ -77,6 +92,28 @@ class FakeConfluence(FakeProduct):
     def is_admin(self, name: str) -> bool:
         return self.directory.is_member(ADMIN_GROUP, name)
 
+    def add_space(self, key: str, *, admins: tuple[str, ...] = (), admin_groups: tuple[str, ...] = (),
+                  readers: tuple[str, ...] = (), kind: str = "global") -> Space:
+        """A space whose ``admins`` (user names) and ``admin_groups`` may read and administer it,
+        and ``readers`` (user names) read it."""
+        with self.lock:
+            space = Space(key, f"Space {key}", kind)
+            for names, subject, operations in ((admins, "user", ADMINISTER), (readers, "user", READ),
+                                               (admin_groups, "group", ADMINISTER)):
+                for name in names:
+                    who = self.directory.user(name).key if subject == "user" else name.lower()
+                    space.grants.setdefault((subject, who), set()).update(operations)
+            self.spaces[key] = space
+            return space
+
+    def space_admins(self) -> dict[str, list[str]]:
+        """Every space's administrators, ``user:NAME`` or ``group:NAME`` (tests compare these)."""
+        with self.lock:
+            names = {a.key: a.name for a in self.directory.users()}
+            return {key: sorted(f"{kind}:{names.get(who, who) if kind == 'user' else who}"
+                                for (kind, who), granted in space.grants.items() if ("space", "administer") in granted)
+                    for key, space in self.spaces.items()}
+
     def submit_long_task(self, name_key: str, subject: str) -> LongTask:
         task = LongTask(str(next(self._task_ids)), name_key, subject, time.time(), self.long_task_polls)
         self.long_tasks[task.id] = task
@@ -93,6 +130,7 @@ class FakeConfluence(FakeProduct):
                 {"id": t.id, "name": t.name_key, "subject": t.subject, "done": t.done} for t in self.long_tasks.values()
             ],
             "licenceSeats": self.licence_seats,
+            "spaceAdmins": self.space_admins(),
         }
 
     # -- answers -----------------------------------------------------------------------------------
@@ -155,6 +193,23 @@ class FakeConfluence(FakeProduct):
             person["status"] = "active" if account.active else "deactivated"
             del person["_expandable"]["status"]
         return person
+
+    @staticmethod
+    def space_json(base: str, space: Space) -> dict[str, Any]:
+        return {"id": 98300 + sum(map(ord, space.key)), "key": space.key, "name": space.name, "type": space.type,
+                "status": "current", "_links": {"self": f"{base}/rest/api/space/{quote(space.key)}"}}
+
+    @staticmethod
+    def space_permissions(space: Space) -> list[dict[str, Any]]:
+        """``GET /space/{key}/permissions``: one entry per operation granted; a user subject is named
+        by its key only, a group by its name (docs/products.md §3.14)."""
+        entries = []
+        for (kind, who), granted in space.grants.items():
+            subject = {"type": "user", "userKey": who} if kind == "user" else {"type": "group", "name": who}
+            entries += [{"operation": {"targetType": target, "operationKey": operation}, "subject": subject,
+                         "spaceKey": space.key, "spaceId": 98300 + sum(map(ord, space.key))}
+                        for target, operation in sorted(granted)]
+        return entries
 
     def group_json(self, base: str, name: str) -> dict[str, Any]:
         return {"type": "group", "name": name, "_links": self.links(base, f"{base}/rest/api/group/{quote(name)}")}

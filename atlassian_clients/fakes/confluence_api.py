@@ -235,6 +235,21 @@ def create_confluence_app(confluence: FakeConfluence, recorder: ExchangeLog | No
         directory.remove_member(group, user)  # idempotent
         return empty_response(204)
 
+    @api.route("/space", "GET", Access.USER)
+    def list_spaces() -> Response:
+        kind = request.args.get("type")
+        spaces = [s for s in confluence.spaces.values() if kind in (None, s.type)]
+        return results(spaces, lambda space: confluence.space_json(base_url(), space), 25)
+
+    @api.route("/space/<space_key>/permissions", "GET")
+    def space_permissions(space_key: str) -> Response:
+        # The space permissions resources arrived in 9.1 (docs/products.md §3.14).
+        require_version("9.1")
+        space = confluence.spaces.get(space_key)
+        if space is None:
+            raise ProductError(404, f"No space found with key : {space_key}")
+        return json_response(confluence.space_permissions(space))
+
     @api.route("/server-information", "GET", Access.USER)
     def server_information() -> Response:
         return json_response(confluence.server_information(base_url()))

@@ -219,6 +219,9 @@ class Plan:
     operations: tuple[Operation, ...] = ()  # rules/operations.py
     skipped: str | None = None  # the whole resource is left alone on this target, and why
     notes: tuple[str, ...] = ()  # things reported without failing (e.g. Confluence cannot rename)
+    # What the product says and the bridge reports, one audit entry each, and leaves as it is (a
+    # leaver who is the only administrator of a space or repository, docs/products.md §3.14, §4.15).
+    reports: tuple[str, ...] = ()
     # The user's or group's name on the target once every operation has run; None when skipped or
     # when nothing will exist there (deleted, never created).
     final_name: str | None = None

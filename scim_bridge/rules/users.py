@@ -134,6 +134,12 @@ def deprovisions(plan: Plan) -> bool:
                for op in plan.operations)
 
 
+def leaves(plan: Plan) -> bool:
+    """Whether the account goes: deactivated or deleted, or unlicensed where the product cannot
+    deactivate (Bitbucket, docs/products.md §4.6)."""
+    return deprovisions(plan) or any(isinstance(op, RevokeLicence) for op in plan.operations)
+
+
 def _hand_over(name: str, leadership: Leadership | None) -> tuple[tuple[Operation, ...], str | None]:
     """The hand-overs of what ``name`` leads, or why the account cannot go (no successor)."""
     if leadership is None or not leadership.leads:

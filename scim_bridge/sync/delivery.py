@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import NamedTuple
 
+from atlassian_clients.base import AtlassianError, Unavailable
 from scim_bridge.rules.groups import desired_group, plan_group, renames
 from scim_bridge.rules.model import (
     AppliedGroup,
@@ -27,7 +28,7 @@ from scim_bridge.rules.model import (
 )
 from scim_bridge.rules.names import managed_groups, map_group_name, name_key
 from scim_bridge.rules.seats import frees_seat, takes_seat
-from scim_bridge.rules.users import deprovisions, desired_user, plan_user
+from scim_bridge.rules.users import deprovisions, desired_user, leaves, plan_user
 from scim_bridge.sync.executor import DONE, Executor, Outcome, Settle, Subject, Target
 from scim_bridge.sync.failure_policy import AwaitedGroup
 from scim_bridge.sync.outbox import Claim, ClaimLost
@@ -103,11 +104,27 @@ class Delivery:
             plan = plan_user(desired, applied, remote, capabilities=capabilities, managed=managed,
                              existing_groups=existing, rules=rules,
                              leadership=self._leadership(target, snapshot, remote.name))
+        if remote is not None and capabilities.can_report_sole_admins and leaves(plan) and not plan.refused:
+            # Read only for a leaver; reported, never changed (docs/products.md §3.14, §4.15).
+            plan = self._sole_administration(target, plan, remote.name)
         if applied is None and remote is not None and remote.key and \
                 self.records.key_linked_elsewhere(target.name, "User", remote.key, user_id):
             # Never two IdP users on one account: this one found an account another user is linked to.
             plan = Plan(skipped=f"the account {remote.name} is already linked to another identity provider user")
         return UserPlan(snapshot, applied, desired, plan)
+
+    @staticmethod
+    def _sole_administration(target: Target, plan: Plan, name: str) -> Plan:
+        """Report what ``name`` alone administers. A refused read (no permission to read a space's
+        permissions, say) is noted and the account still goes; an unreachable product is retried."""
+        try:
+            alone = target.client.administered_alone(name)
+        except Unavailable:
+            raise
+        except AtlassianError as error:
+            return replace(plan, notes=(*plan.notes, f"could not tell whether {name} is the only administrator "
+                                                     f"of a space or repository: {error}"))
+        return _report_sole_administration(plan, name, alone)
 
     def _leadership(self, target: Target, snapshot: UserSnapshot, name: str) -> Leadership:
         """What ``name`` leads on the target and who takes it over: the SCIM manager's account when
@@ -263,6 +280,16 @@ class Delivery:
         self.executor.succeeded(target, subject, None if gone else AppliedGroup(desired.name).link_state(),
                                 "; ".join(plan.notes) or None)
         return DONE
+
+
+def _report_sole_administration(plan: Plan, name: str, alone: tuple[str, ...]) -> Plan:
+    """An audit entry for each space, project or repository ``name`` alone administers, and a note
+    on the link naming them all; the account still goes."""
+    if not alone:
+        return plan
+    reports = tuple(f"{name} is the only administrator of {what}; left as it is" for what in alone)
+    note = f"{name} was the only administrator of {', '.join(alone)}: give it another administrator"
+    return replace(plan, reports=plan.reports + reports, notes=(*plan.notes, note))
 
 
 def run_through(run) -> bool:

@@ -5,7 +5,9 @@ made that mutates), audits every call with the applied values before and after i
 link's outcome, and turns a failure into an :class:`Outcome` through the failure policy
 (``failure_policy.py``). Concurrent deliveries in one process never create (or delete) one group
 twice at once: such operations name what they must do alone (``Operation.exclusive``) and run
-under a lock per target and name (docs/architecture.md, "Delivery and the worker").
+under a lock per target and name (docs/architecture.md, "Delivery and the worker"). What a plan only
+reports (``Plan.reports``) gets an entry of its own, ``skipped`` once the calls ran, ``planned`` in a
+dry run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from scim_bridge.sync.outbox import ClaimLost
 from scim_bridge.sync.records import DeliveryRecords
 
 log = logging.getLogger("scim_bridge.delivery")
+# The audit action of what a plan reports and leaves alone (a leaver alone administering a space).
+REPORT = "sole_administrator"
 
 
 @dataclass
@@ -112,6 +116,8 @@ class Executor:
                 # Keep what did happen (an account created, a rename made) for the next attempt.
                 self._record(target, subject, status="failed", applied=_link(state))
                 raise
+        for report in plan.reports:  # once the calls ran: a retried attempt does not say it twice
+            self._audit(target, subject, REPORT, "skipped", report)
         return Run(state)
 
     def _plan_only(self, target: Target, subject: Subject, plan: Plan, state: Any, because: str | None) -> Run:
@@ -122,6 +128,8 @@ class Executor:
             self._audit(target, subject, operation.action, "planned", _detail(operation, because),
                         *_changes(planned, after))
             planned = after
+        for report in plan.reports:
+            self._audit(target, subject, REPORT, "planned", report)
         summary = f"dry run: {len(operations)} operation(s) planned, none applied"
         if subject.resource_id is not None:
             self._record(target, subject, status="planned", applied=None, reason="; ".join((summary, *plan.notes)))

@@ -642,3 +642,52 @@ def test_no_licence_installed_means_no_seats_to_guard(bitbucket, rsps):
              json={"errors": [{"message": "No license has been installed."}]})
 
     assert client.seats() is None
+
+
+def permitted(kind: str, name: str, permission: str) -> dict:
+    who = {"name": name} if kind == "group" else {"name": name, "slug": name, "id": 101, "type": "NORMAL",
+                                                   "active": True, "displayName": name.title()}
+    return {kind: who, "permission": permission}
+
+
+def repository(project: str, slug: str) -> dict:
+    return {"slug": slug, "name": slug, "project": {"key": project, "name": project}}
+
+
+def test_administered_alone_reads_each_project_and_repository_and_groups_only_where_needed(bitbucket, rsps):
+    # docs/products.md §4.15: nothing lists what one user administers.
+    client, wire = bitbucket
+    add(rsps, "GET", f"{API}/projects", json=bb_page([{"key": "SOLO"}, {"key": "PRJ"}]))
+    add(rsps, "GET", f"{API}/projects/SOLO/permissions/users", json=bb_page([
+        permitted("user", "carol", "PROJECT_WRITE")]))
+    add(rsps, "GET", f"{API}/projects/PRJ/permissions/users", json=bb_page([
+        permitted("user", "Alice", "PROJECT_ADMIN")]))
+    add(rsps, "GET", f"{API}/projects/PRJ/permissions/groups", json=bb_page([
+        permitted("group", "leads", "PROJECT_ADMIN")]))
+    add(rsps, "GET", f"{API}/repos", json=bb_page([repository("SOLO", "app"), repository("SOLO", "shared"),
+                                                   repository("PRJ", "lib")]))
+    add(rsps, "GET", f"{API}/projects/SOLO/repos/app/permissions/users", json=bb_page([
+        permitted("user", "alice", "REPO_ADMIN"), permitted("user", "carol", "REPO_WRITE")]))
+    add(rsps, "GET", f"{API}/projects/SOLO/repos/app/permissions/groups", json=bb_page([]))
+    add(rsps, "GET", f"{API}/projects/SOLO/permissions/groups", json=bb_page([]))
+    add(rsps, "GET", f"{API}/projects/SOLO/repos/shared/permissions/users", json=bb_page([
+        permitted("user", "alice", "REPO_ADMIN"), permitted("user", "carol", "REPO_ADMIN")]))
+    add(rsps, "GET", f"{API}/projects/PRJ/repos/lib/permissions/users", json=bb_page([
+        permitted("user", "alice", "REPO_ADMIN")]))
+    add(rsps, "GET", f"{API}/projects/PRJ/repos/lib/permissions/groups", json=bb_page([]))
+
+    # PRJ is shared with a group, so is PRJ/lib through its project; SOLO/shared with carol.
+    assert client.administered_alone("alice") == ("repository SOLO/app",)
+    assert [s.path for s in wire.sent()] == [
+        f"{P}/projects",
+        f"{P}/projects/SOLO/permissions/users",
+        f"{P}/projects/PRJ/permissions/users",
+        f"{P}/projects/PRJ/permissions/groups",
+        f"{P}/repos",
+        f"{P}/projects/SOLO/repos/app/permissions/users",
+        f"{P}/projects/SOLO/repos/app/permissions/groups",
+        f"{P}/projects/SOLO/permissions/groups",
+        f"{P}/projects/SOLO/repos/shared/permissions/users",
+        f"{P}/projects/PRJ/repos/lib/permissions/users",
+        f"{P}/projects/PRJ/repos/lib/permissions/groups",
+    ]

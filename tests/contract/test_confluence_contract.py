@@ -376,3 +376,46 @@ def test_product_info(confluence, rsps, version, create, deactivate):
     assert (caps.can_create_user, caps.can_deactivate) == (create, deactivate)
     assert not caps.can_rename_user and not caps.can_rename_group and not caps.can_find_by_email
     assert wire.sent(headers=True) == [Sent("GET", f"{P}/server-information", {}, None, READ)]
+
+
+def space_permission(key: str, operation: str, subject: dict) -> dict:
+    return {"operation": {"targetType": "space", "operationKey": operation}, "subject": subject,
+            "spaceKey": key, "spaceId": 131083}
+
+
+def test_administered_alone_reads_each_site_space_and_names_those_only_the_account_administers(confluence, rsps):
+    # docs/products.md §3.14: users in space permissions are named by their key, groups by name.
+    client, wire = confluence
+    server_information(rsps, "9.1.0")
+    alice, bob = {"type": "user", "userKey": "k-alice"}, {"type": "user", "userKey": "k-bob"}
+    rsps.add(responses.GET, f"{API}/user", json=person("alice", key="k-alice"))
+    rsps.add(responses.GET, f"{API}/space", json=page([{"key": "DOCS", "name": "Docs", "type": "global"},
+                                                        {"key": "TEAM", "name": "Team", "type": "global"}], 0, 2, True))
+    rsps.add(responses.GET, f"{API}/space", json=page([{"key": "OPS", "name": "Ops", "type": "global"}], 2, 2, False))
+    rsps.add(responses.GET, f"{API}/space/DOCS/permissions", json=[
+        space_permission("DOCS", "read", alice), space_permission("DOCS", "administer", alice),
+        space_permission("DOCS", "read", bob)])
+    rsps.add(responses.GET, f"{API}/space/TEAM/permissions", json=[
+        space_permission("TEAM", "administer", alice), space_permission("TEAM", "administer", bob)])
+    rsps.add(responses.GET, f"{API}/space/OPS/permissions", json=[
+        space_permission("OPS", "administer", alice),
+        space_permission("OPS", "administer", {"type": "group", "name": "confluence-administrators"})])
+
+    assert client.administered_alone("Alice") == ("space DOCS",)
+    assert [(s.method, s.path, s.query) for s in wire.sent()][1:] == [
+        ("GET", f"{P}/user", {"username": "alice", "expand": "status"}),
+        ("GET", f"{P}/space", {"type": "global", "start": "0", "limit": "2"}),
+        ("GET", f"{P}/space/DOCS/permissions", {}),
+        ("GET", f"{P}/space/TEAM/permissions", {}),
+        ("GET", f"{P}/space", {"type": "global", "start": "2", "limit": "2"}),
+        ("GET", f"{P}/space/OPS/permissions", {}),
+    ]
+
+
+def test_administered_alone_before_9_1_reads_nothing(confluence, rsps):
+    client, wire = confluence
+    server_information(rsps, "9.0.2")
+
+    assert not client.capabilities().can_report_sole_admins
+    assert client.administered_alone("alice") == ()
+    assert [s.path for s in wire.sent()] == [f"{P}/server-information"]

@@ -379,3 +379,28 @@ def test_the_licence_tells_its_user_limit_and_the_licensed_users_counted(fakes):
     assert (body["maximumNumberOfUsers"], body["unlimitedNumberOfUsers"]) == (3, False)
     assert body["status"]["currentNumberOfUsers"] == 2  # the administrator and ann
     assert bitbucket(fakes, "GET", "/admin/license", api="1.0").json() == body
+
+
+def test_projects_repositories_and_their_permitted_users_and_groups(fakes):
+    # docs/products.md §4.15
+    fake = fakes.bitbucket
+    fake.add_user("alice", "Alice", "alice@example.com")
+    fake.add_user("carol", "Carol", "carol@example.com")
+    fake.add_group("leads")
+    fake.add_project("PRJ", admins=("carol",), admin_groups=("leads",))
+    fake.add_repository("PRJ", "app", admins=("alice",), writers=("carol",))
+
+    assert [p["key"] for p in bitbucket(fakes, "GET", "/projects").json()["values"]] == ["PRJ"]
+    assert [(r["project"]["key"], r["slug"]) for r in bitbucket(fakes, "GET", "/repos").json()["values"]] == \
+        [("PRJ", "app")]
+    users = bitbucket(fakes, "GET", "/projects/PRJ/repos/app/permissions/users").json()["values"]
+    assert [(u["user"]["name"], u["permission"]) for u in users] == [("alice", "REPO_ADMIN"), ("carol", "REPO_WRITE")]
+    groups = bitbucket(fakes, "GET", "/projects/PRJ/permissions/groups").json()["values"]
+    assert [(g["group"]["name"], g["permission"]) for g in groups] == [("leads", "PROJECT_ADMIN")]
+    assert bitbucket(fakes, "GET", "/projects/NOPE/permissions/users").status_code == 404
+
+    # Revoking the licence leaves them; deleting the user drops the user's (docs/products.md §4.7).
+    assert bitbucket(fakes, "DELETE", "/admin/permissions/users", params={"name": "alice"}).status_code == 204
+    assert fake.resource_permissions()["PRJ/app"] == {"user:alice": "REPO_ADMIN", "user:carol": "REPO_WRITE"}
+    assert bitbucket(fakes, "DELETE", "/admin/users", params={"name": "alice"}).status_code == 200
+    assert fake.resource_permissions()["PRJ/app"] == {"user:carol": "REPO_WRITE"}

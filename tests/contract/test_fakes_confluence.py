@@ -307,3 +307,23 @@ def test_personal_access_token_as_bearer(fakes):
         fakes, "POST", "/admin/group", auth=None, headers={"Authorization": "Bearer conf-admin-pat"}, json={"name": "x"}
     )
     assert response.status_code == 200
+
+
+def test_spaces_list_and_their_permissions_name_users_by_key(fakes):
+    # docs/products.md §3.14
+    fake = fakes.confluence
+    alice = fake.add_user("alice", "Alice", "alice@example.com")
+    fake.add_space("DOCS", admins=("alice",), admin_groups=("confluence-administrators",))
+    fake.add_space("~alice", admins=("alice",), kind="personal")
+
+    listed = confluence(fakes, "GET", "/space", params={"type": "global"}).json()
+    assert [s["key"] for s in listed["results"]] == ["DOCS"]
+    granted = confluence(fakes, "GET", "/space/DOCS/permissions").json()
+    assert {(e["operation"]["operationKey"], tuple(sorted(e["subject"].items()))) for e in granted} == {
+        ("read", (("type", "user"), ("userKey", alice.key))),
+        ("administer", (("type", "user"), ("userKey", alice.key))),
+        ("read", (("name", "confluence-administrators"), ("type", "group"))),
+        ("administer", (("name", "confluence-administrators"), ("type", "group"))),
+    }
+    assert confluence(fakes, "GET", "/space/NOPE/permissions").status_code == 404
+    assert fake.space_admins()["DOCS"] == ["group:confluence-administrators", "user:alice"]

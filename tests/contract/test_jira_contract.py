@@ -670,3 +670,15 @@ def test_seats_without_configured_keys_are_the_default_applications_and_unlimite
 
     assert client.seats() == Seats(9, 10, "jira-software")
     assert client.seats() is None
+
+
+def test_jira_and_crowd_report_no_sole_administrators_and_call_nothing(jira, rsps, client_for):
+    # Only Confluence spaces and Bitbucket projects and repositories are reported (docs/products.md §3.14, §4.15).
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/serverInfo", json={"version": "9.12.0", "versionNumbers": [9, 12, 0]})
+    assert not client.capabilities().can_report_sole_admins
+    assert client.administered_alone("alice") == ()
+    crowd, crowd_wire = client_for("crowd")
+    assert crowd.administered_alone("alice") == ()
+    assert [s.path for s in wire.sent()] == [f"{P}/serverInfo"]
+    assert crowd_wire.sent() == []

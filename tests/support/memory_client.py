@@ -26,7 +26,7 @@ from atlassian_clients.base import (
 )
 
 READS = frozenset({"product_info", "capabilities", "get_user", "find_users_by_email", "iter_users", "get_group",
-                   "iter_groups", "iter_group_members", "user_groups", "led_by"})
+                   "iter_groups", "iter_group_members", "user_groups", "led_by", "administered_alone"})
 MUTATING = frozenset({"create_user", "update_user", "set_active", "rename_user", "delete_user", "create_group",
                       "delete_group", "add_member", "remove_member", "grant_licence", "revoke_licence",
                       "set_project_lead", "set_component_lead"})
@@ -271,6 +271,11 @@ class MemoryDirectory:
         self._enter("set_component_lead", component, username)
         with self.lock:
             self.component_leads[component] = username
+
+    def administered_alone(self, username: str) -> tuple[str, ...]:
+        """Nothing: the memory client administers no spaces or repositories."""
+        self._enter("administered_alone", username)
+        return ()
 
     def seats(self):
         """Unlimited: the memory client's capabilities do not say ``can_read_seats`` unless a test sets it."""

@@ -58,6 +58,9 @@ ADMIN_SYNC_PATHS = {
         "/rest/api/longtask",
         "/rest/api/longtask/{id}",
         "/rest/api/server-information",
+        # space administrators, reported for a leaver (docs/products.md §3.14)
+        "/rest/api/space",
+        "/rest/api/space/{spaceKey}/permissions",
     ),
     "bitbucket": (
         "/api/latest/admin/users",
@@ -76,6 +79,13 @@ ADMIN_SYNC_PATHS = {
         "/api/latest/admin/license",  # its user limit and the users counted (docs/products.md §4.14)
         "/api/latest/users/{userSlug}",
         "/api/latest/application-properties",
+        # project and repository administrators, reported for a leaver (docs/products.md §4.15)
+        "/api/latest/projects",
+        "/api/latest/repos",
+        "/api/latest/projects/{projectKey}/permissions/users",
+        "/api/latest/projects/{projectKey}/permissions/groups",
+        "/api/latest/projects/{projectKey}/repos/{repositorySlug}/permissions/users",
+        "/api/latest/projects/{projectKey}/repos/{repositorySlug}/permissions/groups",
     ),
     "crowd": (
         "/user",
@@ -211,6 +221,7 @@ CONFLUENCE_UNDECLARED_ERRORS = {
     ("/rest/api/admin/group", "post"): ("401",),
     ("/rest/api/admin/group/{groupName}", "delete"): ("401",),
     ("/rest/api/longtask/{id}", "get"): ("401",),
+    ("/rest/api/space/{spaceKey}/permissions", "get"): ("404",),  # no such space (or before 9.1)
 }
 
 
@@ -267,6 +278,8 @@ def bitbucket_user_links_readable(doc: Document) -> None:
     # "links": {"self": [{"href": ...}]} (the same links as on every Bitbucket entity).
     for schema in ("RestApplicationUser", "RestDetailedUser"):
         del doc["components"]["schemas"][schema]["properties"]["links"]["writeOnly"]
+    # The same user, inline in a project's or repository's permitted users (docs/products.md §4.15).
+    del doc["components"]["schemas"]["RestPermittedUser"]["properties"]["user"]["properties"]["links"]["writeOnly"]
 
 
 def bitbucket_groups_for_user(doc: Document) -> None:
