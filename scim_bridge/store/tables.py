@@ -45,13 +45,16 @@ class Table:
             row.active = attributes.get("active", True) is not False
             emails = attributes.get("emails") or []
             if not stored or emails != (emails_before or []):
+                wanted = _email_rows(emails)
+                # Set before the row is first written: a new user takes one INSERT, no UPDATE after it.
+                row.primary_email_lower = next((v for v, _t, p in wanted if p), wanted[0][0] if wanted else None)
                 if not stored:
                     session.add(row)
                     session.flush()  # the email rows reference the user row
                 # No flush of a changed row here: the repository checks the new userName first, so a
                 # rename onto a taken name is refused as "already taken", not met as a constraint error.
                 with session.no_autoflush:
-                    _fill_emails(session, row, emails, replace=stored)
+                    _fill_emails(session, row, wanted, replace=stored)
         else:
             row.display_name = attributes["displayName"]
             row.display_name_lower = row.display_name.lower()
@@ -65,14 +68,15 @@ class Table:
             row.display_name_lower = None
 
 
-def _fill_emails(session: Session, row: User, emails: list[dict], *, replace: bool) -> None:
-    wanted = [
+def _email_rows(emails: list[dict]) -> list[tuple[str, str | None, bool]]:
+    return [
         (e["value"].lower(), e.get("type"), bool(e.get("primary")))
         for e in emails
         if isinstance(e.get("value"), str)
     ]
-    primary = next((v for v, _t, p in wanted if p), wanted[0][0] if wanted else None)
-    row.primary_email_lower = primary
+
+
+def _fill_emails(session: Session, row: User, wanted: list[tuple[str, str | None, bool]], *, replace: bool) -> None:
     if replace:
         session.execute(sa.delete(UserEmail).where(UserEmail.user_id == row.id))
     session.add_all(UserEmail(user_id=row.id, value_lower=v, type=t, primary=p) for v, t, p in wanted)
