@@ -28,7 +28,7 @@ from scim_bridge.scim.schemas import ResourceType
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.links import Naming, reserve
 from scim_bridge.store.members import MembershipDelta, apply_delta, member_list, replace_members
-from scim_bridge.store.models import AuditEntry, Group, GroupMember, utcnow
+from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, UserEmail, utcnow
 from scim_bridge.store.outbox import enqueue
 from scim_bridge.store.provisioning import statuses
 from scim_bridge.store.query import indexed_equality, order_clause, where_clause
@@ -241,26 +241,33 @@ class Repository:
     # -- writes --------------------------------------------------------------------------------
 
     def create(self, rtype: ResourceType, attributes: dict, actor: str, *, members: Sequence[str] = ()) -> Record:
-        """``members``: the ids of a new group's users."""
+        """``members``: the ids of a new group's users. Written with SQLAlchemy Core: a uniqueness
+        check, then one INSERT per table (the resource, its emails, the audit entry)."""
         table = TABLES[rtype.name]
         with self._transaction() as session:
-            self._check_unique(session, table, attributes, None)
+            conn = session.connection()
+            value = table.unique_value(attributes)
+            other = table.id_by_unique(conn, value)
+            if other is not None:
+                raise _taken(table, value, other)
             now = self.clock()
-            row = table.model(id=self.new_id(), version=1, created=now, last_modified=now)
-            table.fill(session, row, attributes)
-            session.add(row)
-            session.flush()
+            row = _NewRow(self.new_id(), attributes)
+            conn.execute(_INSERT[table.model], [{"id": row.id, "version": 1, "created": now, "last_modified": now,
+                                                 **table.new_row(attributes)}])
+            emails = table.new_emails(row.id, attributes)
+            if emails:
+                conn.execute(_INSERT[UserEmail], emails)
             affected = set()
             if table.model is Group and members:
                 affected = replace_members(session, row.id, members)
             queued = self._changed(session, table, row, affected, bump=False)
-            self._audit(session, actor, "create", table, row.id, None, attributes)
+            conn.execute(_INSERT[AuditEntry], [self._audit_row(actor, "create", table, row.id, None, attributes)])
             session.flush()
+            record = Record(table.rtype, row.id, attributes, 1, now, now)
             if table.model is Group:
-                record = self._records(session, table, [row], True)[0]
+                record.members = member_rows(session, [row.id])[row.id]
             else:  # a new user belongs to no group yet
-                record = Record(table.rtype, row.id, row.resource, row.version, row.created, row.last_modified,
-                                groups=[])
+                record.groups = []
             record.queued = queued
             return record
 
@@ -356,10 +363,7 @@ class Repository:
         with session.no_autoflush:  # the row being changed must not be flushed before the check
             other = table.find_by_unique(session, value)
         if other is not None and other.id != own_id:
-            raise Uniqueness(
-                f'{table.unique_attribute} "{value}" is already taken by {table.rtype.name} {other.id} '
-                "(compared case-insensitively): look that resource up instead of creating it again."
-            )
+            raise _taken(table, value, other.id)
 
     def _changed(self, session: Session, table: Table, row, affected_users: set[str], bump=True,
                  resource_changed=True) -> tuple:
@@ -391,10 +395,31 @@ class Repository:
         return (*own, *(("User", u) for u in sorted(affected_users)))
 
     def _audit(self, session, actor, action, table: Table, resource_id, before, after) -> None:
-        session.add(AuditEntry(
-            at=self.clock(), actor=actor, scope="scim", action=action, resource_type=table.rtype.name,
-            resource_id=resource_id, before=before, after=after, outcome="applied",
-        ))
+        session.add(AuditEntry(**self._audit_row(actor, action, table, resource_id, before, after)))
+
+    def _audit_row(self, actor, action, table: Table, resource_id, before, after) -> dict:
+        return {"at": self.clock(), "actor": actor, "scope": "scim", "action": action,
+                "resource_type": table.rtype.name, "resource_id": resource_id, "before": before, "after": after,
+                "outcome": "applied", "detail": None}
+
+
+@dataclass(frozen=True)
+class _NewRow:
+    """What queuing a new resource's deliveries reads of it (``Repository._changed``)."""
+
+    id: str
+    resource: dict
+
+
+# Built once: a create runs the same statements every time.
+_INSERT = {model: sa.insert(model) for model in (User, Group, UserEmail, AuditEntry)}
+
+
+def _taken(table: Table, value: str, other_id: str) -> Uniqueness:
+    return Uniqueness(
+        f'{table.unique_attribute} "{value}" is already taken by {table.rtype.name} {other_id} '
+        "(compared case-insensitively): look that resource up instead of creating it again."
+    )
 
 
 def _page_columns(table: Table, with_related: bool) -> list:
