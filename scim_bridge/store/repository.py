@@ -241,15 +241,26 @@ class Repository:
     # -- writes --------------------------------------------------------------------------------
 
     def create(self, rtype: ResourceType, attributes: dict, actor: str, *, members: Sequence[str] = ()) -> Record:
-        """``members``: the ids of a new group's users. Written with SQLAlchemy Core: a uniqueness
-        check, then one INSERT per table (the resource, its emails, the audit entry)."""
+        """``members``: the ids of a new group's users. Written with SQLAlchemy Core, one INSERT per
+        table (the resource, its emails, the audit entry). The unique index on the lower-cased name
+        refuses a taken name; only then is the holder looked up, to name it in the answer."""
         table = TABLES[rtype.name]
+        try:
+            return self._insert(table, attributes, actor, members)
+        except Uniqueness:
+            value = table.unique_value(attributes)
+            if self._outer is not None:  # in a bulk batch: the holder may be a write of this batch
+                other = table.id_by_unique(self._outer.connection(), value)
+            else:
+                with self._reader() as conn:
+                    other = table.id_by_unique(conn, value)
+            if other is None:
+                raise
+            raise _taken(table, value, other) from None
+
+    def _insert(self, table: Table, attributes: dict, actor: str, members: Sequence[str]) -> Record:
         with self._transaction() as session:
             conn = session.connection()
-            value = table.unique_value(attributes)
-            other = table.id_by_unique(conn, value)
-            if other is not None:
-                raise _taken(table, value, other)
             now = self.clock()
             row = _NewRow(self.new_id(), attributes)
             conn.execute(_INSERT[table.model], [{"id": row.id, "version": 1, "created": now, "last_modified": now,
