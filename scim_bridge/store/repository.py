@@ -95,8 +95,7 @@ class Repository:
         self.clock = clock
         self.new_id = new_id or (lambda: str(uuid.uuid4()))
         self._read = make_session_factory(engine)
-        self._read_engine = (engine.execution_options(isolation_level="AUTOCOMMIT")
-                             if engine.dialect.name == "postgresql" else engine)
+        self._autocommit_reads = engine.dialect.name == "postgresql"
         self._write = make_session_factory(engine, write=True)
         self._outer: Session | None = None  # see in_transaction
 
@@ -214,9 +213,20 @@ class Repository:
     @contextmanager
     def _reader(self) -> Iterator[sa.Connection]:
         """A connection for one read: on PostgreSQL in autocommit (each statement is its own snapshot
-        under READ COMMITTED anyway; no BEGIN and ROLLBACK round trips)."""
-        with self._read_engine.connect() as conn:
-            yield conn
+        under READ COMMITTED anyway), which saves the BEGIN and ROLLBACK round trips. psycopg2's
+        ``autocommit`` flag is set and cleared on the client alone; SQLAlchemy's AUTOCOMMIT isolation
+        option would cost a round trip to reset the isolation level at every return to the pool."""
+        with self.engine.connect() as conn:
+            if not self._autocommit_reads:
+                yield conn
+                return
+            dbapi = conn.connection.dbapi_connection
+            dbapi.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not dbapi.closed:
+                    dbapi.autocommit = False
 
     def _records(self, session: Session, table: Table, rows, with_related: bool,
                  with_status: bool = False) -> list[Record]:
