@@ -1,4 +1,4 @@
-"""The reference server of benchmark 6: PyPI's ``scim2-server``, in memory, built as its own
+"""The reference server of benchmark 7: PyPI's ``scim2-server``, in memory, built as its own
 ``scim2-server`` command builds it (RFC 7643 schemas, User and Group, every feature its default
 configuration announces, one bearer token), but served by gunicorn with the bridge's worker settings
 instead of the command's ``wsgiref`` server, so that both servers stand behind the same HTTP server.

@@ -154,7 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else DEFAULT
     only = frozenset(args.only or BENCHMARKS)
     say = Progress()
-    run = Run(plan.mode, plan.describe(), only=sorted(only) if args.only else None)
+    http = plan.http
+    if args.http_users or args.http_rounds:
+        http = replace(http, users=args.http_users or http.users, rounds=args.http_rounds or http.rounds)
+    scales = plan.describe() if only - {"http"} else (
+        f"over HTTP: up to {http.users:,} users, {http.rounds} rounds of {http.seconds:g} s bursts")
+    run = Run(plan.mode, scales, only=sorted(only) if args.only else None)
     servers = [SqliteServer()]
     versions = {"sqlite": servers[0].version()}
     if args.sqlite_only:
@@ -174,9 +179,6 @@ def main(argv: list[str] | None = None) -> int:
             for server in servers:
                 bench_database(server, plan, fakes.url, run, say, only)
     if "http" in only:
-        http = plan.http
-        if args.http_users or args.http_rounds:
-            http = replace(http, users=args.http_users or http.users, rounds=args.http_rounds or http.rounds)
         bench_http(servers, http, run, say)
     run.tables.sort(key=lambda table: int(table.title.split(".", 1)[0]))
     run.finish(time.perf_counter() - say.started)
