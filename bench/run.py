@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from atlassian_clients.fakes import start_fakes
@@ -23,6 +25,7 @@ from bench.fanout import fanout_table
 from bench.lookups import lookup_table, measure_lookups
 from bench.membership import membership_table
 from bench.memory import memory_table
+from bench.over_http import HttpPlan, http_table, postgres_schema
 from bench.report import Run
 from bench.stores import DEFAULT_POSTGRES, PostgresServer, SqliteServer
 
@@ -45,6 +48,7 @@ class Plan:
     bulk_users: int
     bulk_runs: int
     fanout_users: int
+    http: HttpPlan
 
     def describe(self) -> str:
         return (f"{self.large.label} with a {self.large.members:,}-member group, baseline {self.small.label}; "
@@ -54,10 +58,12 @@ class Plan:
 SMALL = Scale(users=1_000, members=500, groups=200)
 DEFAULT = Plan("default", Scale(users=100_000, members=50_000, groups=20_000), SMALL, request_runs=30,
                request_warmup=3, replace_runs=5, replace_budget=30.0, memory_runs=3, delivery_users=300,
-               delivery_runs=3, bulk_users=1000, bulk_runs=3, fanout_users=100)
+               delivery_runs=3, bulk_users=1000, bulk_runs=3, fanout_users=100,
+               http=HttpPlan(users=100_000, rounds=5, seconds=4.0, warmup=1.0))
 QUICK = Plan("quick", Scale(users=10_000, members=5_000, groups=2_000), SMALL, request_runs=10, request_warmup=2,
              replace_runs=2, replace_budget=10.0, memory_runs=2, delivery_users=50, delivery_runs=2,
-             bulk_users=200, bulk_runs=1, fanout_users=30)
+             bulk_users=200, bulk_runs=1, fanout_users=30,
+             http=HttpPlan(users=5_000, rounds=2, seconds=2.0, warmup=0.5))
 
 
 class Progress:
@@ -68,7 +74,7 @@ class Progress:
         print(f"[{time.perf_counter() - self.started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk", "fanout")
+BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk", "fanout", "http")
 LOADED = {"lookups", "memory", "membership"}  # these share the stores loaded directly (not through SCIM)
 
 
@@ -117,6 +123,20 @@ def bench_loaded(server, database: str, plan: Plan, fakes_url: str, run: Run, sa
                                                    replace_budget=plan.replace_budget))
 
 
+def bench_http(servers, plan: HttpPlan, run: Run, say: Progress) -> None:
+    """Benchmark 7 spans both databases: every server is up at once and they take turns."""
+    with ExitStack() as stack:
+        databases = {}
+        for server in servers:
+            if server.kind == "sqlite":
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scim-bridge-bench-")))
+                databases["SQLite"] = f"sqlite:///{workdir / 'bridge.db'}"
+            else:
+                databases["PostgreSQL"] = stack.enter_context(postgres_schema(server.url))
+        say(f"over HTTP: {', '.join(databases)} and scim2-server, up to {plan.users:,} users")
+        run.tables.append(http_table(7, databases, plan, say))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller, shorter run (a smoke test of the harness)")
@@ -125,13 +145,21 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"PostgreSQL server to benchmark (default {DEFAULT_POSTGRES})")
     which.add_argument("--sqlite-only", action="store_true", help="leave PostgreSQL out")
     parser.add_argument("--output", type=Path, default=RESULTS, help="directory for the results files")
+    parser.add_argument("--http-users", type=int, default=None, metavar="N",
+                        help="the large user count of the http benchmark (default 100,000; 5,000 with --quick)")
+    parser.add_argument("--http-rounds", type=int, default=None, metavar="N", help="rounds of the http benchmark")
     parser.add_argument("--only", action="append", choices=BENCHMARKS, metavar="NAME",
                         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else DEFAULT
     only = frozenset(args.only or BENCHMARKS)
     say = Progress()
-    run = Run(plan.mode, plan.describe(), only=sorted(only) if args.only else None)
+    http = plan.http
+    if args.http_users or args.http_rounds:
+        http = replace(http, users=args.http_users or http.users, rounds=args.http_rounds or http.rounds)
+    scales = plan.describe() if only - {"http"} else (
+        f"over HTTP: up to {http.users:,} users, {http.rounds} rounds of {http.seconds:g} s bursts")
+    run = Run(plan.mode, scales, only=sorted(only) if args.only else None)
     servers = [SqliteServer()]
     versions = {"sqlite": servers[0].version()}
     if args.sqlite_only:
@@ -146,9 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(postgres)
             versions["postgresql"] = postgres.version()
     run.describe_machine(versions)
-    with start_fakes() as fakes:
-        for server in servers:
-            bench_database(server, plan, fakes.url, run, say, only)
+    if only - {"http"}:
+        with start_fakes() as fakes:
+            for server in servers:
+                bench_database(server, plan, fakes.url, run, say, only)
+    if "http" in only:
+        bench_http(servers, http, run, say)
     run.tables.sort(key=lambda table: int(table.title.split(".", 1)[0]))
     run.finish(time.perf_counter() - say.started)
     markdown, data = run.write(args.output)

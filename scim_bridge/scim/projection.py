@@ -41,10 +41,12 @@ class Projection:
             for path in self.include:
                 _copy(resource, out, path)
             return out
+        dropped = [path for path in self.exclude if path.attribute.returned != "always"]
+        if not dropped:
+            return resource  # the default set: nothing to trim, nothing to copy
         out = copy.deepcopy(resource)
-        for path in self.exclude:
-            if path.attribute.returned != "always":
-                _drop(out, path)
+        for path in dropped:
+            _drop(out, path)
         return out
 
 

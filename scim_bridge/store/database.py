@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import select
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -45,9 +47,12 @@ def engine_from_settings(database) -> sa.Engine:
 def make_engine(url: str, timeouts: Timeouts | None = None) -> sa.Engine:
     timeouts = timeouts or Timeouts()
     if url.startswith("sqlite"):
+        parsed = sa.make_url(url)
         engine = sa.create_engine(url, pool_timeout=timeouts.pool_timeout,
-                                  connect_args={"check_same_thread": False, "timeout": timeouts.busy_timeout})
-        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, timeouts))
+                                  connect_args={"check_same_thread": False, "timeout": timeouts.busy_timeout,
+                                                "factory": _WriteLockedConnection})
+        lock = _write_lock(parsed.database)
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, timeouts, lock))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     parsed = sa.make_url(url)
@@ -56,11 +61,50 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> sa.Engine:
     options = " ".join(filter(None, [parsed.query.get("options"),
                                      f"-c statement_timeout={int(timeouts.statement_timeout * 1000)}"]))
     _install_bounded_waits()
-    return sa.create_engine(
-        parsed, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=timeouts.pool_timeout,
+    engine = sa.create_engine(
+        parsed, pool_size=10, max_overflow=10, pool_timeout=timeouts.pool_timeout, pool_recycle=RECYCLE_SECONDS,
         connect_args={"options": options, "connect_timeout": max(1, math.ceil(timeouts.connect_timeout)),
                       "connection_factory": _bounded_connection(timeouts)},
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+# -- PostgreSQL: liveness of pooled connections ---------------------------------------------------------
+#
+# A pooled connection may have died while it sat in the pool (the server restarted, a proxy dropped
+# it). Pinging every checkout (pool_pre_ping) costs a round trip per request; instead a connection is
+# pinged only when it sat idle longer than IDLE_PING_SECONDS, and none lives longer than
+# RECYCLE_SECONDS. A connection found dead while in use (the server went away under load) fails its
+# statement as a disconnect: SQLAlchemy then discards every connection of the pool made before it,
+# and the error boundary answers that request 503 with Retry-After (``database_unavailable``), which
+# identity providers retry.
+
+IDLE_PING_SECONDS = 2.0
+RECYCLE_SECONDS = 1800
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, proxy):
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:
+            # The pool retries the checkout with a fresh connection (a dead server then fails that
+            # connect, within connect_timeout).
+            raise sa.exc.DisconnectionError(exc.__class__.__name__) from exc
 
 
 # -- PostgreSQL: waits bounded on the client side ------------------------------------------------------
@@ -170,8 +214,75 @@ def describe(error: BaseException) -> str:
 # -- SQLite ------------------------------------------------------------------------------------------
 
 
-def _sqlite_pragmas(dbapi_connection, timeouts: Timeouts):
+# SQLite takes one writer at a time. Writers of other processes wait in SQLite's busy handler, which
+# sleeps in growing steps (up to 100 ms) between tries; writers of this process queue on a lock instead
+# (one per database file), taken before BEGIN IMMEDIATE and released when the transaction ends, so
+# the next one starts the moment the previous one commits.
+
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(database: str | None) -> threading.Lock | None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None  # a private database: no other connection writes to it
+    from pathlib import Path
+
+    key = str(Path(database).resolve())
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
+
+
+class _WriteLockedConnection(sqlite3.Connection):
+    """A sqlite3 connection that holds its database's process-wide write lock from BEGIN IMMEDIATE
+    until its transaction ends (commit, rollback or close)."""
+
+    write_lock: threading.Lock | None = None
+    busy_timeout: float = 10.0
+    holds_lock = False
+
+    def begin_write(self) -> None:
+        if self.write_lock is not None:
+            if not self.write_lock.acquire(timeout=self.busy_timeout):
+                # Worded as SQLite's own, so that the boundary answers 503 (``database_unavailable``).
+                raise sqlite3.OperationalError("database is locked")
+            self.holds_lock = True
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self.holds_lock:
+            self.holds_lock = False
+            self.write_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            if not self.in_transaction:
+                self._release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+
+
+def _sqlite_pragmas(dbapi_connection, timeouts: Timeouts, lock: threading.Lock | None = None):
     dbapi_connection.isolation_level = None  # let the "begin" listener issue BEGIN itself
+    if isinstance(dbapi_connection, _WriteLockedConnection):
+        dbapi_connection.write_lock = lock
+        dbapi_connection.busy_timeout = timeouts.busy_timeout
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -186,6 +297,13 @@ def _sqlite_begin(conn):
     # writer would fail at once with "database is locked" when upgrading its read lock; taking the
     # write lock at BEGIN makes writers queue on busy_timeout instead. Reads stay deferred (WAL).
     immediate = conn.get_execution_options().get("write", False)
+    dbapi = conn.connection.dbapi_connection
+    if immediate and isinstance(dbapi, _WriteLockedConnection):
+        try:
+            dbapi.begin_write()
+        except sqlite3.Error as exc:
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", (), exc) from exc
+        return
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 

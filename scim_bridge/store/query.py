@@ -71,6 +71,30 @@ def order_clause(sort_by: str | None, descending: bool, rtype: ResourceType) -> 
     return [ordered, direction(table.model.id)]
 
 
+def indexed_equality(node: Node | None, rtype: ResourceType) -> tuple[ColumnElement, object] | None:
+    """``(column, value)`` when the filter is one ``eq`` on an attribute kept in its own column
+    (``userName``, ``externalId``, ``displayName``, ``id``, ``active``), with the value as the column
+    holds it: the look-ups identity providers make before every write, which the repository answers
+    with a statement built once (``store/repository.py``)."""
+    if not isinstance(node, Compare) or node.op != "eq" or node.path.attribute.multi_valued:
+        return None
+    table = TABLES[rtype.name]
+    operand = table.columns.get(node.path.dotted)
+    if operand is None or not isinstance(operand.expr, sa.Column | sa.orm.InstrumentedAttribute):
+        return None
+    value, attr = node.value, operand.attribute
+    if isinstance(value, str):
+        if attr.type not in _TEXT:
+            return None
+        if not attr.case_exact:
+            if not operand.lowered:
+                return None
+            value = value.lower()
+    elif not (isinstance(value, bool) and attr.type == "boolean"):
+        return None
+    return operand.expr, value
+
+
 # -- filters ---------------------------------------------------------------------------------------
 
 

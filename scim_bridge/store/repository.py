@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,10 +28,10 @@ from scim_bridge.scim.schemas import ResourceType
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.links import Naming, reserve
 from scim_bridge.store.members import MembershipDelta, apply_delta, member_list, replace_members
-from scim_bridge.store.models import AuditEntry, Group, GroupMember, utcnow
+from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, UserEmail, utcnow
 from scim_bridge.store.outbox import enqueue
 from scim_bridge.store.provisioning import statuses
-from scim_bridge.store.query import order_clause, where_clause
+from scim_bridge.store.query import indexed_equality, order_clause, where_clause
 from scim_bridge.store.tables import TABLES, Table, group_rows, member_rows
 
 
@@ -94,6 +95,7 @@ class Repository:
         self.clock = clock
         self.new_id = new_id or (lambda: str(uuid.uuid4()))
         self._read = make_session_factory(engine)
+        self._autocommit_reads = engine.dialect.name == "postgresql"
         self._write = make_session_factory(engine, write=True)
         self._outer: Session | None = None  # see in_transaction
 
@@ -151,22 +153,80 @@ class Repository:
         with_related: bool = True,
         with_status: bool = False,
     ) -> tuple[int, list[Record]]:
+        """One page and the total. The page is read with SQLAlchemy Core (rows, not ORM objects); the
+        total comes from the page itself when it is the first and not full, else from a COUNT; a
+        user's groups are read only for users that have some (one flag in the page's query)."""
         table = TABLES[rtype.name]
+        equality = indexed_equality(node, rtype) if not sort_by else None
+        with self._reader() as conn:
+            rows = []
+            if count > 0:
+                if equality is not None:
+                    statement, params = _equality_page(table, equality[0], descending, with_related), {
+                        "value": equality[1], "offset": start_index - 1, "limit": count}
+                else:
+                    statement, params = self._page(table, node, sort_by, descending, start_index, count,
+                                                   with_related), {}
+                rows = conn.execute(statement, params).all()
+            if start_index == 1 and len(rows) < count:
+                total = len(rows)
+            else:
+                conditions = [table.model.deleted_at.is_(None)]
+                if node is not None:
+                    conditions.append(where_clause(node, rtype, self.targets))
+                total = conn.scalar(sa.select(sa.func.count()).select_from(table.model).where(*conditions))
+            return total, self._page_records(conn, table, rows, with_related, with_status)
+
+    def _page(self, table: Table, node: Node | None, sort_by, descending: bool, start_index: int, count: int,
+              with_related: bool):
         conditions = [table.model.deleted_at.is_(None)]
         if node is not None:
-            conditions.append(where_clause(node, rtype, self.targets))
-        with self._read() as session:
-            total = session.scalar(sa.select(sa.func.count()).select_from(table.model).where(*conditions))
-            if count <= 0:
-                return total, []
-            rows = session.scalars(
-                sa.select(table.model)
-                .where(*conditions)
-                .order_by(*order_clause(sort_by, descending, rtype))
-                .offset(start_index - 1)
-                .limit(count)
-            ).all()
-            return total, self._records(session, table, rows, with_related, with_status)
+            conditions.append(where_clause(node, table.rtype, self.targets))
+        return (sa.select(*_page_columns(table, with_related)).where(*conditions)
+                .order_by(*order_clause(sort_by, descending, table.rtype))
+                .offset(start_index - 1).limit(count))
+
+    def _page_records(self, conn: sa.Connection, table: Table, rows, with_related: bool,
+                      with_status: bool) -> list[Record]:
+        related: dict[str, list[dict]] = {}
+        status: dict[str, list[dict]] = {}
+        wanted = [r.id for r in rows if table.model is Group or r.related] if with_related else []
+        if wanted or (with_status and rows):
+            with Session(bind=conn) as session:
+                if wanted:
+                    related = (member_rows if table.model is Group else group_rows)(session, wanted)
+                if with_status:
+                    status = statuses(session, table.rtype, self.targets, [r.id for r in rows])
+        out = []
+        for row in rows:
+            record = Record(table.rtype, row.id, row.resource, row.version, row.created, row.last_modified)
+            if with_related:
+                if table.model is Group:
+                    record.members = related.get(row.id, [])
+                else:
+                    record.groups = related.get(row.id, [])
+            if with_status:
+                record.provisioning = status[row.id]
+            out.append(record)
+        return out
+
+    @contextmanager
+    def _reader(self) -> Iterator[sa.Connection]:
+        """A connection for one read: on PostgreSQL in autocommit (each statement is its own snapshot
+        under READ COMMITTED anyway), which saves the BEGIN and ROLLBACK round trips. psycopg2's
+        ``autocommit`` flag is set and cleared on the client alone; SQLAlchemy's AUTOCOMMIT isolation
+        option would cost a round trip to reset the isolation level at every return to the pool."""
+        with self.engine.connect() as conn:
+            if not self._autocommit_reads:
+                yield conn
+                return
+            dbapi = conn.connection.dbapi_connection
+            dbapi.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not dbapi.closed:
+                    dbapi.autocommit = False
 
     def _records(self, session: Session, table: Table, rows, with_related: bool,
                  with_status: bool = False) -> list[Record]:
@@ -191,22 +251,44 @@ class Repository:
     # -- writes --------------------------------------------------------------------------------
 
     def create(self, rtype: ResourceType, attributes: dict, actor: str, *, members: Sequence[str] = ()) -> Record:
-        """``members``: the ids of a new group's users."""
+        """``members``: the ids of a new group's users. Written with SQLAlchemy Core, one INSERT per
+        table (the resource, its emails, the audit entry). The unique index on the lower-cased name
+        refuses a taken name; only then is the holder looked up, to name it in the answer."""
         table = TABLES[rtype.name]
+        try:
+            return self._insert(table, attributes, actor, members)
+        except Uniqueness:
+            value = table.unique_value(attributes)
+            if self._outer is not None:  # in a bulk batch: the holder may be a write of this batch
+                other = table.id_by_unique(self._outer.connection(), value)
+            else:
+                with self._reader() as conn:
+                    other = table.id_by_unique(conn, value)
+            if other is None:
+                raise
+            raise _taken(table, value, other) from None
+
+    def _insert(self, table: Table, attributes: dict, actor: str, members: Sequence[str]) -> Record:
         with self._transaction() as session:
-            self._check_unique(session, table, attributes, None)
+            conn = session.connection()
             now = self.clock()
-            row = table.model(id=self.new_id(), version=1, created=now, last_modified=now)
-            table.fill(session, row, attributes)
-            session.add(row)
-            session.flush()
+            row = _NewRow(self.new_id(), attributes)
+            conn.execute(_INSERT[table.model], [{"id": row.id, "version": 1, "created": now, "last_modified": now,
+                                                 **table.new_row(attributes)}])
+            emails = table.new_emails(row.id, attributes)
+            if emails:
+                conn.execute(_INSERT[UserEmail], emails)
             affected = set()
             if table.model is Group and members:
                 affected = replace_members(session, row.id, members)
             queued = self._changed(session, table, row, affected, bump=False)
-            self._audit(session, actor, "create", table, row.id, None, attributes)
+            conn.execute(_INSERT[AuditEntry], [self._audit_row(actor, "create", table, row.id, None, attributes)])
             session.flush()
-            record = self._records(session, table, [row], True)[0]
+            record = Record(table.rtype, row.id, attributes, 1, now, now)
+            if table.model is Group:
+                record.members = member_rows(session, [row.id])[row.id]
+            else:  # a new user belongs to no group yet
+                record.groups = []
             record.queued = queued
             return record
 
@@ -302,10 +384,7 @@ class Repository:
         with session.no_autoflush:  # the row being changed must not be flushed before the check
             other = table.find_by_unique(session, value)
         if other is not None and other.id != own_id:
-            raise Uniqueness(
-                f'{table.unique_attribute} "{value}" is already taken by {table.rtype.name} {other.id} '
-                "(compared case-insensitively): look that resource up instead of creating it again."
-            )
+            raise _taken(table, value, other.id)
 
     def _changed(self, session: Session, table: Table, row, affected_users: set[str], bump=True,
                  resource_changed=True) -> tuple:
@@ -337,10 +416,50 @@ class Repository:
         return (*own, *(("User", u) for u in sorted(affected_users)))
 
     def _audit(self, session, actor, action, table: Table, resource_id, before, after) -> None:
-        session.add(AuditEntry(
-            at=self.clock(), actor=actor, scope="scim", action=action, resource_type=table.rtype.name,
-            resource_id=resource_id, before=before, after=after, outcome="applied",
-        ))
+        session.add(AuditEntry(**self._audit_row(actor, action, table, resource_id, before, after)))
+
+    def _audit_row(self, actor, action, table: Table, resource_id, before, after) -> dict:
+        return {"at": self.clock(), "actor": actor, "scope": "scim", "action": action,
+                "resource_type": table.rtype.name, "resource_id": resource_id, "before": before, "after": after,
+                "outcome": "applied", "detail": None}
+
+
+@dataclass(frozen=True)
+class _NewRow:
+    """What queuing a new resource's deliveries reads of it (``Repository._changed``)."""
+
+    id: str
+    resource: dict
+
+
+# Built once: a create runs the same statements every time.
+_INSERT = {model: sa.insert(model) for model in (User, Group, UserEmail, AuditEntry)}
+
+
+def _taken(table: Table, value: str, other_id: str) -> Uniqueness:
+    return Uniqueness(
+        f'{table.unique_attribute} "{value}" is already taken by {table.rtype.name} {other_id} '
+        "(compared case-insensitively): look that resource up instead of creating it again."
+    )
+
+
+def _page_columns(table: Table, with_related: bool) -> list:
+    model = table.model
+    columns = [model.id, model.resource, model.version, model.created, model.last_modified]
+    if with_related and model is not Group:
+        # Whether the user is a member of anything: its groups are read only then.
+        columns.append(sa.exists().where(GroupMember.user_id == model.id).label("related"))
+    return columns
+
+
+@lru_cache(maxsize=64)
+def _equality_page(table: Table, column, descending: bool, with_related: bool) -> sa.Select:
+    """The page of an indexed ``eq`` look-up, built once per column: only its values change."""
+    direction = sa.desc if descending else sa.asc
+    return (sa.select(*_page_columns(table, with_related))
+            .where(table.model.deleted_at.is_(None), column == sa.bindparam("value"))
+            .order_by(direction(table.model.created), direction(table.model.id))
+            .offset(sa.bindparam("offset")).limit(sa.bindparam("limit")))
 
 
 def _is_unique_violation(exc: sa.exc.IntegrityError) -> bool:

@@ -27,6 +27,31 @@ class Table:
     def find_by_unique(self, session: Session, value: str):
         return session.scalar(sa.select(self.model).where(self.unique_column == value.lower()))
 
+    def id_by_unique(self, conn: sa.Connection, value: str) -> str | None:
+        """The id of the live or tombstoned resource holding the unique name (a statement built once)."""
+        return conn.execute(_UNIQUE_ID[self.model], {"value": value.lower()}).scalar()
+
+    def new_row(self, attributes: dict) -> dict:
+        """The indexed columns of a new row for a canonical resource (``fill``'s values, for an INSERT)."""
+        values = {"resource": attributes, "external_id": attributes.get("externalId")}
+        display = attributes.get("displayName")
+        if self.model is User:
+            values.update(
+                user_name=attributes["userName"], user_name_lower=attributes["userName"].lower(),
+                display_name=display, display_name_lower=display.lower() if display else None,
+                active=attributes.get("active", True) is not False,
+                primary_email_lower=_primary(_email_rows(attributes.get("emails") or [])),
+            )
+        else:
+            values.update(display_name=display, display_name_lower=display.lower())
+        return values
+
+    def new_emails(self, user_id: str, attributes: dict) -> list[dict]:
+        if self.model is not User:
+            return []
+        return [{"user_id": user_id, "value_lower": v, "type": t, "primary": p}
+                for v, t, p in _email_rows(attributes.get("emails") or [])]
+
     @property
     def unique_column(self):
         return self.model.user_name_lower if self.model is User else self.model.display_name_lower
@@ -45,13 +70,16 @@ class Table:
             row.active = attributes.get("active", True) is not False
             emails = attributes.get("emails") or []
             if not stored or emails != (emails_before or []):
+                wanted = _email_rows(emails)
+                # Set before the row is first written: a new user takes one INSERT, no UPDATE after it.
+                row.primary_email_lower = _primary(wanted)
                 if not stored:
                     session.add(row)
                     session.flush()  # the email rows reference the user row
                 # No flush of a changed row here: the repository checks the new userName first, so a
                 # rename onto a taken name is refused as "already taken", not met as a constraint error.
                 with session.no_autoflush:
-                    _fill_emails(session, row, emails, replace=stored)
+                    _fill_emails(session, row, wanted, replace=stored)
         else:
             row.display_name = attributes["displayName"]
             row.display_name_lower = row.display_name.lower()
@@ -65,19 +93,28 @@ class Table:
             row.display_name_lower = None
 
 
-def _fill_emails(session: Session, row: User, emails: list[dict], *, replace: bool) -> None:
-    wanted = [
+def _email_rows(emails: list[dict]) -> list[tuple[str, str | None, bool]]:
+    return [
         (e["value"].lower(), e.get("type"), bool(e.get("primary")))
         for e in emails
         if isinstance(e.get("value"), str)
     ]
-    primary = next((v for v, _t, p in wanted if p), wanted[0][0] if wanted else None)
-    row.primary_email_lower = primary
+
+
+def _primary(wanted: list[tuple[str, str | None, bool]]) -> str | None:
+    return next((v for v, _t, p in wanted if p), wanted[0][0] if wanted else None)
+
+
+def _fill_emails(session: Session, row: User, wanted: list[tuple[str, str | None, bool]], *, replace: bool) -> None:
     if replace:
         session.execute(sa.delete(UserEmail).where(UserEmail.user_id == row.id))
     session.add_all(UserEmail(user_id=row.id, value_lower=v, type=t, primary=p) for v, t, p in wanted)
 
 
+_UNIQUE_ID = {
+    User: sa.select(User.id).where(User.user_name_lower == sa.bindparam("value")),
+    Group: sa.select(Group.id).where(Group.display_name_lower == sa.bindparam("value")),
+}
 USERS = Table(USER, User, "userName")
 GROUPS = Table(GROUP, Group, "displayName")
 TABLES = {"User": USERS, "Group": GROUPS}

@@ -265,6 +265,16 @@ def test_a_refused_write_rolls_back_alone_inside_its_batch(scim, engine):
     assert audited == 3
 
 
+def test_a_name_taken_earlier_in_the_same_batch_is_refused_naming_its_holder(scim):
+    """The unique index refuses the name; the holder, not committed yet, is found in the batch."""
+    operations = [{"method": "POST", "path": "/Users", "bulkId": f"u{i}", "data": {"userName": name}}
+                  for i, name in enumerate(["ann", "ANN"])]
+    first, second = _bulk(scim, {"schemas": [BULK_REQUEST], "Operations": operations})
+    holder = first["location"].rsplit("/", 1)[1]
+    assert second["status"] == "409"
+    assert f'userName "ANN" is already taken by User {holder}' in second["response"]["detail"]
+
+
 @pytest.mark.parametrize(("body", "scim_type", "words"), [
     ({"schemas": [BULK_REQUEST]}, "invalidSyntax", "Operations"),
     ({"schemas": [BULK_REQUEST], "Operations": {}}, "invalidSyntax", "Operations"),
