@@ -72,7 +72,7 @@ def test_the_cli_prints_the_plan(start, tmp_path):
     ids = provision(bridge)
     printed = bridge.cli(tmp_path, "audit", "--outcome", "planned", "--limit", "100").splitlines()
     lines = [line.split("\t") for line in printed]
-    # when, who asked, target, action, subject, account on the target, outcome, what (docs/cli.md "audit")
+    # when, who asked, target, action, subject, account on the target, outcome, what (docs/cli.md "`audit`")
     assert {(fields[2], fields[7]) for fields in lines} == {(p, step) for p in PRODUCTS for step in the_plan(p)}
     assert {fields[6] for fields in lines} == {"planned"}
     assert {fields[4] for fields in lines} == {"User alice@example.com", "User bob@example.com", "Group Dev Team"}
