@@ -592,9 +592,15 @@ def _write_audit(rows, out, output_format: str) -> int:
 @click.option("--target", "targets", multiple=True, help="only this target (repeatable)")
 @click.option("--deactivate-unmanaged", is_flag=True,
               help="also deactivate accounts no identity provider user maps to (protected ones excepted)")
+@click.option("--json", "as_json", is_flag=True, help="print the reports as JSON (progress still goes to stderr)")
 @pass_config
-def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...], deactivate_unmanaged: bool) -> None:
-    """Compare the targets with the store, print the plan, and apply it unless --dry-run."""
+def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...], deactivate_unmanaged: bool,
+                      as_json: bool) -> None:
+    """Compare the targets with the store, print the plan, and apply it unless --dry-run.
+
+    Targets are read in parallel, page by page; progress goes to stderr (a bar in a terminal,
+    plain lines otherwise). A target that cannot be read stops alone, named with the cause."""
+    from scim_bridge.progress import progress_display
     from scim_bridge.sync.reconcile import reconcile
     from scim_bridge.sync.setup import build_sync
 
@@ -604,22 +610,33 @@ def reconcile_command(config: Settings, dry_run: bool, targets: tuple[str, ...],
     unknown = set(targets) - set(sync.targets)
     if unknown:
         raise CliError(f"--target: no enabled target named {', '.join(sorted(unknown))}", USAGE)
+    chosen = [name for name in sync.targets if not targets or name in targets]
+    delivered = None
     try:
-        chosen = {name: t for name, t in sync.targets.items() if not targets or name in targets}
-        lines, refused, unreachable = _probe(chosen)
-        if refused or unreachable:
-            for line in lines:
-                click.echo(line, err=True)
-            _refuse_failed_targets(refused, unreachable)
-        reports = reconcile(sync, targets=list(targets) or None, dry_run=dry_run,
-                            deactivate_unmanaged=deactivate_unmanaged)
+        with progress_display(chosen, sys.stderr) as progress:
+            reports = reconcile(sync, targets=chosen, dry_run=dry_run, deactivate_unmanaged=deactivate_unmanaged,
+                                progress=progress)
+        readable = [r.target for r in reports if r.stopped is None]
+        if not dry_run and readable:
+            delivered = sync.worker.drain(targets=readable)
+    finally:
+        sync.stop()
+    if as_json:
+        click.echo(json.dumps({"dry_run": dry_run, "targets": [r.as_dict() for r in reports],
+                               "deliveries": delivered}, indent=2))
+    else:
         for report in reports:
             for line in report.lines():
                 click.echo(line)
-        if not dry_run:
-            click.echo(f"{sync.worker.drain()} delivery(ies) made")
-    finally:
-        sync.stop()
+        if delivered is not None:
+            click.echo(f"{delivered} delivery(ies) made")
+        click.echo("summary:")
+        for report in reports:
+            click.echo(f"  {report.summary()}")
+    unreachable = [r.target for r in reports if r.stopped is not None and r.unreachable]
+    refused = [r.target for r in reports if r.stopped is not None and not r.unreachable]
+    if unreachable or refused:
+        _refuse_failed_targets(refused, unreachable)
     failed = [report.target for report in reports if report.errors]
     if failed:
         raise CliError(f"reconcile met errors on {', '.join(failed)}: see the 'error:' lines above", PROBLEMS)

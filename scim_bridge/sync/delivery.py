@@ -81,16 +81,19 @@ class Delivery:
 
     # -- users -------------------------------------------------------------------------------------
 
-    def prepare_user(self, target: Target, user_id: str) -> UserPlan | None:
-        """Read the SCIM record and the account, and plan; None when the record is gone (purged)."""
-        snapshot = self.records.user(user_id)
+    def prepare_user(self, target: Target, user_id: str, records=None) -> UserPlan | None:
+        """Read the SCIM record and the account, and plan; None when the record is gone (purged).
+        ``records``: what to read the store through, when not ``self.records`` (reconcile reads every
+        resource at once, ``records.TargetRecords``)."""
+        records = records or self.records
+        snapshot = records.user(user_id)
         if snapshot is None:
             return None
         rules = target.rules
-        applied = applied_user(self.records.applied("User", user_id, target.name))
+        applied = applied_user(records.applied("User", user_id, target.name))
         desired = desired_user(snapshot, rules)
         remote = self._remote_account(target, applied, desired)
-        managed = self._managed(target, applied, desired, remote)
+        managed = self._managed(target, applied, desired, remote, records)
         if remote is not None and remote.groups is not None:
             remote = replace(remote, groups=_spelled_like(remote.groups, managed | desired.groups))
         needed = desired.groups - (remote.groups or frozenset() if remote else frozenset())
@@ -103,12 +106,12 @@ class Delivery:
             # What the account leads is read only for a leaver (one call per project on Jira).
             plan = plan_user(desired, applied, remote, capabilities=capabilities, managed=managed,
                              existing_groups=existing, rules=rules,
-                             leadership=self._leadership(target, snapshot, remote.name))
+                             leadership=self._leadership(target, snapshot, remote.name, records))
         if remote is not None and capabilities.can_report_sole_admins and leaves(plan) and not plan.refused:
             # Read only for a leaver; reported, never changed (docs/products.md §3.14, §4.15).
             plan = self._sole_administration(target, plan, remote.name)
         if applied is None and remote is not None and remote.key and \
-                self.records.key_linked_elsewhere(target.name, "User", remote.key, user_id):
+                records.key_linked_elsewhere(target.name, "User", remote.key, user_id):
             # Never two IdP users on one account: this one found an account another user is linked to.
             plan = Plan(skipped=f"the account {remote.name} is already linked to another identity provider user")
         return UserPlan(snapshot, applied, desired, plan)
@@ -126,14 +129,14 @@ class Delivery:
                                                      f"of a space or repository: {error}"))
         return _report_sole_administration(plan, name, alone)
 
-    def _leadership(self, target: Target, snapshot: UserSnapshot, name: str) -> Leadership:
+    def _leadership(self, target: Target, snapshot: UserSnapshot, name: str, records) -> Leadership:
         """What ``name`` leads on the target and who takes it over: the SCIM manager's account when
         it is linked and active there, else ``rules.handover.default_lead`` (docs/products.md §2.13)."""
         led = target.client.led_by(name)
         if not (led.projects or led.components):
             return Leadership()
         successor = None
-        manager = applied_user(self.records.applied("User", snapshot.manager_id, target.name)) \
+        manager = applied_user(records.applied("User", snapshot.manager_id, target.name)) \
             if snapshot.manager_id else None
         if manager is not None and manager.active is not False:
             account = target.client.get_user(manager.name)  # active on the target now, not only as applied
@@ -198,7 +201,8 @@ class Delivery:
         # A name no SCIM group stands behind (a default group): this user's own delivery creates it.
         return awaited + [AwaitedGroup(n, None) for key, n in wanted.items() if key not in covered]
 
-    def _managed(self, target: Target, applied, desired: DesiredUser, remote: RemoteAccount | None) -> frozenset:
+    def _managed(self, target: Target, applied, desired: DesiredUser, remote: RemoteAccount | None,
+                 records) -> frozenset:
         """The groups whose memberships the bridge manages for this account. Only groups the account
         is in but should not be are decided by it, so the list of every SCIM group is read only when
         there are such groups, not on every delivery."""
@@ -206,7 +210,7 @@ class Delivery:
         wanted = {g.lower() for g in desired.groups}
         current = remote.groups if remote is not None and remote.groups is not None else frozenset()
         if any(g.lower() not in wanted for g in current):
-            managed |= managed_groups(self.records.live_group_names(), target.rules)
+            managed |= managed_groups(records.live_group_names(), target.rules)
         return managed
 
     def _remote_account(self, target: Target, applied: AppliedUser | None, desired: DesiredUser):
@@ -231,19 +235,20 @@ class Delivery:
 
     # -- groups ------------------------------------------------------------------------------------
 
-    def prepare_group(self, target: Target, group_id: str) -> GroupPlan | None:
-        snapshot = self.records.group(group_id)
+    def prepare_group(self, target: Target, group_id: str, records=None) -> GroupPlan | None:
+        records = records or self.records
+        snapshot = records.group(group_id)
         if snapshot is None:
             return None
         rules = target.rules
-        applied_name = (self.records.applied("Group", group_id, target.name) or {}).get("name")
+        applied_name = (records.applied("Group", group_id, target.name) or {}).get("name")
         desired = desired_group(snapshot, rules)
         live = desired is not None and not desired.deleted
         remote_exists = live and target.client.get_group(desired.name) is not None
         renamed = renames(desired, applied_name)
         # Members' names are read only for a rename, which moves them: an unchanged group of 50,000
         # members costs one lookup on the target and no membership query.
-        members = self.records.linked_member_names(group_id, target.name) if renamed else ()
+        members = records.linked_member_names(group_id, target.name) if renamed else ()
         plan = plan_group(desired, applied_name, remote_exists=remote_exists, members=members, rules=rules)
         creates = live and not remote_exists
         return GroupPlan(snapshot, applied_name, desired, plan, creates, creates and applied_name is not None

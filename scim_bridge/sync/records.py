@@ -291,3 +291,86 @@ def _parked_for_seats(target: str):
 
 def _link(resource_type: str, resource_id: str, target: str):
     return (Link.resource_type == resource_type, Link.resource_id == resource_id, Link.target == target)
+
+
+class StoreSnapshot:
+    """Every stored user and group, read once in a few queries, for a reconciliation that compares
+    them all (``sync/reconcile.py``); ``for_target`` adds one target's link rows. Answers the reads
+    delivery's planning makes (``Delivery.prepare_user`` / ``prepare_group``) from memory, and passes
+    anything else to the ``DeliveryRecords`` it was read from."""
+
+    def __init__(self, records: DeliveryRecords):
+        self._records = records
+        with records._read() as session:
+            groups = {row.id: GroupSnapshot(id=row.id, display_name=row.display_name,
+                                            deleted=row.deleted_at is not None)
+                      for row in session.execute(sa.select(Group.id, Group.display_name, Group.deleted_at))}
+            memberships: dict[str, list[tuple[str, str]]] = {}
+            for user_id, name, lowered in session.execute(
+                    sa.select(GroupMember.user_id, Group.display_name, Group.display_name_lower)
+                    .join(Group, GroupMember.group_id == Group.id).where(Group.deleted_at.is_(None))):
+                memberships.setdefault(user_id, []).append((lowered, name))
+            users = {}
+            for row in session.execute(sa.select(User.id, User.user_name, User.resource, User.active,
+                                                 User.deleted_at, User.created).order_by(User.created, User.id)):
+                member_of = tuple(name for _, name in sorted(memberships.get(row.id, ())))
+                users[row.id] = UserSnapshot(
+                    id=row.id, user_name=row.user_name, display_name=display_name_of(row.resource),
+                    email=email_of(row.resource), active=row.active, deleted=row.deleted_at is not None,
+                    groups=member_of, manager_id=manager_id_of(row.resource))
+            group_order = list(session.scalars(sa.select(Group.id).order_by(Group.created, Group.id)))
+        self.users = users
+        self.groups = {group_id: groups[group_id] for group_id in group_order}
+        self._live_group_names = [g.display_name for g in self.groups.values() if not g.deleted]
+
+    def for_target(self, target: str) -> TargetRecords:
+        return TargetRecords(self, target)
+
+    def live_group_names(self) -> list[str]:
+        return list(self._live_group_names)
+
+
+class TargetRecords:
+    """A :class:`StoreSnapshot` with one target's link rows: what planning reads, from memory."""
+
+    def __init__(self, store: StoreSnapshot, target: str):
+        self.store = store
+        self.target = target
+        self._applied: dict[tuple[str, str], dict | None] = {}
+        self._keys: dict[tuple[str, str], set[str]] = {}
+        names: set[str] = set()
+        with store._records._read() as session:
+            for kind, resource_id, applied, key, applied_lower, reserved_lower in session.execute(
+                    sa.select(Link.resource_type, Link.resource_id, Link.applied, Link.remote_key,
+                              Link.applied_name_lower, Link.remote_name_lower).where(Link.target == target)):
+                self._applied[(kind, resource_id)] = applied
+                if key is not None:
+                    self._keys.setdefault((kind, key), set()).add(resource_id)
+                if kind == "User":
+                    names.update(n for n in (applied_lower, reserved_lower) if n)
+        self.linked_names = names
+
+    def resource_ids(self, resource_type: str) -> list[str]:
+        return list(self.store.users if resource_type == "User" else self.store.groups)
+
+    def user(self, user_id: str) -> UserSnapshot | None:
+        return self.store.users.get(user_id)
+
+    def group(self, group_id: str) -> GroupSnapshot | None:
+        return self.store.groups.get(group_id)
+
+    def live_group_names(self) -> list[str]:
+        return self.store.live_group_names()
+
+    def applied(self, resource_type: str, resource_id: str, target: str) -> dict | None:
+        if target != self.target:
+            return self.store._records.applied(resource_type, resource_id, target)
+        return self._applied.get((resource_type, resource_id))
+
+    def key_linked_elsewhere(self, target: str, resource_type: str, key: str, resource_id: str) -> bool:
+        if target != self.target:
+            return self.store._records.key_linked_elsewhere(target, resource_type, key, resource_id)
+        return bool(self._keys.get((resource_type, key), set()) - {resource_id})
+
+    def __getattr__(self, name: str):
+        return getattr(self.store._records, name)  # the rare reads (a group rename's members) go to the store

@@ -80,11 +80,13 @@ class Worker:
         list(pool.map(self._deliver_and_settle, [c for c in claims if not c.deprovisions]))
         return len(claims)
 
-    def drain(self, rounds: int = 1000) -> int:
-        """Deliver everything due now on every target (synchronously); returns rows handled."""
+    def drain(self, rounds: int = 1000, targets=None) -> int:
+        """Deliver everything due now on every target, or on ``targets`` (synchronously); returns rows
+        handled."""
         handled = 0
+        names = [name for name in self.delivery.targets if targets is None or name in targets]
         for _ in range(rounds):
-            done = sum(self.run_once(name) for name in self.delivery.targets)
+            done = sum(self.run_once(name) for name in names)
             handled += done
             if not done:
                 break
