@@ -26,6 +26,7 @@ from bench.lookups import lookup_table, measure_lookups
 from bench.membership import membership_table
 from bench.memory import memory_table
 from bench.over_http import HttpPlan, http_table, postgres_schema
+from bench.reconcile import ReconcileScale, reconcile_table
 from bench.report import Run
 from bench.stores import DEFAULT_POSTGRES, PostgresServer, SqliteServer
 
@@ -49,6 +50,7 @@ class Plan:
     bulk_runs: int
     fanout_users: int
     http: HttpPlan
+    reconcile: ReconcileScale
 
     def describe(self) -> str:
         return (f"{self.large.label} with a {self.large.members:,}-member group, baseline {self.small.label}; "
@@ -59,11 +61,13 @@ SMALL = Scale(users=1_000, members=500, groups=200)
 DEFAULT = Plan("default", Scale(users=100_000, members=50_000, groups=20_000), SMALL, request_runs=30,
                request_warmup=3, replace_runs=5, replace_budget=30.0, memory_runs=3, delivery_users=300,
                delivery_runs=3, bulk_users=1000, bulk_runs=3, fanout_users=100,
-               http=HttpPlan(users=100_000, rounds=5, seconds=4.0, warmup=1.0))
+               http=HttpPlan(users=100_000, rounds=5, seconds=4.0, warmup=1.0),
+               reconcile=ReconcileScale(users=10_000, groups=500, drift=20))
 QUICK = Plan("quick", Scale(users=10_000, members=5_000, groups=2_000), SMALL, request_runs=10, request_warmup=2,
              replace_runs=2, replace_budget=10.0, memory_runs=2, delivery_users=50, delivery_runs=2,
              bulk_users=200, bulk_runs=1, fanout_users=30,
-             http=HttpPlan(users=5_000, rounds=2, seconds=2.0, warmup=0.5))
+             http=HttpPlan(users=5_000, rounds=2, seconds=2.0, warmup=0.5),
+             reconcile=ReconcileScale(users=1_000, groups=50, drift=5))
 
 
 class Progress:
@@ -74,7 +78,7 @@ class Progress:
         print(f"[{time.perf_counter() - self.started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk", "fanout", "http")
+BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk", "fanout", "http", "reconcile")
 LOADED = {"lookups", "memory", "membership"}  # these share the stores loaded directly (not through SCIM)
 
 
@@ -95,6 +99,11 @@ def bench_database(server, plan: Plan, fakes_url: str, run: Run, say: Progress,
     if "fanout" in only:
         say(f"{database}: fan-out of {plan.fanout_users} writes to products answering in 20 ms")
         run.tables.append(fanout_table(database, server, users=plan.fanout_users))
+    if "reconcile" in only:
+        scale = plan.reconcile
+        with start_fakes() as fakes, server.fresh() as engine:
+            run.tables.append(reconcile_table(database, engine, fakes, users=scale.users, groups=scale.groups,
+                                              per_kind=scale.drift, say=say))
 
 
 def bench_loaded(server, database: str, plan: Plan, fakes_url: str, run: Run, say: Progress,
