@@ -1,7 +1,8 @@
-"""Reconciliation started from the console: run in a background thread, one target after another,
-through ``sync.reconcile.reconcile`` (as ``scim-bridge reconcile`` does), its progress and reports
-kept in the database so whichever worker serves the next request can show them. check-config's
-checks started from the Configuration page run the same way (:class:`ConfigChecks`)."""
+"""Reconciliation started from the console: run in a background thread through
+``sync.reconcile.reconcile`` (as ``scim-bridge reconcile`` does: the targets in parallel, each read in
+pages), its progress and reports kept in the database so whichever worker serves the next request
+can show them. check-config's checks started from the Configuration page run the same way
+(:class:`ConfigChecks`)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,9 @@ def report_data(report, names: dict[tuple[str, str], str]) -> dict:
         "deactivated": list(report.deactivated),
         "errors": list(report.errors),
         "queued": report.queued,
+        # The target could not be read (down, or refusing the bridge): nothing was compared.
+        "stopped": report.stopped,
+        "summary": report.summary(),
     }
 
 
@@ -177,16 +181,22 @@ class ReconcileRuns:
 
     def _run(self, run_id: int, targets: list[str], dry_run: bool, deactivate_unmanaged: bool) -> None:
         reports: list[dict] = []
+        finished: set[str] = set()
+
+        def progress(target: str, stage: str, done: int, total: int | None) -> None:
+            if stage == "done":
+                finished.add(target)
+                self._update(run_id, done_targets=len(finished))
+
         try:
-            for name in targets:
-                for report in reconcile(self.sync, targets=[name], dry_run=dry_run,
-                                        deactivate_unmanaged=deactivate_unmanaged):
-                    keys = [(k, rid) for k, rid, _ in (*report.planned, *report.skipped)]
-                    with self._read() as session:
-                        names = resource_names(session, keys)
-                    reports.append(report_data(report, names))
-                self._update(run_id, done_targets=len(reports), result=list(reports))
-            self._update(run_id, state="done", finished=self.clock())
+            for report in reconcile(self.sync, targets=targets, dry_run=dry_run,
+                                    deactivate_unmanaged=deactivate_unmanaged, progress=progress):
+                keys = [(k, rid) for k, rid, _ in (*report.planned, *report.skipped)]
+                with self._read() as session:
+                    names = resource_names(session, keys)
+                reports.append(report_data(report, names))
+            self._update(run_id, done_targets=len(reports), result=list(reports), state="done",
+                         finished=self.clock())
         except Exception as exc:  # noqa: BLE001 - shown to the administrator, never a traceback
             log.error("reconciliation %s failed: %s", run_id, exc.__class__.__name__)
             self._update(run_id, state="failed", finished=self.clock(),

@@ -24,8 +24,8 @@ from scim_bridge.rules.operations import AddMember, SetActive, UpdateUser
 from scim_bridge.rules.users import desired_user
 from scim_bridge.store.models import Group, GroupMember, Link, User, UserEmail
 
-# Products whose user listing carries the e-mail address (Confluence keeps it from non-admin REST
-# answers, docs/products.md), so an address changed by hand is seen there.
+# Products whose user listing carries the e-mail address, so an address changed by hand is seen
+# there: no Confluence user object has one (docs/products.md §3.3).
 REPORTS_EMAIL = frozenset({"jira", "bitbucket", "crowd"})
 
 
