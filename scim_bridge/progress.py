@@ -42,8 +42,7 @@ class _Bars:
                 bar.set_description_str(f"{target:<{self._width}} {STAGES.get(stage, stage)}")
             if total is not None and bar.total != total:
                 bar.total = total
-            bar.n = done
-            bar.refresh()
+            bar.update(done - bar.n)
 
     def close(self) -> None:
         for bar in self._bars.values():

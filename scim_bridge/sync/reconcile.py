@@ -180,9 +180,10 @@ def _compare(sync: Sync, target: Target, view: TargetView, records: TargetRecord
              dry_run: bool, say) -> None:
     planning = replace(target, client=view)
     needing: dict[str, list[str]] = {"User": [], "Group": []}
-    total = len(store_ids := [("Group", gid) for gid in records.resource_ids("Group")]
-                + [("User", uid) for uid in records.resource_ids("User")])
-    for kind, resource_id in store_ids:
+    resources = [("Group", gid) for gid in records.resource_ids("Group")] + \
+        [("User", uid) for uid in records.resource_ids("User")]
+    total = len(resources)
+    for kind, resource_id in resources:
         prepare = sync.delivery.prepare_group if kind == "Group" else sync.delivery.prepare_user
         try:
             prepared = prepare(planning, resource_id, records)
