@@ -1,4 +1,4 @@
-"""Benchmark 7: reconciliation of a large estate against the fakes' rate-limit floor.
+"""Benchmark 8: reconciliation of a large estate against the fakes' rate-limit floor.
 
 ``users`` users in ``groups`` groups (each user in two, and in its target's licence group) are written
 straight into the store, the fakes of Jira, Confluence, Bitbucket and Crowd, and the link rows
@@ -121,7 +121,7 @@ def reconcile_table(database: str, engine, fakes: RunningFakes, *, users: int, g
         sync.stop()
 
     column = "÷ rate-limit floor"
-    table = Table(f"7. Reconcile at scale — {database}",
+    table = Table(f"8. Reconcile at scale — {database}",
                   f"{users:,} users and {groups} groups on {len(fake_of)} targets ({', '.join(fake_of)}), each "
                   f"target's client limited to {RATE:g} calls/s after a burst of {BURST} (the default); "
                   f"drift injected per target: {per_kind} of each kind. Wall time of each run, and its ratio "
