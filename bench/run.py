@@ -22,6 +22,7 @@ from bench.bulk import bulk_table
 from bench.dataset import Scale, load
 from bench.delivery import delivery_table
 from bench.fanout import fanout_table
+from bench.initial_load import initial_load_table
 from bench.lookups import lookup_table, measure_lookups
 from bench.membership import membership_table
 from bench.memory import memory_table
@@ -49,6 +50,8 @@ class Plan:
     bulk_users: int
     bulk_runs: int
     fanout_users: int
+    load_users: int
+    load_groups: int
     http: HttpPlan
     reconcile: ReconcileScale
 
@@ -60,12 +63,12 @@ class Plan:
 SMALL = Scale(users=1_000, members=500, groups=200)
 DEFAULT = Plan("default", Scale(users=100_000, members=50_000, groups=20_000), SMALL, request_runs=30,
                request_warmup=3, replace_runs=5, replace_budget=30.0, memory_runs=3, delivery_users=300,
-               delivery_runs=3, bulk_users=1000, bulk_runs=3, fanout_users=100,
+               delivery_runs=3, bulk_users=1000, bulk_runs=3, fanout_users=100, load_users=10_000, load_groups=500,
                http=HttpPlan(users=100_000, rounds=5, seconds=4.0, warmup=1.0),
                reconcile=ReconcileScale(users=10_000, groups=500, drift=20))
 QUICK = Plan("quick", Scale(users=10_000, members=5_000, groups=2_000), SMALL, request_runs=10, request_warmup=2,
              replace_runs=2, replace_budget=10.0, memory_runs=2, delivery_users=50, delivery_runs=2,
-             bulk_users=200, bulk_runs=1, fanout_users=30,
+             bulk_users=200, bulk_runs=1, fanout_users=30, load_users=1_000, load_groups=50,
              http=HttpPlan(users=5_000, rounds=2, seconds=2.0, warmup=0.5),
              reconcile=ReconcileScale(users=1_000, groups=50, drift=5))
 
@@ -78,7 +81,7 @@ class Progress:
         print(f"[{time.perf_counter() - self.started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk", "fanout", "http", "reconcile")
+BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk", "fanout", "http", "reconcile", "initial")
 LOADED = {"lookups", "memory", "membership"}  # these share the stores loaded directly (not through SCIM)
 
 
@@ -99,6 +102,10 @@ def bench_database(server, plan: Plan, fakes_url: str, run: Run, say: Progress,
     if "fanout" in only:
         say(f"{database}: fan-out of {plan.fanout_users} writes to products answering in 20 ms")
         run.tables.append(fanout_table(database, server, users=plan.fanout_users))
+    if "initial" in only:
+        say(f"{database}: initial load of {plan.load_users:,} users and {plan.load_groups} groups under the rate limit")
+        run.tables.append(initial_load_table(database, server, users=plan.load_users, groups=plan.load_groups,
+                                             per_user=5))
     if "reconcile" in only:
         scale = plan.reconcile
         with start_fakes() as fakes, server.fresh() as engine:
