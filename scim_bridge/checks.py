@@ -24,8 +24,9 @@ from scim_bridge.auth import list_tokens
 from scim_bridge.config import Settings, TargetSettings
 from scim_bridge.rules.names import map_group_name
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.models import ConfigCheck, Group, utcnow
+from scim_bridge.store.models import ConfigCheck, utcnow
 from scim_bridge.sync.executor import Target
+from scim_bridge.sync.records import DeliveryRecords
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
 # Mapped groups looked up per target when groups.create is false: a bound on check-config's calls.
@@ -112,10 +113,8 @@ def _mapped_groups(target: Target, engine: sa.Engine | None, where: str) -> list
     """With ``groups.create: false`` the groups SCIM groups map to must exist already."""
     if target.rules.groups.create or engine is None:
         return []
-    with engine.connect() as conn:
-        names = conn.execute(sa.select(Group.display_name).where(Group.deleted_at.is_(None))
-                             .order_by(Group.display_name_lower)).scalars()
-        mapped = {m: n for n in names if (m := map_group_name(n, target.rules)) is not None}
+    names = sorted(DeliveryRecords(engine).live_group_names(), key=str.lower)
+    mapped = {m: n for n in names if (m := map_group_name(n, target.rules)) is not None}
     checked = sorted(mapped)[:MAPPED_GROUPS_CHECKED]
     missing = [m for m in checked if target.client.get_group(m) is None]
     out = [Finding(PROBLEM, f"{where}.rules.groups", f"groups.create is false and no group named {m!r} (the "

@@ -113,11 +113,6 @@ class ReconcileSchedule:
             self.alerts.drift(drift)
         return run
 
-    def last_started(self) -> datetime | None:
-        with make_session_factory(self.engine)() as session:
-            row = session.get(ScheduleRow, NAME)
-            return row.last_started if row is not None else None
-
     # -- the thread ----------------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -59,7 +59,7 @@ class Alerts:
         """``Sync``'s seat observer: a licence seat count just read (``atlassian_clients.Seats``, None
         for an unlimited licence), on a worker thread."""
         try:
-            self._queue.put_nowait((self.clock(), target, None if seats is None else (seats.used, seats.total)))
+            self._queue.put_nowait((self.clock(), target, seats))
         except queue.Full:
             self._dropped += 1
         except Exception as exc:  # noqa: BLE001 - an alert must never break a delivery
@@ -106,8 +106,8 @@ class Alerts:
         with self._lock:
             for item in first + self._drain():
                 if len(item) == 3:  # a seat count
-                    at, target, count = item
-                    for event in self._seats.read(target, *(count or (None, None))):
+                    at, target, seats = item
+                    for event in self._seats.read(target, seats):
                         self._batcher.add(event, at)
                 else:
                     self._observe(*item)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from atlassian_clients.base import Seats
+from scim_bridge.rules.seats import share_reached
+
 
 @dataclass(frozen=True)
 class Parked:
@@ -47,14 +50,15 @@ class SeatWatch:
         self.share = share
         self._reported: set[str] = set()
 
-    def read(self, target: str, used: int | None, total: int | None) -> list[Event]:
-        if used is None or not total or used < self.share * total:
+    def read(self, target: str, seats: Seats | None) -> list[Event]:
+        """``seats`` None: an unlimited licence (or one the product does not tell)."""
+        if not share_reached(seats, self.share):
             self._reported.discard(target)
             return []
         if target in self._reported:
             return []
         self._reported.add(target)
-        return [SeatsLow(target, used, total, self.share)]
+        return [SeatsLow(target, seats.used, seats.total, self.share)]
 
 
 @dataclass(frozen=True)

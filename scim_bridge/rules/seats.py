@@ -6,7 +6,8 @@ product tells its seat count (``Capabilities.can_read_seats``), delivery asks th
 
 * ``takes_seat(plan)`` — the plan licenses an account that holds no seat now: a create, an
   activation, a licence grant;
-* ``frees_seat(plan)`` — the plan deactivates, deletes or unlicenses an account;
+* a plan frees a seat when the account leaves (``rules/users.py`` ``leaves``: deactivated, deleted
+  or unlicensed);
 * ``seat_refusal(seats, held)`` — with ``held`` seats promised to deliveries in flight, whether one
   more seat is left; if not, the message the row is parked with, ``licence full (10 of 10 seats)``;
 * ``seats_short(seats, batch)`` — fewer seats left than a batch of deliveries could take: the worker
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from atlassian_clients.base import Seats
 from scim_bridge.rules.model import Plan
-from scim_bridge.rules.operations import CreateUser, DeleteUser, GrantLicence, RevokeLicence, SetActive
+from scim_bridge.rules.operations import CreateUser, GrantLicence, SetActive
 
 # Every message of a delivery parked for seats starts so; the rows so parked are released when a
 # seat frees up (sync/seats.py).
@@ -26,11 +27,6 @@ SEATS_FULL = "licence full"
 
 def takes_seat(plan: Plan) -> bool:
     return any(isinstance(op, (CreateUser, GrantLicence)) or (isinstance(op, SetActive) and op.active)
-               for op in plan.operations)
-
-
-def frees_seat(plan: Plan) -> bool:
-    return any(isinstance(op, (DeleteUser, RevokeLicence)) or (isinstance(op, SetActive) and not op.active)
                for op in plan.operations)
 
 

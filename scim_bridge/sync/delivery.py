@@ -27,7 +27,7 @@ from scim_bridge.rules.model import (
     UserSnapshot,
 )
 from scim_bridge.rules.names import managed_groups, map_group_name, name_key
-from scim_bridge.rules.seats import frees_seat, takes_seat
+from scim_bridge.rules.seats import takes_seat
 from scim_bridge.rules.users import deprovisions, desired_user, leaves, plan_user
 from scim_bridge.sync.executor import DONE, Executor, Outcome, Settle, Subject, Target
 from scim_bridge.sync.failure_policy import AwaitedGroup
@@ -150,7 +150,7 @@ class Delivery:
             return DONE  # purged after an earlier, completed delivery
         snapshot, applied, desired, plan = planned
         subject = Subject("User", claim.resource_id)
-        ledger = self.seats.ledger(target.name) if takes_seat(plan) or frees_seat(plan) else None
+        ledger = self.seats.ledger(target.name) if takes_seat(plan) or leaves(plan) else None
         holds = False
         if ledger is not None and takes_seat(plan) and not (plan.skipped or plan.refused):
             # Not sent when no seat is left: parked with the count, released when one frees up.
@@ -163,7 +163,7 @@ class Delivery:
         finally:
             if holds:
                 ledger.give_back(taken=run_through(run))
-        if ledger is not None and frees_seat(plan) and run_through(run):
+        if ledger is not None and leaves(plan) and run_through(run):
             ledger.freed()
         if not run.ran:
             if snapshot.deleted and not target.rules.dry_run:

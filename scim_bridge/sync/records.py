@@ -92,18 +92,14 @@ class DeliveryRecords:
                 .where(GroupMember.user_id == user_id, Group.deleted_at.is_(None))
                 .order_by(Group.display_name_lower)
             ).all()
-            return UserSnapshot(
-                id=row.id, user_name=row.user_name, display_name=display_name_of(row.resource),
-                email=email_of(row.resource), active=row.active, deleted=row.deleted_at is not None,
-                groups=tuple(groups), manager_id=manager_id_of(row.resource),
-            )
+            return _user_snapshot(row, tuple(groups))
 
     def group(self, group_id: str) -> GroupSnapshot | None:
         with self._read() as session:
             row = session.get(Group, group_id)
             if row is None:
                 return None
-            return GroupSnapshot(id=row.id, display_name=row.display_name, deleted=row.deleted_at is not None)
+            return _group_snapshot(row)
 
     def live_group_names(self) -> list[str]:
         with self._read() as session:
@@ -249,8 +245,7 @@ class DeliveryRecords:
             ids = sa.select(OutboxRow.id).where(*_parked_for_seats(target)).order_by(OutboxRow.id)
             if limit is not None:
                 released = session.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(
-                    OutboxRow.target == target, OutboxRow.state == "pending",
-                    OutboxRow.last_error.like(f"{SEATS_FULL}%")))
+                    *_parked_for_seats(target, "pending")))
                 limit -= released
                 if limit <= 0:
                     return 0
@@ -285,8 +280,19 @@ def applied_user(state: dict | None) -> AppliedUser | None:
                        groups=frozenset(state.get("groups") or ()))
 
 
-def _parked_for_seats(target: str):
-    return (OutboxRow.target == target, OutboxRow.state == "parked", OutboxRow.last_error.like(f"{SEATS_FULL}%"))
+def _parked_for_seats(target: str, state: str = "parked"):
+    """Rows of ``target`` in ``state`` whose last error is a full licence (``rules/seats.py``)."""
+    return (OutboxRow.target == target, OutboxRow.state == state, OutboxRow.last_error.like(f"{SEATS_FULL}%"))
+
+
+def _user_snapshot(row, groups: tuple[str, ...]) -> UserSnapshot:
+    return UserSnapshot(id=row.id, user_name=row.user_name, display_name=display_name_of(row.resource),
+                        email=email_of(row.resource), active=row.active, deleted=row.deleted_at is not None,
+                        groups=groups, manager_id=manager_id_of(row.resource))
+
+
+def _group_snapshot(row) -> GroupSnapshot:
+    return GroupSnapshot(id=row.id, display_name=row.display_name, deleted=row.deleted_at is not None)
 
 
 def _link(resource_type: str, resource_id: str, target: str):
@@ -302,9 +308,8 @@ class StoreSnapshot:
     def __init__(self, records: DeliveryRecords):
         self._records = records
         with records._read() as session:
-            groups = {row.id: GroupSnapshot(id=row.id, display_name=row.display_name,
-                                            deleted=row.deleted_at is not None)
-                      for row in session.execute(sa.select(Group.id, Group.display_name, Group.deleted_at))}
+            groups = {row.id: _group_snapshot(row) for row in session.execute(
+                sa.select(Group.id, Group.display_name, Group.deleted_at).order_by(Group.created, Group.id))}
             memberships: dict[str, list[tuple[str, str]]] = {}
             for user_id, name, lowered in session.execute(
                     sa.select(GroupMember.user_id, Group.display_name, Group.display_name_lower)
@@ -313,14 +318,9 @@ class StoreSnapshot:
             users = {}
             for row in session.execute(sa.select(User.id, User.user_name, User.resource, User.active,
                                                  User.deleted_at, User.created).order_by(User.created, User.id)):
-                member_of = tuple(name for _, name in sorted(memberships.get(row.id, ())))
-                users[row.id] = UserSnapshot(
-                    id=row.id, user_name=row.user_name, display_name=display_name_of(row.resource),
-                    email=email_of(row.resource), active=row.active, deleted=row.deleted_at is not None,
-                    groups=member_of, manager_id=manager_id_of(row.resource))
-            group_order = list(session.scalars(sa.select(Group.id).order_by(Group.created, Group.id)))
+                users[row.id] = _user_snapshot(row, tuple(name for _, name in sorted(memberships.get(row.id, ()))))
         self.users = users
-        self.groups = {group_id: groups[group_id] for group_id in group_order}
+        self.groups = groups
         self._live_group_names = [g.display_name for g in self.groups.values() if not g.deleted]
 
     def for_target(self, target: str) -> TargetRecords:
@@ -363,13 +363,10 @@ class TargetRecords:
         return self.store.live_group_names()
 
     def applied(self, resource_type: str, resource_id: str, target: str) -> dict | None:
-        if target != self.target:
-            return self.store._records.applied(resource_type, resource_id, target)
+        # Planning asks only of its own target, the one these link rows were read for.
         return self._applied.get((resource_type, resource_id))
 
     def key_linked_elsewhere(self, target: str, resource_type: str, key: str, resource_id: str) -> bool:
-        if target != self.target:
-            return self.store._records.key_linked_elsewhere(target, resource_type, key, resource_id)
         return bool(self._keys.get((resource_type, key), set()) - {resource_id})
 
     def __getattr__(self, name: str):

@@ -60,6 +60,10 @@ class SeatLedger:
     def failed(self) -> None:
         self._failed_at = self.monotonic()
 
+    def _stale(self) -> bool:
+        """The count was never read, or is ``refresh_seconds`` old."""
+        return self._read_at is None or self.monotonic() - self._read_at >= self.refresh_seconds
+
     def applies(self) -> bool:
         """The product tells its seats, and the target is not a dry run (which calls nothing that mutates)."""
         if self.target.rules.dry_run:
@@ -69,8 +73,7 @@ class SeatLedger:
     def seats(self, *, fresh: bool = False) -> Seats | None:
         """The count, read again when older than ``refresh_seconds`` (or ``fresh``)."""
         with self._lock:
-            stale = self._read_at is None or self.monotonic() - self._read_at >= self.refresh_seconds
-            if fresh or stale:
+            if fresh or self._stale():
                 self._read()
             return self._seats
 
@@ -90,7 +93,7 @@ class SeatLedger:
         tell its seats (the bridge's account may not read the licence) is not guarded: its own
         refusal then parks a create past the limit."""
         with self._lock:
-            read_now = self._read_at is None or self.monotonic() - self._read_at >= self.refresh_seconds
+            read_now = self._stale()
             try:
                 seats = self.seats()
                 refusal = seat_refusal(seats, self._held)
@@ -140,7 +143,7 @@ class SeatLedger:
         """From the worker's loop: while rows are parked for seats, read the count every
         ``refresh_seconds`` and release as many as seats are free."""
         with self._lock:
-            if self._read_at is not None and self.monotonic() - self._read_at < self.refresh_seconds:
+            if not self._stale():
                 return 0
         if not self.records.parked_for_seats(self.target.name) or not self.applies():
             return 0

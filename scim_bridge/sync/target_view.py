@@ -92,8 +92,5 @@ class TargetView:
         found = self.groups.get(name_key(name))
         return None if found is None else RemoteGroup(found)
 
-    def iter_users(self):
-        return iter(self.users.values())
-
     def __getattr__(self, name: str):
         return getattr(self.client, name)

@@ -16,7 +16,7 @@ from scim_bridge.store.models import utcnow
 from scim_bridge.sync.delivery import Delivery
 from scim_bridge.sync.executor import Outcome, Settle, Subject
 from scim_bridge.sync.outbox import Claim, ClaimLost, Outbox
-from scim_bridge.sync.records import DeliveryRecords
+from scim_bridge.sync.records import DeliveryRecords, PendingWrites
 
 log = logging.getLogger("scim_bridge.worker")
 
@@ -115,13 +115,13 @@ class Worker:
 
     def _deliver_and_settle_claim(self, claim: Claim) -> Outcome:
         # The attempt's audit entries and link outcome are written with its settle, in one transaction.
-        with self.records.deferred() if self.records else nullcontext(None) as pending:
+        with self.records.deferred() if self.records else nullcontext(PendingWrites()) as pending:
             try:
                 outcome = self.delivery.deliver(claim, self._heartbeat(claim))
             except ClaimLost:
                 log.warning("delivery of %s %s to %s outlived its lease and was taken over; stopped",
                             claim.resource_type, claim.resource_id, claim.target)
-                if pending is not None:
+                if self.records:
                     self.records.write(pending)  # what the calls made did happen
                 return Outcome(Settle.LOST)
             except Exception as exc:  # noqa: BLE001 - a bug outside the executor's plan (the database?)
@@ -132,8 +132,7 @@ class Worker:
         self.on_settled(claim, outcome)
         return outcome
 
-    def _settle(self, claim: Claim, outcome: Outcome, records=None) -> None:
-        records = records or (lambda session: None)
+    def _settle(self, claim: Claim, outcome: Outcome, records: PendingWrites) -> None:
         if outcome.kind is Settle.DONE:
             self.outbox.done(claim, records)
         elif outcome.kind is Settle.PARK:

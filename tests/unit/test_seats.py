@@ -24,13 +24,13 @@ from scim_bridge.rules.operations import (
     UpdateUser,
 )
 from scim_bridge.rules.seats import (
-    frees_seat,
     parked_for_seats,
     seat_refusal,
     seats_short,
     share_reached,
     takes_seat,
 )
+from scim_bridge.rules.users import leaves
 from scim_bridge.sync.executor import Target
 from scim_bridge.sync.seats import SeatGuard, SeatLedger
 
@@ -51,7 +51,7 @@ from scim_bridge.sync.seats import SeatGuard, SeatLedger
 ])
 def test_which_plans_take_or_free_a_seat(operations, takes, frees):
     plan = Plan(operations)
-    assert (takes_seat(plan), frees_seat(plan)) == (takes, frees)
+    assert (takes_seat(plan), leaves(plan)) == (takes, frees)  # a leaver frees a seat
 
 
 @pytest.mark.parametrize("seats, held, refusal", [
@@ -181,12 +181,12 @@ def test_no_guard_on_a_dry_run_or_a_product_that_does_not_tell():
 
 def test_seats_reaching_the_share_are_told_once_until_they_drop_below_it():
     watch = SeatWatch(0.9)
-    assert watch.read("jira", 8, 10) == []
-    assert watch.read("jira", 9, 10) == [SeatsLow("jira", 9, 10, 0.9)]
-    assert watch.read("jira", 10, 10) == []
-    assert watch.read("jira", 7, 10) == []
-    assert watch.read("jira", 9, 10) == [SeatsLow("jira", 9, 10, 0.9)]
-    assert watch.read("jira", None, None) == []
+    assert watch.read("jira", Seats(8, 10)) == []
+    assert watch.read("jira", Seats(9, 10)) == [SeatsLow("jira", 9, 10, 0.9)]
+    assert watch.read("jira", Seats(10, 10)) == []
+    assert watch.read("jira", Seats(7, 10)) == []
+    assert watch.read("jira", Seats(9, 10)) == [SeatsLow("jira", 9, 10, 0.9)]
+    assert watch.read("jira", None) == []
 
 
 class Recorder:
