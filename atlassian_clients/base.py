@@ -154,6 +154,7 @@ class ApplicationRole:
     default_groups: tuple[str, ...] = ()
     user_count: int | None = None
     seats: int | None = None
+    remaining: int | None = None  # seats left, where Jira says (``remainingSeats``)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
@@ -34,7 +33,7 @@ from atlassian_clients.base import (
     Seats,
     Unsupported,
 )
-from atlassian_clients.http import ProductProfile, Transport
+from atlassian_clients.http import ProductProfile, Transport, segment
 from atlassian_clients.options import ClientOptions, option
 from atlassian_clients.paging import jira_cursor_page, jira_page, pages, plain_list_page
 from atlassian_clients.product import ProductClient, named
@@ -301,17 +300,10 @@ class JiraClient(ProductClient):
         reports ``numberOfSeats`` and ``remainingSeats`` per application; of the configured keys (else
         the applications selected by default) the one with the fewest seats left, since a new account
         takes a seat of each. ``None`` when every one is unlimited."""
-        roles = self._get(f"{API}/applicationrole")
-        wanted = set(self.application_keys) or {r["key"] for r in roles if r.get("selectedByDefault")}
-        counted = []
-        for role in roles:
-            total = role.get("numberOfSeats")
-            if role.get("key") not in wanted or role.get("hasUnlimitedSeats") or not isinstance(total, int) \
-                    or total < 0:
-                continue
-            remaining = role.get("remainingSeats")
-            used = total - remaining if isinstance(remaining, int) else role.get("userCount", 0)
-            counted.append(Seats(used, total, role["key"]))
+        roles = self.application_roles()
+        wanted = set(self.application_keys) or {r.key for r in roles if r.selected_by_default}
+        counted = [Seats(r.seats - r.remaining if r.remaining is not None else r.user_count or 0, r.seats, r.key)
+                   for r in roles if r.key in wanted and r.seats is not None]
         return min(counted, key=lambda s: (s.remaining, s.licence), default=None)
 
     def application_roles(self) -> list[ApplicationRole]:
@@ -360,7 +352,7 @@ class JiraClient(ProductClient):
             key = project["key"]
             if ((project.get("lead") or {}).get("name") or "").casefold() == folded:
                 projects.append(key)
-            for component in self._get(f"{API}/project/{quote(key, safe='')}/components"):
+            for component in self._get(f"{API}/project/{segment(key)}/components"):
                 if (component.get("leadUserName") or "").casefold() == folded:
                     components.append(LedComponent(str(component["id"]), key, component.get("name", "")))
         return Led(tuple(projects), tuple(components))
@@ -368,15 +360,16 @@ class JiraClient(ProductClient):
     def set_project_lead(self, project: str, username: str) -> None:
         # updateProject takes the lead's username as ``lead`` (8.x to 10.3 alike); a PUT of the same
         # lead again is a no-op, so a retry after an ambiguous failure is harmless.
-        self.http.request("PUT", f"{API}/project/{quote(project, safe='')}", json={"lead": username})
+        self.http.request("PUT", f"{API}/project/{segment(project)}", json={"lead": username})
 
     def set_component_lead(self, component: str, username: str) -> None:
-        self.http.request("PUT", f"{API}/component/{quote(component, safe='')}", json={"leadUserName": username})
+        self.http.request("PUT", f"{API}/component/{segment(component)}", json={"leadUserName": username})
 
 
 def _application_role(bean: dict) -> ApplicationRole:
-    seats = bean.get("numberOfSeats")
-    unlimited = bean.get("hasUnlimitedSeats") or seats is None or seats < 0
+    seats, remaining = bean.get("numberOfSeats"), bean.get("remainingSeats")
+    unlimited = bean.get("hasUnlimitedSeats") or not isinstance(seats, int) or seats < 0
     return ApplicationRole(bean["key"], bean.get("name") or bean["key"], bool(bean.get("selectedByDefault")),
                            tuple(bean.get("defaultGroups") or ()), bean.get("userCount"),
-                           None if unlimited else seats)
+                           None if unlimited else seats,
+                           remaining if not unlimited and isinstance(remaining, int) else None)

@@ -17,10 +17,9 @@ import sqlalchemy as sa
 
 from bench.bridge import Bridge
 from bench.measure import Measurement, Table, ratio
+from scim_bridge.scim.bulk import BULK_REQUEST
 from scim_bridge.store.bulk import BATCH_SIZE
 from scim_bridge.store.models import OutboxRow
-
-BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 
 
 def _user(name: str) -> dict:

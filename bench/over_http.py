@@ -47,9 +47,9 @@ import sqlalchemy as sa
 import yaml
 
 from bench.measure import Measurement, Table
+from scim_bridge.scim.bulk import BULK_REQUEST
 
 REPO = Path(__file__).resolve().parents[1]
-BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 BULK_SIZE = 1000  # both servers' bulk.maxOperations
 THREADS = 4
 SMALL = 1_000

@@ -28,9 +28,7 @@ from dataclasses import dataclass
 from atlassian_clients.fakes import RunningFakes
 from bench.bridge import bench_config
 from bench.measure import Measurement, Table
-from scim_bridge import create_app
 from scim_bridge.config import validate_config
-from scim_bridge.store.repository import Repository
 from scim_bridge.sync.reconcile import reconcile
 from scim_bridge.sync.setup import build_sync
 from tests.support.drift import inject_drift, seed_in_line
@@ -76,8 +74,6 @@ def reconcile_table(database: str, engine, fakes: RunningFakes, *, users: int, g
     config = bench_config(engine, fakes.url)
     for target in config["targets"].values():
         target["http"] = {**target["http"], "rate": RATE, "burst": BURST}
-    app = create_app(config, store=Repository(engine))  # migrates the schema
-    app.extensions["scim_bridge"].sync.stop()
     counter = CallCounter()
     sync = build_sync(validate_config(config), engine, metrics=counter)
     products = fakes.products.by_name()

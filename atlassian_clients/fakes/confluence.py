@@ -50,6 +50,10 @@ class Space:
     type: str = "global"
     grants: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)
 
+    @property
+    def id(self) -> int:
+        return 98300 + sum(map(ord, self.key))
+
 
 class FakeConfluence(FakeProduct):
     name = "confluence"
@@ -196,7 +200,7 @@ class FakeConfluence(FakeProduct):
 
     @staticmethod
     def space_json(base: str, space: Space) -> dict[str, Any]:
-        return {"id": 98300 + sum(map(ord, space.key)), "key": space.key, "name": space.name, "type": space.type,
+        return {"id": space.id, "key": space.key, "name": space.name, "type": space.type,
                 "status": "current", "_links": {"self": f"{base}/rest/api/space/{quote(space.key)}"}}
 
     @staticmethod
@@ -207,7 +211,7 @@ class FakeConfluence(FakeProduct):
         for (kind, who), granted in space.grants.items():
             subject = {"type": "user", "userKey": who} if kind == "user" else {"type": "group", "name": who}
             entries += [{"operation": {"targetType": target, "operationKey": operation}, "subject": subject,
-                         "spaceKey": space.key, "spaceId": 98300 + sum(map(ord, space.key))}
+                         "spaceKey": space.key, "spaceId": space.id}
                         for target, operation in sorted(granted)]
         return entries
 

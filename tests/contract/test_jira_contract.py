@@ -530,8 +530,8 @@ def test_application_roles_are_read_with_their_seats(client_for, rsps):
 
     assert wire.sent() == [Sent("GET", f"{P}/applicationrole")]
     assert roles == [
-        ApplicationRole("jira-software", "Jira-Software", True, ("jira-software-users",), 42, 50),
-        ApplicationRole("jira-core", "Jira-Core", False, ("jira-core-users",), 3, None),
+        ApplicationRole("jira-software", "Jira-Software", True, ("jira-software-users",), 42, 50, 8),
+        ApplicationRole("jira-core", "Jira-Core", False, ("jira-core-users",), 3, None, None),
     ]
 
 
