@@ -8,8 +8,7 @@ from scim_bridge.alerts import Alerts, build_alerts
 from scim_bridge.api import setup_api
 from scim_bridge.api.context import ScimContext
 from scim_bridge.api.ops import blueprint as ops_blueprint
-from scim_bridge.api.ops import metrics_verifier
-from scim_bridge.auth import TokenVerifier
+from scim_bridge.auth import TokenVerifier, metrics_verifier
 from scim_bridge.config import Settings, load_config, validate_config
 from scim_bridge.console import setup_console
 from scim_bridge.logging import configure_logging, setup_request_logging

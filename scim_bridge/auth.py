@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from scim_bridge.config import TOKEN_NAME_PATTERN, TokenSettings
+from scim_bridge.config import TOKEN_NAME_PATTERN, MetricsSettings, TokenSettings
 from scim_bridge.errors import Unauthorized
 from scim_bridge.store.models import ApiToken, utcnow
 
@@ -173,3 +173,13 @@ def list_tokens(engine: sa.Engine, configured: Iterable[TokenSettings]) -> list[
                      else "expired" if row.expires_at is not None and row.expires_at <= now else "active")
             entries.append(TokenEntry(row.name, "database", state, row.id, row.created, row.expires_at))
     return sorted(entries, key=lambda e: (e.name, e.source != "config", e.id or 0))
+
+
+def metrics_verifier(settings: MetricsSettings, scim_verifier: TokenVerifier) -> TokenVerifier | None:
+    """Who may read /metrics under the ``metrics:`` settings; None lets anyone."""
+    if settings.access == "scim":
+        return scim_verifier
+    if settings.access == "token":
+        digest = settings.token_sha256 or token_hash(settings.token or "")
+        return TokenVerifier([KnownToken("metrics", digest)], list)
+    return None

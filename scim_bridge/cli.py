@@ -391,19 +391,6 @@ def admin_delete(config: Settings, name: str) -> None:
     click.echo(f"administrator {name} deleted")
 
 
-def _names(conn, subjects) -> dict[tuple[str, str], str]:
-    """The SCIM userName (a group's displayName) of each (resource type, id): what an operator knows."""
-    from scim_bridge.store.models import Group, User
-
-    ids = {kind: {rid for k, rid in subjects if k == kind} for kind in ("User", "Group")}
-    names = {}
-    for kind, model, column in (("User", User, User.user_name), ("Group", Group, Group.display_name)):
-        if ids[kind]:
-            for rid, name in conn.execute(sa.select(model.id, column).where(model.id.in_(ids[kind]))):
-                names[(kind, rid)] = name
-    return names
-
-
 @main.command("status")
 @_JSON
 @pass_config
@@ -414,6 +401,7 @@ def status(config: Settings, as_json: bool) -> None:
     because the licence was full (docs/architecture.md, "Licence seats")."""
     from scim_bridge.rules.seats import parked_for_seats
     from scim_bridge.store.models import Link, OutboxRow, TargetSeats
+    from scim_bridge.store.names import resource_names
 
     with _engine(config).connect() as conn:
         depth = conn.execute(sa.select(OutboxRow.target, OutboxRow.state, sa.func.count(),
@@ -426,7 +414,7 @@ def status(config: Settings, as_json: bool) -> None:
                                           Link.status, sa.func.coalesce(Link.last_error, Link.reason))
                                 .where(Link.status.in_(["failed", "skipped", "planned"]))
                                 .order_by(Link.target, Link.status)).all()
-        names = _names(conn, [(row[1], row[2]) for row in (*parked, *problems)])
+        names = resource_names(conn, [(row[1], row[2]) for row in (*parked, *problems)])
         seats = conn.execute(sa.select(TargetSeats.target, TargetSeats.used, TargetSeats.total, TargetSeats.licence,
                                        TargetSeats.read_at).order_by(TargetSeats.target)).all()
     waiting = Counter(t for t, _k, _rid, _a, why in parked if parked_for_seats(why))
@@ -728,9 +716,8 @@ def worker(config: Settings, once: bool, stop_timeout: float, metrics_port: int 
 
 
 def _metrics_verifier(config: Settings, engine: sa.Engine):
-    """``metrics.access`` for the worker's own /metrics, as the app applies it (api/ops.py)."""
-    from scim_bridge.api.ops import metrics_verifier
-    from scim_bridge.auth import TokenVerifier
+    """``metrics.access`` for the worker's own /metrics, as the app applies it."""
+    from scim_bridge.auth import TokenVerifier, metrics_verifier
 
     return metrics_verifier(config.metrics, TokenVerifier.from_config(config.auth.tokens, engine))
 

@@ -138,7 +138,7 @@ def setup_metrics(app: Flask, metrics: Metrics) -> None:
 
 def serve_metrics(metrics: Metrics, host: str, port: int, verifier=None):
     """``/metrics`` of a process that serves no app (``scim-bridge worker --metrics-port``), on a
-    thread of its own; ``verifier`` (``api/ops.py`` ``metrics_verifier``) applies ``metrics.access``.
+    thread of its own; ``verifier`` (``auth.py`` ``metrics_verifier``) applies ``metrics.access``.
     Returns the server (``shutdown()`` stops it)."""
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 

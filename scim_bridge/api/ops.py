@@ -12,18 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from scim_bridge.auth import KnownToken, TokenVerifier, token_hash
-from scim_bridge.config import MetricsSettings
-
-
-def metrics_verifier(settings: MetricsSettings, scim_verifier: TokenVerifier) -> TokenVerifier | None:
-    """Who may read /metrics under the ``metrics:`` settings; None lets anyone."""
-    if settings.access == "scim":
-        return scim_verifier
-    if settings.access == "token":
-        digest = settings.token_sha256 or token_hash(settings.token or "")
-        return TokenVerifier([KnownToken("metrics", digest)], list)
-    return None
+from scim_bridge.auth import TokenVerifier
 
 
 def blueprint(metrics_access: TokenVerifier | None = None) -> Blueprint:

@@ -13,7 +13,8 @@ from scim_bridge.config import Settings
 from scim_bridge.rules.seats import SEATS_FULL
 from scim_bridge.store.audit import AuditFilter, audit_rows
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.models import AuditEntry, Group, Link, OutboxRow, TargetSeats, User, UserEmail
+from scim_bridge.store.models import AuditEntry, Link, OutboxRow, TargetSeats, User, UserEmail
+from scim_bridge.store.names import resource_names
 
 # Outcomes that mean the product answered (made the change, or refused it in its own words); a
 # "failed" delivery is one the product did not answer (down, timed out, throttled, credentials).
@@ -243,17 +244,6 @@ class ConsoleReads:
             applied = {t.target: t.applied["name"] for t in targets if t.applied and t.applied.get("name")}
             return Person(_match(user, applied), user.resource or {},
                           [entry for entry in audit if entry.target is None], targets)
-
-
-def resource_names(session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """userName of users and displayName of groups, by (type, SCIM id)."""
-    out = {}
-    for kind, model, column in (("User", User, User.user_name), ("Group", Group, Group.display_name)):
-        ids = sorted({rid for k, rid in keys if k == kind})
-        if ids:
-            out.update({(kind, rid): name for rid, name in session.execute(
-                sa.select(model.id, column).where(model.id.in_(ids)))})
-    return out
 
 
 def _match(user: User, names: dict[str, str]) -> PersonMatch:

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from scim_bridge.checks import check_all, close_check, latest_check, open_check
-from scim_bridge.console.reads import resource_names
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import ReconcileRun, ReconcileSchedule, utcnow
+from scim_bridge.store.names import resource_names
 from scim_bridge.sync.reconcile import reconcile
 
 log = logging.getLogger("scim_bridge.console")

@@ -62,13 +62,14 @@ def blueprint(ctx: ConsoleContext) -> Blueprint:
                                  "machine (loopback). Serve it over HTTPS and set secure_cookies: true.")
         if request.endpoint == "console.static":
             return None
-        if not ctx.accounts.exists_any():
+        admin = _signed_in(ctx)
+        # A signed-in administrator is an account: the count is needed only without one.
+        if admin is None and not ctx.accounts.exists_any():
             return _page("console/message.html", 404, title="No administrator yet",
                          message="The console opens once an administrator account exists: on the server, "
                                  "run `scim-bridge admin create NAME`.")
         if request.method == "POST":
             ctx.csrf.protect()
-        admin = _signed_in(ctx)
         if admin is None:
             session.pop("admin_id", None)
             if request.endpoint in OPEN:

@@ -23,7 +23,6 @@ from tests.e2e.provisioning_support import (
     LICENCE,
     LICENCE_GROUPS,
     PRODUCTS,
-    bridges,
     command_line,
 )
 from tests.support.bridge import ScimClient, bridge_app
@@ -124,14 +123,8 @@ def test_token_commands_refuse_bad_names_durations_and_arguments(tmp_path, datab
 
 
 @pytest.fixture
-def start(tmp_path):
-    """Live bridges (``provisioning_support``) on a database the migrations built."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
-    command_line(tmp_path, {"database": {"url": engine.url.render_as_string(hide_password=False)}}, "db", "upgrade",
-                 in_process=True)
-    with bridges(engine) as start:
-        yield start
-    engine.dispose()
+def start(migrated_start):
+    return migrated_start
 
 
 ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"

@@ -20,9 +20,8 @@ import requests
 import sqlalchemy as sa
 import yaml
 
-from scim_bridge.store.database import make_engine
 from scim_bridge.store.models import OutboxRow, utcnow
-from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, REPO, bridges, command_line
+from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE_GROUPS, REPO
 from tests.support.servers import free_port
 
 CREATE = "/rest/api/2/user"
@@ -30,13 +29,8 @@ METRICS_TOKEN = "worker-metrics-token-0123456789abcdef"
 
 
 @pytest.fixture
-def start(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
-    command_line(tmp_path, {"database": {"url": engine.url.render_as_string(hide_password=False)}}, "db", "upgrade",
-                 in_process=True)
-    with bridges(engine) as start:
-        yield start
-    engine.dispose()
+def start(migrated_start):
+    return migrated_start
 
 
 def _worker(bridge, tmp_path, *args: str) -> subprocess.Popen:
