@@ -20,6 +20,7 @@ index; other strings go through SQL ``lower()`` (on SQLite it folds ASCII letter
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Sequence
 
@@ -50,7 +51,14 @@ _TEXT = ("string", "reference", "binary")
 
 def where_clause(node: Node, rtype: ResourceType, targets: Sequence[str] = ()) -> ColumnElement[bool]:
     """``targets``: the configured targets, which the provisioning extension's values are per."""
-    return _translate(node, TABLES[rtype.name].with_status(targets))
+    return _translate(node, _table(rtype.name, tuple(targets)))
+
+
+@functools.lru_cache(maxsize=32)
+def _table(resource_type: str, targets: tuple[str, ...]) -> ResourceTable:
+    """The resource table with the extension's per-target rows: built once per configuration, not per
+    request (the construct is immutable SQL, shared safely across threads)."""
+    return TABLES[resource_type].with_status(targets)
 
 
 def order_clause(sort_by: str | None, descending: bool, rtype: ResourceType) -> list:

@@ -158,6 +158,9 @@ class Repository:
         user's groups are read only for users that have some (one flag in the page's query)."""
         table = TABLES[rtype.name]
         equality = indexed_equality(node, rtype) if not sort_by else None
+        conditions = [table.model.deleted_at.is_(None)]
+        if node is not None and equality is None:
+            conditions.append(where_clause(node, rtype, self.targets))
         with self._reader() as conn:
             rows = []
             if count > 0:
@@ -165,23 +168,19 @@ class Repository:
                     statement, params = _equality_page(table, equality[0], descending, with_related), {
                         "value": equality[1], "offset": start_index - 1, "limit": count}
                 else:
-                    statement, params = self._page(table, node, sort_by, descending, start_index, count,
+                    statement, params = self._page(table, conditions, sort_by, descending, start_index, count,
                                                    with_related), {}
                 rows = conn.execute(statement, params).all()
             if start_index == 1 and len(rows) < count:
                 total = len(rows)
             else:
-                conditions = [table.model.deleted_at.is_(None)]
-                if node is not None:
+                if node is not None and equality is not None:
                     conditions.append(where_clause(node, rtype, self.targets))
                 total = conn.scalar(sa.select(sa.func.count()).select_from(table.model).where(*conditions))
             return total, self._page_records(conn, table, rows, with_related, with_status)
 
-    def _page(self, table: Table, node: Node | None, sort_by, descending: bool, start_index: int, count: int,
+    def _page(self, table: Table, conditions: list, sort_by, descending: bool, start_index: int, count: int,
               with_related: bool):
-        conditions = [table.model.deleted_at.is_(None)]
-        if node is not None:
-            conditions.append(where_clause(node, table.rtype, self.targets))
         return (sa.select(*_page_columns(table, with_related)).where(*conditions)
                 .order_by(*order_clause(sort_by, descending, table.rtype))
                 .offset(start_index - 1).limit(count))
