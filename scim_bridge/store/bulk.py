@@ -4,19 +4,23 @@ The writes are the repository's own (create, replace, patch, delete: the same au
 reservations and outbox rows as a single request), run inside one transaction per batch of
 ``batch_size`` writes instead of one transaction each. Each write runs in a savepoint of that
 transaction, so one that fails rolls back alone, store unchanged, while the others of the batch
-commit. A batch is bounded so that a large bulk does not hold SQLite's single write lock, or
-PostgreSQL's row locks, for the whole request.
+commit; consecutive creates go in together (``create_all``: the repository's ``create_many``, one
+savepoint and one multi-row INSERT per table), still each answered on its own. A batch is bounded
+so that a large bulk does not hold SQLite's single write lock, or PostgreSQL's row locks, for the
+whole request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from scim_bridge.errors import ScimError
-from scim_bridge.store.repository import Repository
+from scim_bridge.rules.errors import RuleError
+from scim_bridge.scim.schemas import ResourceType
+from scim_bridge.store.repository import Record, Repository
 
 BATCH_SIZE = 100
 
@@ -40,21 +44,39 @@ class UnitOfWork:
 
     def run(self, write: Callable[[Repository], T]) -> T:
         """``write(store)`` in a savepoint of the current batch; the batch commits once full."""
-        if self._session is None:
-            self._session = self._repository.write_session()
-            self._session.begin()
-            self._store = self._repository.in_transaction(self._session)
-        assert self._store is not None
         try:
-            result = write(self._store)
+            result = write(self._open())
         except ScimError:
             self._count()  # its savepoint rolled back; the batch goes on
             raise
         self._count()
         return result
 
-    def _count(self) -> None:
-        self._pending += 1
+    def create_all(self, rtype: ResourceType, attributes: Sequence[dict], actor: str, *,
+                   stop_after_errors: int | None = None) -> list[Record | ScimError | RuleError]:
+        """``Repository.create_many`` within the batches: each create counts as one write, so a batch
+        still commits after ``batch_size`` of them. Stops after the ``stop_after_errors``-th refusal."""
+        results: list[Record | ScimError | RuleError] = []
+        while len(results) < len(attributes):
+            chunk = attributes[len(results):len(results) + self._batch_size - self._pending]
+            left = None if stop_after_errors is None else stop_after_errors - _errors(results)
+            done = self._open().create_many(rtype, chunk, actor, stop_after_errors=left)
+            results.extend(done)
+            self._count(len(done))
+            if len(done) < len(chunk):
+                break
+        return results
+
+    def _open(self) -> Repository:
+        if self._session is None:
+            self._session = self._repository.write_session()
+            self._session.begin()
+            self._store = self._repository.in_transaction(self._session)
+        assert self._store is not None
+        return self._store
+
+    def _count(self, writes: int = 1) -> None:
+        self._pending += writes
         if self._pending >= self._batch_size:
             self.commit()
 
@@ -79,3 +101,7 @@ class UnitOfWork:
             self.commit()
         else:
             self._close()
+
+
+def _errors(results: list) -> int:
+    return sum(isinstance(r, Exception) for r in results)

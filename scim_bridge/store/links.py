@@ -8,12 +8,14 @@ delivery.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from scim_bridge.errors import Uniqueness
+from scim_bridge.rules.errors import RuleError
 from scim_bridge.store.models import Group, Link, User, utcnow
 
 
@@ -58,7 +60,69 @@ def reserve(session: Session, naming: Naming, resource_type: str, resource_id: s
             link.remote_name, link.remote_name_lower, link.updated = name, key, utcnow()
 
 
-def _taken(session: Session, target: str, resource_type: str, name: str, holder_id: str) -> str:
+class NewNames:
+    """The target names of resources being created, reserved together (a create, or a batch of a bulk's).
+
+    One query finds which of all their names another resource already holds on a target (as
+    ``reserve`` compares: the name the rules give it, or the one its account still has); a name
+    ``claim`` gave to an earlier resource of the batch is held too. A new resource has no link yet, so
+    there is nothing to update: ``rows`` are the links to insert.
+    """
+
+    def __init__(self, conn: sa.Connection, naming: Naming, resource_type: str,
+                 resources: Sequence[tuple[str, dict]]):
+        self._conn, self._type = conn, resource_type
+        self._wanted: dict[str, dict[str, str] | RuleError] = {}
+        for resource_id, attributes in resources:
+            try:
+                names = naming.remote_names(resource_type, attributes)
+            except RuleError as error:  # that resource's own refusal, raised when it is claimed
+                self._wanted[resource_id] = error
+                continue
+            self._wanted[resource_id] = {t: n for t, n in names.items() if n is not None}
+        wanted = {(t, n.lower()) for names in self._wanted.values() if isinstance(names, dict)
+                  for t, n in names.items()}
+        self._held: dict[tuple[str, str], str] = {}
+        if wanted:
+            keys = sorted({k for _t, k in wanted})
+            for target, holder, *names in conn.execute(_HOLDERS, {"type": resource_type, "keys": keys,
+                                                                  "targets": sorted({t for t, _k in wanted})}):
+                for key in names:
+                    if (target, key) in wanted:
+                        self._held.setdefault((target, key), holder)
+        self.rows: list[dict] = []
+
+    def claim(self, resource_id: str) -> None:
+        """Reserve the resource's names, or raise what ``reserve`` would (nothing is reserved then)."""
+        names = self._wanted[resource_id]
+        if isinstance(names, RuleError):
+            raise names
+        for target, name in names.items():
+            holder = self._held.get((target, name.lower()))
+            if holder is not None:
+                raise Uniqueness(_taken(self._conn, target, self._type, name, holder))
+        now = utcnow()
+        for target, name in names.items():
+            self._held[(target, name.lower())] = resource_id
+            self.rows.append({"resource_type": self._type, "resource_id": resource_id, "target": target,
+                              "remote_name": name, "remote_name_lower": name.lower(), "status": "pending",
+                              "created": now, "updated": now})
+
+    def insert(self) -> None:
+        if self.rows:
+            self._conn.execute(_INSERT_LINK, self.rows)
+
+
+# Built once: only the values change.
+_KEYS = sa.bindparam("keys", expanding=True)
+_HOLDERS = (sa.select(Link.target, Link.resource_id, Link.remote_name_lower, Link.applied_name_lower)
+            .where(Link.resource_type == sa.bindparam("type"),
+                   Link.target.in_(sa.bindparam("targets", expanding=True)),
+                   sa.or_(Link.remote_name_lower.in_(_KEYS), Link.applied_name_lower.in_(_KEYS))))
+_INSERT_LINK = sa.insert(Link)
+
+
+def _taken(session: Session | sa.Connection, target: str, resource_type: str, name: str, holder_id: str) -> str:
     model = User if resource_type == "User" else Group
     kind = "username" if resource_type == "User" else "group name"
     deleted = session.scalar(sa.select(model.deleted_at).where(model.id == holder_id))

@@ -22,11 +22,12 @@ from functools import lru_cache
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from scim_bridge.errors import NotFound, PreconditionFailed, Uniqueness
+from scim_bridge.errors import NotFound, PreconditionFailed, ScimError, Uniqueness
+from scim_bridge.rules.errors import RuleError
 from scim_bridge.scim.filter import Node
 from scim_bridge.scim.schemas import ResourceType
 from scim_bridge.store.database import make_session_factory
-from scim_bridge.store.links import Naming, reserve
+from scim_bridge.store.links import Naming, NewNames, reserve
 from scim_bridge.store.members import MembershipDelta, apply_delta, member_list, replace_members
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, UserEmail, utcnow
 from scim_bridge.store.outbox import enqueue
@@ -267,29 +268,96 @@ class Repository:
                 raise
             raise _taken(table, value, other) from None
 
+    def create_many(self, rtype: ResourceType, attributes: Sequence[dict], actor: str, *,
+                    stop_after_errors: int | None = None) -> list[Record | ScimError | RuleError]:
+        """Several creates (resources without members), each answered as ``create`` would: its
+        Record, or the error that refused it alone (nothing of it is written). The names are checked
+        for all of them at once (one query for the unique names, one for the target names, a name
+        taken by an earlier create of the list counting as taken), then each table gets one
+        multi-row INSERT: the same rows as single creates. After the ``stop_after_errors``-th
+        refusal the rest is not created (the list is shorter). Should the INSERTs still meet a taken
+        name (another request took it after the check), each create is made on its own instead."""
+        table = TABLES[rtype.name]
+        try:
+            with self._transaction() as session:
+                return self._insert_many(session, table, attributes, actor, stop_after_errors)
+        except Uniqueness:
+            pass  # rolled back: one by one, each refusal its own
+        results: list[Record | ScimError | RuleError] = []
+        for one in attributes:
+            try:
+                results.append(self.create(rtype, one, actor))
+            except (ScimError, RuleError) as error:
+                results.append(error)
+                if _enough(results, stop_after_errors):
+                    break
+        return results
+
     def _insert(self, table: Table, attributes: dict, actor: str, members: Sequence[str]) -> Record:
         with self._transaction() as session:
             conn = session.connection()
             now = self.clock()
             row = _NewRow(self.new_id(), attributes)
-            conn.execute(_INSERT[table.model], [{"id": row.id, "version": 1, "created": now, "last_modified": now,
-                                                 **table.new_row(attributes)}])
-            emails = table.new_emails(row.id, attributes)
-            if emails:
-                conn.execute(_INSERT[UserEmail], emails)
+            _insert_rows(conn, table, [row], now)
             affected = set()
             if table.model is Group and members:
                 affected = replace_members(session, row.id, members)
-            queued = self._changed(session, table, row, affected, bump=False)
-            conn.execute(_INSERT[AuditEntry], [self._audit_row(actor, "create", table, row.id, None, attributes)])
+            names = self._new_names(conn, table, [row])
+            if names is not None:
+                names.claim(row.id)
+            self._add_new(session, table, [row], names, actor, now)
+            queued = ()
+            if self.targets:  # a new group's members are delivered as users (decision 3)
+                queued = ((table.rtype.name, row.id),
+                          *self._queue(session, table, row, affected, include_resource=False))
             session.flush()
-            record = Record(table.rtype, row.id, attributes, 1, now, now)
-            if table.model is Group:
-                record.members = member_rows(session, [row.id])[row.id]
-            else:  # a new user belongs to no group yet
-                record.groups = []
-            record.queued = queued
-            return record
+            members_now = member_rows(session, [row.id])[row.id] if table.model is Group else None
+            return _new_record(table, row, now, queued, members_now)
+
+    def _insert_many(self, session: Session, table: Table, attributes: Sequence[dict], actor: str,
+                     stop_after_errors: int | None) -> list[Record | ScimError | RuleError]:
+        conn = session.connection()
+        now = self.clock()
+        rows = [_NewRow(self.new_id(), one) for one in attributes]
+        lowered = [table.unique_value(row.resource).lower() for row in rows]
+        holders = table.ids_by_unique(conn, sorted(set(lowered)))
+        names = self._new_names(conn, table, rows)
+        results: list[Record | ScimError | RuleError] = []
+        accepted = []
+        for row, value in zip(rows, lowered, strict=True):
+            try:
+                if value in holders:
+                    raise _taken(table, table.unique_value(row.resource), holders[value])
+                if names is not None:
+                    names.claim(row.id)
+            except (Uniqueness, RuleError) as error:
+                results.append(error)
+                if _enough(results, stop_after_errors):
+                    break
+                continue
+            holders[value] = row.id
+            accepted.append(row)
+            queued = ((table.rtype.name, row.id),) if self.targets else ()
+            results.append(_new_record(table, row, now, queued, [] if table.model is Group else None))
+        if accepted:
+            _insert_rows(conn, table, accepted, now)
+            self._add_new(session, table, accepted, names, actor, now)
+        return results
+
+    def _new_names(self, conn: sa.Connection, table: Table, rows: list[_NewRow]) -> NewNames | None:
+        if not self.targets:
+            return None
+        return NewNames(conn, self.naming, table.rtype.name, [(row.id, row.resource) for row in rows])
+
+    def _add_new(self, session: Session, table: Table, rows: list[_NewRow], names: NewNames | None, actor: str,
+                 now: datetime) -> None:
+        """What follows the rows of new resources, whether one or a batch: their claimed target names,
+        one outbox row per target each, and their audit entries."""
+        if names is not None:
+            names.insert()
+            enqueue(session, table.rtype.name, [row.id for row in rows], self.targets, now)
+        session.connection().execute(
+            _INSERT[AuditEntry], [self._audit_row(actor, "create", table, row.id, None, row.resource) for row in rows])
 
     def replace(
         self, rtype: ResourceType, resource_id: str, attributes: dict, actor: str, *,
@@ -385,17 +453,15 @@ class Repository:
         if other is not None and other.id != own_id:
             raise _taken(table, value, other.id)
 
-    def _changed(self, session: Session, table: Table, row, affected_users: set[str], bump=True,
+    def _changed(self, session: Session, table: Table, row, affected_users: set[str],
                  resource_changed=True) -> tuple:
         """Bump the version, reserve target names, queue deliveries; returns the queued keys.
 
         A change of a group's members alone queues only the users it changed (docs/architecture.md decision 3):
         the group's own desired state, its existence and name, did not change.
         """
-        now = self.clock()
-        if bump:
-            row.version += 1
-            row.last_modified = now
+        row.version += 1
+        row.last_modified = self.clock()
         if not self.targets:
             return ()
         if not resource_changed:
@@ -425,7 +491,7 @@ class Repository:
 
 @dataclass(frozen=True)
 class _NewRow:
-    """What queuing a new resource's deliveries reads of it (``Repository._changed``)."""
+    """A resource being created: its id and canonical attributes."""
 
     id: str
     resource: dict
@@ -433,6 +499,28 @@ class _NewRow:
 
 # Built once: a create runs the same statements every time.
 _INSERT = {model: sa.insert(model) for model in (User, Group, UserEmail, AuditEntry)}
+
+
+def _insert_rows(conn: sa.Connection, table: Table, rows: list[_NewRow], now: datetime) -> None:
+    """New resources' own rows, one INSERT per table however many (an executemany)."""
+    conn.execute(_INSERT[table.model], [{"id": row.id, "version": 1, "created": now, "last_modified": now,
+                                         **table.new_row(row.resource)} for row in rows])
+    emails = [email for row in rows for email in table.new_emails(row.id, row.resource)]
+    if emails:
+        conn.execute(_INSERT[UserEmail], emails)
+
+
+def _new_record(table: Table, row: _NewRow, now: datetime, queued: tuple, members: list[dict] | None) -> Record:
+    record = Record(table.rtype, row.id, row.resource, 1, now, now, queued=queued)
+    if table.model is Group:
+        record.members = members
+    else:  # a new user belongs to no group yet
+        record.groups = []
+    return record
+
+
+def _enough(results: list, stop_after_errors: int | None) -> bool:
+    return stop_after_errors is not None and sum(isinstance(r, Exception) for r in results) >= stop_after_errors
 
 
 def _taken(table: Table, value: str, other_id: str) -> Uniqueness:

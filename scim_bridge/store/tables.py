@@ -31,6 +31,12 @@ class Table:
         """The id of the live or tombstoned resource holding the unique name (a statement built once)."""
         return conn.execute(_UNIQUE_ID[self.model], {"value": value.lower()}).scalar()
 
+    def ids_by_unique(self, conn: sa.Connection, lowered: list[str]) -> dict[str, str]:
+        """``id_by_unique`` for several lower-cased names in one query: the holder's id by name."""
+        if not lowered:
+            return {}
+        return dict(conn.execute(_UNIQUE_IDS[self.model], {"values": lowered}).all())
+
     def new_row(self, attributes: dict) -> dict:
         """The indexed columns of a new row for a canonical resource (``fill``'s values, for an INSERT)."""
         values = {"resource": attributes, "external_id": attributes.get("externalId")}
@@ -114,6 +120,12 @@ def _fill_emails(session: Session, row: User, wanted: list[tuple[str, str | None
 _UNIQUE_ID = {
     User: sa.select(User.id).where(User.user_name_lower == sa.bindparam("value")),
     Group: sa.select(Group.id).where(Group.display_name_lower == sa.bindparam("value")),
+}
+_UNIQUE_IDS = {
+    User: sa.select(User.user_name_lower, User.id).where(
+        User.user_name_lower.in_(sa.bindparam("values", expanding=True))),
+    Group: sa.select(Group.display_name_lower, Group.id).where(
+        Group.display_name_lower.in_(sa.bindparam("values", expanding=True))),
 }
 USERS = Table(USER, User, "userName")
 GROUPS = Table(GROUP, Group, "displayName")

@@ -10,8 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from scim_bridge.scim.schemas import USER
 from scim_bridge.store.bulk import BATCH_SIZE
-from scim_bridge.store.models import AuditEntry
+from scim_bridge.store.database import make_engine
+from scim_bridge.store.models import AuditEntry, Base
+from scim_bridge.store.repository import Repository
 from tests.e2e.test_bad_input import snapshot
 from tests.support.bridge import ScimClient, bridge_app
 from tests.support.idp_requests import CORE_GROUP, CORE_USER, ENTERPRISE_USER, ERROR, PATCH_OP
@@ -202,6 +205,17 @@ def test_fail_on_errors_stops_after_that_many_errors(scim, fail_on_errors):
     assert _user_names(scim) == set("abc"[:fail_on_errors - 1])
 
 
+def test_fail_on_errors_counts_the_refusals_among_consecutive_creates(scim):
+    """Creates written together still stop at the N-th refusal: what follows it is not performed."""
+    names = ["ann", "ANN", "bob", "Bob", "cho", "dan"]
+    operations = [{"method": "POST", "path": "/Users", "bulkId": f"u{i}", "data": {"userName": name}}
+                  for i, name in enumerate(names)]
+    results = _bulk(scim, {"schemas": [BULK_REQUEST], "failOnErrors": 2, "Operations": operations})
+    assert [(r["bulkId"], r["status"]) for r in results] == [("u0", "201"), ("u1", "409"), ("u2", "201"),
+                                                            ("u3", "409")]
+    assert _user_names(scim) == {"ann", "bob"}
+
+
 # -- references, limits and refusals -----------------------------------------------------------------
 
 
@@ -333,3 +347,32 @@ def test_a_large_bulk_commits_in_batches(scim, engine):
     assert [r["status"] for r in results] == ["201"] * users
     assert len(commits) == 3  # not one transaction per user
     assert scim.get("/Users?count=1").body["totalResults"] == users
+
+
+def test_a_name_taken_by_another_request_after_the_batch_was_checked_is_refused_alone(postgres_schema_url):
+    """PostgreSQL, where writers run side by side: another request commits a name between the batch's
+    check and its INSERT; that create alone is refused (409 naming the holder), the others commit."""
+    engine = make_engine(postgres_schema_url)
+    Base.metadata.create_all(engine)
+    scim = ScimClient(bridge_app(engine))
+    holder: list[str] = []
+
+    def meanwhile(conn, cursor, statement, parameters, context, executemany):
+        if not holder and statement.startswith("INSERT INTO users"):
+            holder.append("")  # once: the other request's own INSERT passes by here too
+            holder[0] = Repository(engine).create(USER, {"userName": "Bob"}, "other").id
+
+    event.listen(engine, "before_cursor_execute", meanwhile)
+    try:
+        results = _bulk(scim, {"schemas": [BULK_REQUEST], "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": name, "data": {"userName": name}}
+            for name in ("ann", "bob", "cho")]})
+    finally:
+        event.remove(engine, "before_cursor_execute", meanwhile)
+    assert [r["status"] for r in results] == ["201", "409", "201"]
+    assert f"taken by User {holder[0]}" in results[1]["response"]["detail"]
+    assert _user_names(scim) == {"ann", "Bob", "cho"}
+    with engine.connect() as conn:
+        audited = conn.execute(sa.select(AuditEntry.actor, sa.func.count()).group_by(AuditEntry.actor)).all()
+    assert sorted(audited) == [("idp", 2), ("other", 1)]
+    engine.dispose()
