@@ -85,11 +85,10 @@ class NewNames:
         self._held: dict[tuple[str, str], str] = {}
         if wanted:
             keys = sorted({k for _t, k in wanted})
-            for target, holder, *names in conn.execute(_HOLDERS, {"type": resource_type, "keys": keys,
-                                                                  "targets": sorted({t for t, _k in wanted})}):
-                for key in names:
-                    if (target, key) in wanted:
-                        self._held.setdefault((target, key), holder)
+            for target, holder, key in conn.execute(_HOLDERS, {"type": resource_type, "keys": keys,
+                                                               "targets": sorted({t for t, _k in wanted})}):
+                if (target, key) in wanted:
+                    self._held.setdefault((target, key), holder)
         self.rows: list[dict] = []
 
     def claim(self, resource_id: str) -> None:
@@ -113,12 +112,16 @@ class NewNames:
             self._conn.execute(_INSERT_LINK, self.rows)
 
 
-# Built once: only the values change.
-_KEYS = sa.bindparam("keys", expanding=True)
-_HOLDERS = (sa.select(Link.target, Link.resource_id, Link.remote_name_lower, Link.applied_name_lower)
-            .where(Link.resource_type == sa.bindparam("type"),
-                   Link.target.in_(sa.bindparam("targets", expanding=True)),
-                   sa.or_(Link.remote_name_lower.in_(_KEYS), Link.applied_name_lower.in_(_KEYS))))
+
+def _holders_by(column) -> sa.Select:
+    return sa.select(Link.target, Link.resource_id, column).where(
+        Link.target.in_(sa.bindparam("targets", expanding=True)), Link.resource_type == sa.bindparam("type"),
+        column.in_(sa.bindparam("keys", expanding=True)))
+
+
+# Built once: only the values change. One SELECT per name column, so that each is an index search
+# (an OR of the two lets SQLite pick an index on the target alone, and read every link there).
+_HOLDERS = sa.union_all(_holders_by(Link.remote_name_lower), _holders_by(Link.applied_name_lower))
 _INSERT_LINK = sa.insert(Link)
 
 
