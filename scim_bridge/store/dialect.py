@@ -7,8 +7,17 @@ the spelling, so the same code serves both databases.
 from __future__ import annotations
 
 from sqlalchemy import Integer, String
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def upsert_into(session, model):
+    """An INSERT into ``model``'s table that takes ``on_conflict_do_update``/``_do_nothing`` (both
+    databases spell ON CONFLICT alike, SQLAlchemy has one construct per dialect)."""
+    return _INSERTS[session.get_bind().dialect.name](model)
 
 
 class json_array_elements(FunctionElement):  # noqa: N801 - named like the SQL function it stands for

@@ -11,12 +11,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from scim_bridge.store.dialect import upsert_into
 from scim_bridge.store.models import GroupMember, OutboxRow
-
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def _rows(resource_type: str, ids: Iterable[str], targets: Iterable[str], now: datetime) -> list[dict]:
@@ -32,7 +30,7 @@ def enqueue(session: Session, resource_type: str, ids: Iterable[str], targets: I
     rows = _rows(resource_type, ids, targets, now)
     if not rows:
         return
-    insert = _INSERTS[session.get_bind().dialect.name](OutboxRow)
+    insert = upsert_into(session, OutboxRow)
     # A parked row (the target refused an earlier state) is woken too: the new state may be acceptable.
     statement = insert.on_conflict_do_update(
         index_elements=["resource_type", "resource_id", "target"],
@@ -47,7 +45,7 @@ def enqueue_missing(session: Session, resource_type: str, ids: Iterable[str], ta
     """Add rows only where there is none for the (resource, target): an existing row is left as it is."""
     rows = _rows(resource_type, ids, targets, now)
     if rows:
-        insert = _INSERTS[session.get_bind().dialect.name](OutboxRow)
+        insert = upsert_into(session, OutboxRow)
         session.execute(insert.on_conflict_do_nothing(index_elements=["resource_type", "resource_id", "target"]),
                         rows)
 

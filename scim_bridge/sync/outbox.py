@@ -89,8 +89,42 @@ class Outbox:
             return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts, leaving)
                     for r, leaving in found]
 
-    def done(self, claim: Claim, records=_NOTHING) -> None:
-        """Delivered: drop the row, unless a newer change arrived meanwhile (then deliver again).
+    def claim_keys(self, keys: list[tuple[str, str]], limits: dict[str, int]) -> tuple[list[Claim], set[str]]:
+        """The claimable rows of these resources, at most ``limits[target]`` per target (the targets
+        named only), in one transaction: a write's own rows, claimed for the worker as soon as they
+        are committed. Also returns the targets with rows of these resources not claimed here and not
+        yet attempted (leased by a delivery in flight, past the limit): their worker loops take them."""
+        if not keys or not limits:
+            return [], set()
+        now = self.clock()
+        # Core statements, not ORM objects: this runs on the request's thread, between its commit
+        # and its first product call.
+        with self._write() as session, session.begin():
+            rows = session.execute(_PENDING_OF, {"keys": keys, "targets": list(limits)}).all()
+            room = dict(limits)
+            wanted = {}
+            for row in rows:
+                if room[row.target] > 0 and claimable_at(row.due_at, row.lease_until) <= now:
+                    room[row.target] -= 1
+                    wanted[row.id] = row
+            if wanted and self.engine.dialect.name == "postgresql":
+                # Another instance's claim may hold some of them (those are its to deliver), or a write
+                # have moved one on since it was read: lock what is still claimable, as it is now.
+                wanted = {row.id: row for row in session.execute(
+                    sa.select(OutboxRow.id, OutboxRow.resource_type, OutboxRow.resource_id, OutboxRow.target,
+                              OutboxRow.generation, OutboxRow.attempts)
+                    .where(OutboxRow.id.in_(list(wanted)), OutboxRow.state == "pending", OutboxRow.due_at <= now,
+                           _lease_over(now))
+                    .with_for_update(skip_locked=True))}
+            if wanted:
+                session.execute(_CLAIM, {"ids": list(wanted), "owner": self.owner, "lease": now + self.lease})
+            left = {row.target for row in rows if row.id not in wanted and row.attempts == 0}
+            return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts)
+                    for r in wanted.values()], left
+
+    def done(self, claim: Claim, records=_NOTHING) -> bool:
+        """Delivered: drop the row, unless a newer change arrived meanwhile (then deliver again);
+        True when the row was dropped.
 
         A deleted resource whose last row and last link this was is purged in the same transaction;
         deciding it here, serialised on the resource row, is what keeps two targets finishing at once
@@ -99,20 +133,18 @@ class Outbox:
         with self._write() as session, session.begin():
             records(session)
             tombstone = self._lock_tombstone(session, claim)
-            deleted = session.execute(
-                sa.delete(OutboxRow).where(OutboxRow.id == claim.id, OutboxRow.generation == claim.generation,
-                                           OutboxRow.claimed_by == self.owner)
-            ).rowcount
+            deleted = session.execute(_DROP, {"id": claim.id, "generation": claim.generation,
+                                              "owner": self.owner}).rowcount
             if not deleted:
                 self._release(session, claim)
             elif tombstone is not None and not self._anything_left(session, claim):
                 session.delete(tombstone)
+        return bool(deleted)
 
     def _lock_tombstone(self, session, claim: Claim):
         model = User if claim.resource_type == "User" else Group
-        row = session.get(model, claim.resource_id)
-        if row is None or row.deleted_at is None:
-            return None
+        if session.scalar(_DELETED_AT[claim.resource_type], {"id": claim.resource_id}) is None:
+            return None  # live, or already purged
         # PostgreSQL: concurrent settles of one deleted resource take turns (SQLite: already serial).
         return session.scalar(sa.select(model).where(model.id == claim.resource_id).with_for_update())
 
@@ -223,6 +255,22 @@ class Outbox:
             return session.execute(
                 query.values(state="pending", due_at=self.clock(), attempts=0, claimed_by=None, lease_until=None)
             ).rowcount
+
+
+# The statements of every settle, built once: building a statement costs more than running it here.
+_ROWS = OutboxRow.__table__.c
+_DROP = sa.delete(OutboxRow.__table__).where(_ROWS.id == sa.bindparam("id"),
+                                             _ROWS.generation == sa.bindparam("generation"),
+                                             _ROWS.claimed_by == sa.bindparam("owner"))
+_DELETED_AT = {model.__name__: sa.select(model.__table__.c.deleted_at).where(model.__table__.c.id == sa.bindparam("id"))
+               for model in (User, Group)}
+_PENDING_OF = (sa.select(_ROWS.id, _ROWS.resource_type, _ROWS.resource_id, _ROWS.target, _ROWS.generation,
+                         _ROWS.attempts, _ROWS.due_at, _ROWS.lease_until)
+               .where(sa.tuple_(_ROWS.resource_type, _ROWS.resource_id).in_(sa.bindparam("keys", expanding=True)),
+                      _ROWS.state == "pending", _ROWS.target.in_(sa.bindparam("targets", expanding=True)))
+               .order_by(_ROWS.due_at, _ROWS.id))
+_CLAIM = (sa.update(OutboxRow.__table__).where(_ROWS.id.in_(sa.bindparam("ids", expanding=True)))
+          .values(claimed_by=sa.bindparam("owner"), lease_until=sa.bindparam("lease")))
 
 
 def _lease_over(now: datetime):

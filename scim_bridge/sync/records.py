@@ -21,6 +21,7 @@ from scim_bridge.rules.model import AppliedUser, GroupSnapshot, UserSnapshot
 from scim_bridge.rules.seats import SEATS_FULL
 from scim_bridge.rules.snapshots import display_name_of, email_of, manager_id_of
 from scim_bridge.store.database import make_session_factory
+from scim_bridge.store.dialect import upsert_into
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, OutboxRow, TargetSeats, User, utcnow
 from scim_bridge.store.outbox import claimable_at, enqueue, enqueue_missing, wake_members
 
@@ -53,6 +54,8 @@ class DeliveryRecords:
         self._read = make_session_factory(engine)
         self._write = make_session_factory(engine, write=True)
         self._local = threading.local()
+        # Told the target whenever rows of it are made due here (the worker wakes that loop).
+        self.on_due: Callable[[str], None] = lambda target: None
 
     @contextmanager
     def deferred(self) -> Iterator[PendingWrites]:
@@ -83,16 +86,10 @@ class DeliveryRecords:
 
     def user(self, user_id: str) -> UserSnapshot | None:
         with self._read() as session:
-            row = session.get(User, user_id)
+            row = session.execute(_USER, {"id": user_id}).first()
             if row is None:
                 return None
-            groups = session.scalars(
-                sa.select(Group.display_name)
-                .join(GroupMember, GroupMember.group_id == Group.id)
-                .where(GroupMember.user_id == user_id, Group.deleted_at.is_(None))
-                .order_by(Group.display_name_lower)
-            ).all()
-            return _user_snapshot(row, tuple(groups))
+            return _user_snapshot(row, tuple(session.scalars(_USER_GROUPS, {"id": user_id})))
 
     def group(self, group_id: str) -> GroupSnapshot | None:
         with self._read() as session:
@@ -152,24 +149,24 @@ class DeliveryRecords:
 
     def applied(self, resource_type: str, resource_id: str, target: str) -> dict | None:
         with self._read() as session:
-            return session.scalar(sa.select(Link.applied).where(*_link(resource_type, resource_id, target)))
+            return session.scalar(_APPLIED_STATE, {"type": resource_type, "id": resource_id, "target": target})
 
     def record_outcome(self, resource_type: str, resource_id: str, target: str, *, status: str,
                        applied: dict | None, reason: str | None = None, error: str | None = None) -> None:
         now = self.clock()
 
+        values = {"status": status, "reason": reason, "last_error": error, "updated": now}
+        if applied is not None:
+            # Indexed copies for the name reservations (store/links.py) and the one-account-one-link
+            # check (key_linked_elsewhere).
+            values.update(applied=applied, applied_name_lower=applied["name"].lower() if applied.get("name") else None,
+                          remote_key=applied.get("key"))
+
         def write(session) -> None:
-            link = session.scalar(sa.select(Link).where(*_link(resource_type, resource_id, target)))
-            if link is None:
-                link = Link(resource_type=resource_type, resource_id=resource_id, target=target, created=now)
-                session.add(link)
-            if applied is not None:
-                link.applied = applied
-                # Indexed copies for the name reservations (store/links.py) and the one-account-one-link
-                # check (key_linked_elsewhere).
-                link.applied_name_lower = applied["name"].lower() if applied.get("name") else None
-                link.remote_key = applied.get("key")
-            link.status, link.reason, link.last_error, link.updated = status, reason, error, now
+            # One statement (it runs in the settle's transaction, on the way back to a waiting write).
+            session.execute(_outcome_upsert(session, applied is not None),
+                            dict(resource_type=resource_type, resource_id=resource_id, target=target, created=now,
+                                 **values))
 
         self._record(write)
 
@@ -201,12 +198,14 @@ class DeliveryRecords:
         """Deliver these resources to the target again, now (a parked row is woken too)."""
         with self._write() as session, session.begin():
             enqueue(session, resource_type, ids, [target], self.clock())
+        self.on_due(target)
 
     def wake_members(self, group_id: str, target: str) -> None:
         """Make the queued deliveries of the group's members due now, and have any running one go
         again: users waiting for the group to exist go ahead."""
         with self._write() as session, session.begin():
             wake_members(session, group_id, target, self.clock())
+        self.on_due(target)
 
     def ensure_queued(self, resource_type: str, ids: Iterable[str], target: str) -> dict[str, QueuedRow]:
         """Queue these resources for the target unless a row is there already (pending, running or
@@ -223,6 +222,7 @@ class DeliveryRecords:
                 .where(OutboxRow.resource_type == resource_type, OutboxRow.target == target,
                        OutboxRow.resource_id.in_(ids))
             ).all()
+        self.on_due(target)
         return {r.resource_id: QueuedRow(r.state == "parked", claimable_at(r.due_at, r.lease_until), r.last_error)
                 for r in rows}
 
@@ -253,10 +253,12 @@ class DeliveryRecords:
             chosen = list(session.scalars(ids))
             if not chosen:
                 return 0
-            return session.execute(
+            made_due = session.execute(
                 sa.update(OutboxRow).where(OutboxRow.id.in_(chosen))
                 .values(state="pending", due_at=self.clock(), claimed_by=None, lease_until=None)
             ).rowcount
+        self.on_due(target)
+        return made_due
 
     def parked_for_seats(self, target: str) -> int:
         with self._read() as session:
@@ -269,7 +271,37 @@ class DeliveryRecords:
               detail: str | None = None, before: dict | None = None, after: dict | None = None) -> None:
         entry = dict(at=self.clock(), actor="delivery", scope=target, action=action, resource_type=resource_type,
                      resource_id=resource_id, before=before, after=after, outcome=outcome, detail=detail)
-        self._record(lambda session: session.add(AuditEntry(**entry)))
+        self._record(lambda session: session.execute(_AUDIT, entry))
+
+
+# The statements of every delivery, built once: building a statement costs more than running it here.
+_USERS, _LINKS = User.__table__.c, Link.__table__.c
+_USER = sa.select(_USERS.id, _USERS.user_name, _USERS.resource, _USERS.active, _USERS.deleted_at).where(
+    _USERS.id == sa.bindparam("id"))
+_USER_GROUPS = (sa.select(Group.__table__.c.display_name)
+                .join(GroupMember.__table__, GroupMember.__table__.c.group_id == Group.__table__.c.id)
+                .where(GroupMember.__table__.c.user_id == sa.bindparam("id"), Group.__table__.c.deleted_at.is_(None))
+                .order_by(Group.__table__.c.display_name_lower))
+_APPLIED_STATE = sa.select(_LINKS.applied).where(_LINKS.resource_type == sa.bindparam("type"),
+                                                 _LINKS.resource_id == sa.bindparam("id"),
+                                                 _LINKS.target == sa.bindparam("target"))
+_AUDIT = sa.insert(AuditEntry.__table__)
+_OUTCOME = ("status", "reason", "last_error", "updated")
+_APPLIED = ("applied", "applied_name_lower", "remote_key")
+_OUTCOME_UPSERTS: dict[tuple[str, bool], sa.Insert] = {}
+
+
+def _outcome_upsert(session, with_applied: bool):
+    """Insert a link row, or update the one there; the applied state only ``with_applied``."""
+    key = (session.get_bind().dialect.name, with_applied)
+    statement = _OUTCOME_UPSERTS.get(key)
+    if statement is None:
+        insert = upsert_into(session, Link.__table__)
+        columns = _OUTCOME + (_APPLIED if with_applied else ())
+        statement = _OUTCOME_UPSERTS[key] = insert.on_conflict_do_update(
+            index_elements=["resource_type", "resource_id", "target"],
+            set_={name: insert.excluded[name] for name in columns})
+    return statement
 
 
 def applied_user(state: dict | None) -> AppliedUser | None:

@@ -187,6 +187,11 @@ class SeatGuard:
             self._failed(ledger, exc)
             return False
 
+    def known_short(self, target: str, batch: int) -> bool:
+        """``short`` by the count already read, without reading it: for the request's thread."""
+        ledger = self.ledgers.get(target)
+        return ledger is not None and ledger.short(batch)
+
     def tick(self, target: str) -> int:
         ledger = self.ledgers.get(target)
         if ledger is None or ledger.resting():

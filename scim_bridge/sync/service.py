@@ -71,6 +71,7 @@ class Sync:
         self._settled = threading.Condition()
         self.worker = Worker(self.outbox, self.delivery, concurrency=concurrency, poll_seconds=poll_seconds,
                              backoff=backoff, clock=clock, on_settled=self._on_settled, records=self.records)
+        self.records.on_due = lambda target: self.worker.notify([target])
         self.running = False
         self._on_delivered = on_delivered
 
@@ -92,15 +93,20 @@ class Sync:
             self._settled.notify_all()
 
     def changed(self, keys) -> None:
-        """After a commit: wake the worker, then wait (bounded) for the first attempt on ``keys``."""
+        """After a commit: hand the write's rows to the worker, then wait (bounded) for the first
+        attempt on ``keys``."""
         if not keys or not self.targets:
             return
-        self.worker.notify()
-        if not self.running or self.wait_seconds <= 0:
+        if not self.running:
+            self.worker.notify()  # a separate worker process polls; this wakes nothing then
             return
         deadline = time.monotonic() + self.wait_seconds
         keys = list(keys)
         try:
+            dispatch = self.worker.deliver_now(keys)
+            if self.wait_seconds <= 0 or dispatch.wait(self.wait_seconds):
+                return
+            # Rows this worker did not take, or whose delivery waits for another: the database tells.
             while self.outbox.unattempted(keys):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -110,5 +116,6 @@ class Sync:
                     self._settled.wait(min(remaining, 0.2))
         except sa.exc.SQLAlchemyError as exc:
             # The change is committed and queued: the database failing now only ends the wait, and the
-            # client still hears that its change was accepted.
+            # client still hears that its change was accepted; the loops find its rows.
+            self.worker.notify()
             log.warning("stopped waiting for delivery: database unavailable (%s)", exc.__class__.__name__)

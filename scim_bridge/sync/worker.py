@@ -8,6 +8,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import datetime
@@ -32,6 +33,31 @@ class Backoff:
         return max(ceiling / 2 + self.rand() * ceiling / 2, at_least or 0.0)
 
 
+class Dispatch:
+    """A write's rows handed to the worker by ``Worker.deliver_now``: the request waiting for their first
+    attempt learns of it here, from the worker, without reading the database."""
+
+    def __init__(self, claims: list[Claim], left: set[str]):
+        self._open = {claim.id for claim in claims}
+        # Complete: every row of the write was claimed here and has had its first attempt. Otherwise
+        # (rows left to the loops, a delivery waiting for a group, a claim lost) only the database can tell.
+        self.complete = not left
+        self._settled = threading.Condition()
+
+    def settled(self, claim: Claim, attempted: bool) -> None:
+        with self._settled:
+            self._open.discard(claim.id)
+            self.complete = self.complete and attempted
+            self._settled.notify_all()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the claimed rows to settle; True when all the write's rows have
+        had their first attempt."""
+        with self._settled:
+            self._settled.wait_for(lambda: not self._open, max(seconds, 0.0))
+            return not self._open and self.complete
+
+
 class Worker:
     def __init__(self, outbox: Outbox, delivery: Delivery, *, concurrency: int = 4, poll_seconds: float = 1.0,
                  backoff: Backoff | None = None, clock=utcnow, monotonic=time.monotonic, on_settled=None,
@@ -53,6 +79,7 @@ class Worker:
         self._stop = threading.Event()
         # Claims taken and not yet settled, so a shutdown can give back the ones it does not wait for.
         self._in_flight: dict[int, Claim] = {}
+        self._dispatched: dict[int, Dispatch] = {}  # in flight by ``deliver_now``: who waits for them
         self._in_flight_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._pools = {name: ThreadPoolExecutor(concurrency, thread_name_prefix=f"deliver-{name}")
@@ -79,6 +106,54 @@ class Worker:
             list(pool.map(self._deliver_and_settle, leaving))
         list(pool.map(self._deliver_and_settle, [c for c in claims if not c.deprovisions]))
         return len(claims)
+
+    def deliver_now(self, keys) -> Dispatch:
+        """Claim the rows of a committed write (resources ``keys``) and deliver them at once on the
+        targets' pools, with no wait for a loop to wake up and look for due rows. Rows it cannot take
+        (leased by a delivery in flight, over a target's free room in its pool, a target whose licence
+        seats are short, whose deprovisions go first) are left to the target's loop, which is woken."""
+        targets = list(self.delivery.targets)
+        if self._stop.is_set():
+            return Dispatch([], set(targets))
+        with self._in_flight_lock:
+            busy = Counter(claim.target for claim in self._in_flight.values())
+        seats = self.delivery.seats
+        limits = {t: self.concurrency - busy[t] for t in targets if not seats.known_short(t, self.concurrency)}
+        limits = {t: room for t, room in limits.items() if room > 0}
+        claims, left = self.outbox.claim_keys(list(keys), limits)
+        left |= set(targets) - set(limits)
+        dispatch = Dispatch(claims, left)
+        with self._in_flight_lock:
+            self._in_flight.update((claim.id, claim) for claim in claims)
+            self._dispatched.update((claim.id, dispatch) for claim in claims)
+        for claim in claims:
+            try:
+                self._pools[claim.target].submit(self._deliver_dispatched, claim)
+            except RuntimeError:  # the pool was shut down (stopping): give the row back at once
+                with self._in_flight_lock:
+                    self._in_flight.pop(claim.id, None)
+                    self._dispatched.pop(claim.id, None)
+                self.outbox.release(claim)
+                dispatch.settled(claim, attempted=False)
+        self.notify(left)
+        return dispatch
+
+    def _deliver_dispatched(self, claim: Claim) -> None:
+        outcome, dropped = None, False
+        try:
+            outcome, dropped = self._attempt(claim)
+        except Exception as exc:  # noqa: BLE001 - the settle failed (the database?): the lease frees the row
+            log.error("worker for %s: %s", claim.target, exc.__class__.__name__)
+        finally:
+            with self._in_flight_lock:
+                dispatch = self._dispatched.pop(claim.id, None)
+            attempted = outcome is not None and outcome.kind not in (Settle.WAIT, Settle.LOST)
+            if dispatch is not None:
+                dispatch.settled(claim, attempted)
+        # The row stays queued (to retry, or delivered again for a newer change): the target's loop
+        # decides when. Rows made due by the delivery itself wake it through ``DeliveryRecords.on_due``.
+        if not dropped:
+            self.notify([claim.target])
 
     def drain(self, rounds: int = 1000, targets=None) -> int:
         """Deliver everything due now on every target, or on ``targets`` (synchronously); returns rows
@@ -107,13 +182,18 @@ class Worker:
         return beat
 
     def _deliver_and_settle(self, claim: Claim) -> Outcome:
+        return self._attempt(claim)[0]
+
+    def _attempt(self, claim: Claim) -> tuple[Outcome, bool]:
+        """Deliver and settle; the outcome, and True when the row was dropped (delivered, and no
+        newer change arrived meanwhile)."""
         try:
             return self._deliver_and_settle_claim(claim)
         finally:
             with self._in_flight_lock:
                 self._in_flight.pop(claim.id, None)
 
-    def _deliver_and_settle_claim(self, claim: Claim) -> Outcome:
+    def _deliver_and_settle_claim(self, claim: Claim) -> tuple[Outcome, bool]:
         # The attempt's audit entries and link outcome are written with its settle, in one transaction.
         with self.records.deferred() if self.records else nullcontext(PendingWrites()) as pending:
             try:
@@ -123,19 +203,20 @@ class Worker:
                             claim.resource_type, claim.resource_id, claim.target)
                 if self.records:
                     self.records.write(pending)  # what the calls made did happen
-                return Outcome(Settle.LOST)
+                return Outcome(Settle.LOST), False
             except Exception as exc:  # noqa: BLE001 - a bug outside the executor's plan (the database?)
                 # The same policy as every failure: a bug is retried a bounded number of times, then parked.
                 outcome = self.delivery.executor.decided(Subject(claim.resource_type, claim.resource_id),
                                                          claim.target, exc, attempts=claim.attempts)
-        self._settle(claim, outcome, pending)
+        dropped = self._settle(claim, outcome, pending)
         self.on_settled(claim, outcome)
-        return outcome
+        return outcome, dropped
 
-    def _settle(self, claim: Claim, outcome: Outcome, records: PendingWrites) -> None:
+    def _settle(self, claim: Claim, outcome: Outcome, records: PendingWrites) -> bool:
+        """True when the row was dropped."""
         if outcome.kind is Settle.DONE:
-            self.outbox.done(claim, records)
-        elif outcome.kind is Settle.PARK:
+            return bool(self.outbox.done(claim, records))
+        if outcome.kind is Settle.PARK:
             self.outbox.park(claim, outcome.error or "refused", records)
         elif outcome.kind is Settle.WAIT:
             # Not a failure: another delivery is creating what this one needs. Look again soon after
@@ -147,6 +228,7 @@ class Worker:
         else:
             self.outbox.retry(claim, outcome.error or "failed", self.backoff.delay(claim.attempts, outcome.retry_after),
                               records=records)
+        return False
 
     # -- the background loops ---------------------------------------------------------------------
 
@@ -156,9 +238,11 @@ class Worker:
             thread.start()
             self._threads.append(thread)
 
-    def notify(self) -> None:
-        for event in self._wake.values():
-            event.set()
+    def notify(self, targets=None) -> None:
+        """Wake the loops (of ``targets``, else all) to look for due rows now."""
+        for name, event in self._wake.items():
+            if targets is None or name in targets:
+                event.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()

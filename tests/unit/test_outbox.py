@@ -217,3 +217,30 @@ def test_while_seats_are_short_the_rows_of_leavers_are_claimed_first_and_say_so(
     assert [(c.resource_id, c.deprovisions) for c in claimed] == [("gone", True), ("leave", True),
                                                                   ("join1", False)]
     assert [(c.resource_id, c.deprovisions) for c in outbox.claim("jira", 3)] == [("join2", False)]
+
+
+def test_a_writes_own_rows_are_claimed_by_key_on_every_target_at_once(engine):
+    clock = Clock()
+    _enqueue(engine, ["a", "b", "c"], ("jira", "bitbucket"), clock)
+    outbox, other = Outbox(engine, owner="w", clock=clock), Outbox(engine, owner="other", clock=clock)
+    assert [c.resource_id for c in other.claim("bitbucket", 1)] == ["a"]  # in flight elsewhere
+    claims, left = outbox.claim_keys([("User", "a"), ("User", "b")], {"jira": 5, "bitbucket": 5})
+    assert sorted((c.resource_id, c.target) for c in claims) == [("a", "jira"), ("b", "bitbucket"), ("b", "jira")]
+    assert left == {"bitbucket"}  # "a" there is not attempted yet, and not this worker's to deliver
+    assert other.claim("jira", 5)[0].resource_id == "c"  # what was claimed by key is leased like any claim
+    assert outbox.claim_keys([("User", "a"), ("User", "b")], {"jira": 5}) == ([], {"jira"})
+
+
+def test_a_claim_by_key_takes_no_more_than_the_room_given_per_target_and_leaves_the_rest(engine):
+    clock = Clock()
+    _enqueue(engine, ["a", "b", "c"], ("jira", "bitbucket"), clock)
+    outbox = Outbox(engine, owner="w", clock=clock)
+    keys = [("User", k) for k in "abc"]
+    claims, left = outbox.claim_keys(keys, {"jira": 2})  # bitbucket not named: its loop takes its rows
+    assert [c.resource_id for c in claims] == ["a", "b"] and {c.target for c in claims} == {"jira"}
+    assert left == {"jira"}
+    outbox.park(claims[0], "refused")
+    outbox.retry(claims[1], "503", delay=30)
+    claims, left = outbox.claim_keys(keys, {"jira": 5})
+    assert [c.resource_id for c in claims] == ["c"]
+    assert left == set()  # parked, or attempted and not due: nothing of the write waits for a first attempt

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import OutboxRow, utcnow
 from scim_bridge.store.outbox import enqueue
-from scim_bridge.sync.executor import DONE, Settle
+from scim_bridge.sync.executor import DONE, Outcome, Settle
 from scim_bridge.sync.outbox import Outbox
 from scim_bridge.sync.seats import SeatGuard
 from scim_bridge.sync.worker import Backoff, Worker
@@ -209,5 +209,64 @@ def test_a_local_write_wakes_the_idle_wait_at_once(engine):
         worker.notify()
         assert targets.arrived.wait(60), "the worker slept through notify()"
         assert targets.delivered == ["u1"]
+    finally:
+        worker.stop()
+
+
+class FailsFirst(Deliveries):
+    """A target that fails each resource's first delivery (a 503), then takes it."""
+
+    def deliver(self, claim, heartbeat):
+        super().deliver(claim, heartbeat)
+        return DONE if self.delivered.count(claim.resource_id) > 1 else Outcome(Settle.RETRY, "503")
+
+
+def test_a_writes_rows_are_delivered_at_once_without_waiting_for_a_poll(engine):
+    """With a poll of an hour and no ``notify()``, the rows a write hands over are delivered, and the
+    writer hears of their first attempt from the worker."""
+    targets = Deliveries()
+    worker = Worker(Outbox(engine, owner="w1"), targets, poll_seconds=3600)
+    worker.start()
+    try:
+        with make_session_factory(engine, write=True)() as session, session.begin():
+            enqueue(session, "User", ["u1", "u2"], ["jira"], utcnow())
+        dispatch = worker.deliver_now([("User", "u1"), ("User", "u2")])
+        assert dispatch.wait(60), "the handed-over rows were not delivered"
+        assert sorted(targets.delivered) == ["u1", "u2"]
+        with engine.connect() as conn:
+            assert conn.scalar(sa.select(sa.func.count()).select_from(OutboxRow)) == 0
+    finally:
+        worker.stop()
+
+
+def test_a_handed_over_row_that_must_be_retried_goes_back_to_the_loop(engine):
+    targets = FailsFirst()
+    worker = Worker(Outbox(engine, owner="w1"), targets, poll_seconds=3600,
+                    backoff=Backoff(0.01, 0.01, rand=lambda: 1.0))
+    worker.start()
+    try:
+        with make_session_factory(engine, write=True)() as session, session.begin():
+            enqueue(session, "User", ["u1"], ["jira"], utcnow())
+        assert worker.deliver_now([("User", "u1")]).wait(60)  # the first attempt (it failed) is what a write waits for
+        for _ in range(600):
+            if targets.delivered.count("u1") == 2:
+                break
+            targets.arrived.clear()
+            targets.arrived.wait(0.1)
+        assert targets.delivered == ["u1", "u1"]  # retried by the loop, woken for it
+    finally:
+        worker.stop()
+
+
+def test_rows_a_write_cannot_take_are_left_to_the_loop_and_to_the_database_to_tell(engine):
+    targets = Deliveries()
+    with make_session_factory(engine, write=True)() as session, session.begin():
+        enqueue(session, "User", ["u1"], ["jira"], utcnow())
+    assert Outbox(engine, owner="elsewhere").claim("jira", 1)  # another instance is delivering it
+    worker = Worker(Outbox(engine, owner="w1"), targets, poll_seconds=3600)
+    try:
+        dispatch = worker.deliver_now([("User", "u1")])
+        assert not dispatch.wait(0)  # complete only the database can tell
+        assert targets.delivered == []
     finally:
         worker.stop()
