@@ -289,18 +289,31 @@ class Worker:
                 busy = 0
             if busy:
                 continue
-            self.wait(wake, self._idle_seconds(target))
+            seconds, _ = self._idle_seconds(target)
+            while True:
+                self.wait(wake, seconds)
+                if self._stop.is_set() or wake.is_set():
+                    break
+                # Timed out: claim (a write transaction; on SQLite it takes the process's write lock,
+                # which the SCIM writes and the settles wait for) only once a row is claimable. Until
+                # then an idle poll costs a read. Seats released here wake the loop (``on_due``).
+                self.delivery.seats.tick(target)
+                seconds, claimable = self._idle_seconds(target)
+                if claimable:
+                    break
 
-    def _idle_seconds(self, target: str) -> float:
+    def _idle_seconds(self, target: str) -> tuple[float, bool]:
         """Until a row becomes claimable (due, and its lease if any ended), at most ``poll_seconds``:
-        writes by other processes are not notified here, so the queue is looked at that often."""
+        writes by other processes are not notified here, so the queue is looked at that often. And
+        whether one is claimable now (or the look failed: the claim will tell)."""
         try:
             due: datetime | None = self.outbox.next_claimable(target)
         except Exception:  # noqa: BLE001
-            return self.poll_seconds
+            return self.poll_seconds, True
         if due is None:
-            return self.poll_seconds
-        return min(max((due - self.clock()).total_seconds(), 0.01), self.poll_seconds)
+            return self.poll_seconds, False
+        left = (due - self.clock()).total_seconds()
+        return min(max(left, 0.01), self.poll_seconds), left <= 0
 
 
 def _wait_for_event(event: threading.Event, seconds: float) -> None:
