@@ -131,7 +131,19 @@ class ConfluenceClient(ProductClient):
         else:
             body["password"] = throwaway_password() if password is None else password
             body["notifyViaEmail"] = False
-        return self._create_user_checked(name, f"{API}/admin/user", json=body)
+        return self._create_checked(lambda: self._lookup_user(name), lambda answer: self._made_user(name, body, answer),
+                                    f"{API}/admin/user", json=body)
+
+    def _made_user(self, name: str, body: dict[str, Any], answer) -> RemoteUser:
+        # The 201 carries only the new account's key (spec createUser, docs/products.md §3.4); the rest
+        # is what was sent, so no read-back call. Confluence reports no e-mail address (§3.3).
+        try:
+            key = answer.json().get("userKey") if answer is not None and answer.content else None
+        except (ValueError, AttributeError):
+            key = None
+        if not isinstance(key, str) or not key:
+            return self._read_back_user(name)
+        return RemoteUser(name=name, key=key, display_name=body["fullName"], email=None, active=True)
 
     def update_user(self, username: str, *, display_name: str | None = None, email: str | None = None) -> None:
         changes = {k: v for k, v in (("fullName", display_name), ("email", email)) if v is not None}

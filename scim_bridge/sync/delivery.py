@@ -81,24 +81,34 @@ class Delivery:
 
     # -- users -------------------------------------------------------------------------------------
 
-    def prepare_user(self, target: Target, user_id: str, records=None) -> UserPlan | None:
+    def prepare_user(self, target: Target, user_id: str, records=None, *, check_groups: bool | None = True,
+                     applied: AppliedUser | None = None) -> UserPlan | None:
         """Read the SCIM record and the account, and plan; None when the record is gone (purged).
         ``records``: what to read the store through, when not ``self.records`` (reconcile reads every
-        resource at once, ``records.TargetRecords``)."""
+        resource at once, ``records.TargetRecords``). ``check_groups`` False: the groups the account
+        is to be added to are taken to exist, unread (a delivery whose add then answers 404 plans
+        again with them read, ``_user``); None: read only when the user's last delivery waited for a
+        group, which may well still be missing. ``applied``: the state an earlier run of this same
+        delivery left, whose link is not written yet; else the link's."""
         records = records or self.records
         snapshot = records.user(user_id)
         if snapshot is None:
             return None
         rules = target.rules
-        applied = applied_user(records.applied("User", user_id, target.name))
+        linked, status = records.link("User", user_id, target.name)
+        applied = applied or applied_user(linked)
+        if check_groups is None:
+            check_groups = status == "pending"
         desired = desired_user(snapshot, rules)
         remote = self._remote_account(target, applied, desired)
         managed = self._managed(target, applied, desired, remote, records)
         if remote is not None and remote.groups is not None:
             remote = replace(remote, groups=_spelled_like(remote.groups, managed | desired.groups))
         needed = desired.groups - (remote.groups or frozenset() if remote else frozenset())
-        # Read per delivery, never cached: a group deleted on the product by hand must be noticed.
-        existing = frozenset(g for g in needed if target.client.get_group(g) is not None)
+        # Never cached: a group deleted on the product by hand must be noticed, by this read or by
+        # the 404 its add then answers.
+        existing = frozenset(g for g in needed if target.client.get_group(g) is not None) if check_groups \
+            else needed
         capabilities = target.client.capabilities()
         plan = plan_user(desired, applied, remote, capabilities=capabilities, managed=managed,
                          existing_groups=existing, rules=rules)
@@ -145,26 +155,21 @@ class Delivery:
         return Leadership(led.projects, led.components, successor or target.rules.handover.default_lead)
 
     def _user(self, target: Target, claim: Claim, beat) -> Outcome:
-        planned = self.prepare_user(target, claim.resource_id)
-        if planned is None:
-            return DONE  # purged after an earlier, completed delivery
-        snapshot, applied, desired, plan = planned
         subject = Subject("User", claim.resource_id)
-        ledger = self.seats.ledger(target.name) if takes_seat(plan) or leaves(plan) else None
-        holds = False
-        if ledger is not None and takes_seat(plan) and not (plan.skipped or plan.refused):
-            # Not sent when no seat is left: parked with the count, released when one frees up.
-            refusal = ledger.take()
-            plan, holds = (Plan(refused=refusal), False) if refusal else (plan, True)
-        run = None
-        try:
-            run = self.executor.run(target, subject, plan, applied or AppliedUser(name=desired.name),
-                                    attempts=claim.attempts, beat=beat)
-        finally:
-            if holds:
-                ledger.give_back(taken=run_through(run))
-        if ledger is not None and leaves(plan) and run_through(run):
-            ledger.freed()
+        # The groups to add to are not read first: the add's own 404 tells a missing one, and the
+        # delivery then plans again with them read, so that a missing default group is created and a
+        # missing SCIM group awaited. A dry run makes no add, so it reads them; so does a user that
+        # waited for a group last time.
+        checked, after = target.rules.dry_run or None, None
+        while True:
+            planned = self.prepare_user(target, claim.resource_id, check_groups=checked, applied=after)
+            if planned is None:
+                return DONE  # purged after an earlier, completed delivery
+            snapshot, applied, desired, plan = planned
+            run = self._run_user(target, subject, planned, claim, beat)
+            if checked or run.outcome is None or run.outcome.group is None:
+                break
+            checked, after = True, run.state
         if not run.ran:
             if snapshot.deleted and not target.rules.dry_run:
                 # A dry run keeps the tombstone and link: once it is off, reconciliation deprovisions.
@@ -186,6 +191,27 @@ class Delivery:
         applied_state = None if snapshot.deleted or state is None else state.link_state()
         self.executor.succeeded(target, subject, applied_state, "; ".join(plan.notes) or None)
         return DONE
+
+    def _run_user(self, target: Target, subject: Subject, planned: UserPlan, claim: Claim, beat):
+        """Run a user's plan, taking a seat for an account that takes one and giving it back when
+        the calls did not get through."""
+        plan = planned.plan
+        ledger = self.seats.ledger(target.name) if takes_seat(plan) or leaves(plan) else None
+        holds = False
+        if ledger is not None and takes_seat(plan) and not (plan.skipped or plan.refused):
+            # Not sent when no seat is left: parked with the count, released when one frees up.
+            refusal = ledger.take()
+            plan, holds = (Plan(refused=refusal), False) if refusal else (plan, True)
+        run = None
+        try:
+            run = self.executor.run(target, subject, plan, planned.applied or AppliedUser(name=planned.desired.name),
+                                    attempts=claim.attempts, beat=beat)
+        finally:
+            if holds:
+                ledger.give_back(taken=run_through(run))
+        if ledger is not None and leaves(plan) and run_through(run):
+            ledger.freed()
+        return run
 
     def _queue_groups(self, target: Target, snapshot: UserSnapshot, names) -> list[AwaitedGroup]:
         """Make sure the deliveries of the SCIM groups behind these target group names are queued

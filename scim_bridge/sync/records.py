@@ -148,8 +148,13 @@ class DeliveryRecords:
     # -- links ----------------------------------------------------------------------------------------
 
     def applied(self, resource_type: str, resource_id: str, target: str) -> dict | None:
+        return self.link(resource_type, resource_id, target)[0]
+
+    def link(self, resource_type: str, resource_id: str, target: str) -> tuple[dict | None, str | None]:
+        """The link's applied state and status (None, None: no link)."""
         with self._read() as session:
-            return session.scalar(_APPLIED_STATE, {"type": resource_type, "id": resource_id, "target": target})
+            row = session.execute(_LINK_STATE, {"type": resource_type, "id": resource_id, "target": target}).first()
+            return (row.applied, row.status) if row is not None else (None, None)
 
     def record_outcome(self, resource_type: str, resource_id: str, target: str, *, status: str,
                        applied: dict | None, reason: str | None = None, error: str | None = None) -> None:
@@ -282,9 +287,9 @@ _USER_GROUPS = (sa.select(Group.__table__.c.display_name)
                 .join(GroupMember.__table__, GroupMember.__table__.c.group_id == Group.__table__.c.id)
                 .where(GroupMember.__table__.c.user_id == sa.bindparam("id"), Group.__table__.c.deleted_at.is_(None))
                 .order_by(Group.__table__.c.display_name_lower))
-_APPLIED_STATE = sa.select(_LINKS.applied).where(_LINKS.resource_type == sa.bindparam("type"),
-                                                 _LINKS.resource_id == sa.bindparam("id"),
-                                                 _LINKS.target == sa.bindparam("target"))
+_LINK_STATE = sa.select(_LINKS.applied, _LINKS.status).where(_LINKS.resource_type == sa.bindparam("type"),
+                                                             _LINKS.resource_id == sa.bindparam("id"),
+                                                             _LINKS.target == sa.bindparam("target"))
 _AUDIT = sa.insert(AuditEntry.__table__)
 _OUTCOME = ("status", "reason", "last_error", "updated")
 _APPLIED = ("applied", "applied_name_lower", "remote_key")
@@ -397,6 +402,9 @@ class TargetRecords:
     def applied(self, resource_type: str, resource_id: str, target: str) -> dict | None:
         # Planning asks only of its own target, the one these link rows were read for.
         return self._applied.get((resource_type, resource_id))
+
+    def link(self, resource_type: str, resource_id: str, target: str) -> tuple[dict | None, str | None]:
+        return self.applied(resource_type, resource_id, target), None  # reconcile reads every group anyway
 
     def key_linked_elsewhere(self, target: str, resource_type: str, key: str, resource_id: str) -> bool:
         return bool(self._keys.get((resource_type, key), set()) - {resource_id})
