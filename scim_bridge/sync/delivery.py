@@ -98,7 +98,8 @@ class Delivery:
         linked, status = records.link("User", user_id, target.name)
         applied = applied or applied_user(linked)
         if check_groups is None:
-            check_groups = status == "pending"
+            # "pending" with an applied state: the last delivery waited (a name reservation has none).
+            check_groups = status == "pending" and linked is not None
         desired = desired_user(snapshot, rules)
         remote = self._remote_account(target, applied, desired)
         managed = self._managed(target, applied, desired, remote, records)
