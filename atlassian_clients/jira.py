@@ -13,6 +13,9 @@ Jira quirks handled here:
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +24,7 @@ import requests
 
 from atlassian_clients.base import (
     ApplicationRole,
+    AtlassianError,
     Capabilities,
     Creation,
     Led,
@@ -44,6 +48,11 @@ EXPERIMENTAL = {"X-ExperimentalApi": "true"}
 MEMBERS_PAGE = 50
 # /user/search caps at 100 from Jira 10 (JRASERVER-78660); 1000 before.
 SEARCH_CAP = 100
+# How long the applications' default groups, read from /applicationrole, are taken as they were; how
+# long and how many just-created accounts are remembered with them (see ``add_member``).
+ROLES_SECONDS = 300.0
+CREATED_SECONDS = 60.0
+CREATED_KEPT = 1024
 
 
 def _user(bean: dict[str, Any]) -> RemoteUser:
@@ -86,6 +95,11 @@ class JiraClient(ProductClient):
         super().__init__(transport, **options)
         self.application_keys = tuple(application_keys)
         self.group_picker_limit = self.options.group_picker_limit
+        # Accounts this client just created -> when, and the application keys the create asked for
+        # (() = Jira's default applications): the groups those put the account in need no add.
+        self._created: OrderedDict[str, tuple[float, tuple[str, ...], set[str]]] = OrderedDict()
+        self._default_groups: tuple[float, dict[str | None, frozenset[str]]] | None = None
+        self._created_lock = threading.Lock()
 
     def _read_product_info(self) -> ProductInfo:
         return self._product_info(self._get(f"{API}/serverInfo"), self._capabilities)
@@ -134,7 +148,13 @@ class JiraClient(ProductClient):
         keys = tuple(application_keys or ()) or self.application_keys
         if keys:
             body["applicationKeys"] = list(keys)
-        return self._create_user_checked(username, f"{API}/user", json=body, headers=EXPERIMENTAL)
+        creation = self._create_user_checked(username, f"{API}/user", json=body, headers=EXPERIMENTAL)
+        if creation.created:
+            with self._created_lock:
+                self._created[username.casefold()] = (time.monotonic(), keys, set())
+                while len(self._created) > CREATED_KEPT:
+                    self._created.popitem(last=False)
+        return creation
 
     def _created_user(self, username: str, answer: requests.Response | None) -> RemoteUser:
         # Jira's 201 carries the account: no read-back call (docs/products.md §2.5).
@@ -156,11 +176,13 @@ class JiraClient(ProductClient):
         self._put_user(username, {"active": active})
 
     def rename_user(self, old: str, new: str) -> None:
+        self._forget_created(old)
         self._rename_checked(
             new, "PUT", f"{API}/user", params={"username": old}, json={"name": new}, headers=EXPERIMENTAL
         )
 
     def delete_user(self, username: str) -> None:
+        self._forget_created(username)
         self._unless_holds(
             lambda: self.http.request("DELETE", f"{API}/user", params={"username": username}, headers=EXPERIMENTAL),
             lambda: self.get_user(username) is None,
@@ -254,6 +276,8 @@ class JiraClient(ProductClient):
         return [group["name"] for group in (bean.get("groups") or {}).get("items") or []]
 
     def add_member(self, group: str, username: str) -> None:
+        if self._joined_by_create(group, username):
+            return
         # Jira answers 400 when the user already belongs to the group (spec addUserToGroup).
         self._unless_holds(
             lambda: self.http.request(
@@ -263,7 +287,48 @@ class JiraClient(ProductClient):
             Rejected,
         )
 
+    def _joined_by_create(self, group: str, username: str) -> bool:
+        """Whether this client created ``username`` moments ago with applications whose default
+        groups include ``group``: the create put the account there (docs/products.md §2.5), so an add
+        would only answer 400 and cost a read to verify. Told once per group, and forgotten at any
+        other change of the account's groups; any doubt sends the add."""
+        folded, wanted = username.casefold(), group.casefold()
+        with self._created_lock:
+            created = self._created.get(folded)
+        if created is None or time.monotonic() - created[0] > CREATED_SECONDS:
+            return False
+        _, keys, told = created
+        try:
+            joined = self._groups_granted_by(keys)
+        except AtlassianError:
+            return False  # the roles cannot be read: the add and its check decide
+        with self._created_lock:
+            if wanted not in joined or wanted in told or self._created.get(folded) is not created:
+                return False
+            told.add(wanted)
+        return True
+
+    def _forget_created(self, username: str) -> None:
+        with self._created_lock:
+            self._created.pop(username.casefold(), None)
+
+    def _groups_granted_by(self, keys: tuple[str, ...]) -> frozenset[str]:
+        """The default groups of the applications ``keys`` (() = those selected by default), from
+        ``/applicationrole`` read at most every ROLES_SECONDS."""
+        now = time.monotonic()
+        cached = self._default_groups
+        if cached is None or now - cached[0] > ROLES_SECONDS:
+            roles = self.application_roles()
+            by_key: dict[str | None, frozenset[str]] = {
+                r.key: frozenset(g.casefold() for g in r.default_groups) for r in roles}
+            by_key[None] = frozenset(g.casefold() for r in roles if r.selected_by_default
+                                     for g in r.default_groups)
+            cached = self._default_groups = (now, by_key)
+        groups = cached[1]
+        return frozenset().union(*(groups.get(k, frozenset()) for k in keys)) if keys else groups[None]
+
     def remove_member(self, group: str, username: str) -> None:
+        self._forget_created(username)
         self._unless_holds(
             lambda: self.http.request("DELETE", f"{API}/group/user", params={"groupname": group, "username": username}),
             lambda: not self._is_member(group, username),
@@ -325,6 +390,7 @@ class JiraClient(ProductClient):
         )
 
     def revoke_application_access(self, username: str, application_key: str) -> None:
+        self._forget_created(username)
         self._unless_holds(
             lambda: self._application_call("DELETE", username, application_key),
             lambda: self.get_user(username) is None or application_key not in self.application_access(username),

@@ -682,3 +682,25 @@ def test_jira_and_crowd_report_no_sole_administrators_and_call_nothing(jira, rsp
     assert crowd.administered_alone("alice") == ()
     assert [s.path for s in wire.sent()] == [f"{P}/serverInfo"]
     assert crowd_wire.sent() == []
+
+
+def test_an_account_just_created_is_not_added_again_to_its_applications_default_groups(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.POST, f"{API}/user", status=201,
+             json={"name": "jdoe", "displayName": "Jane Doe", "emailAddress": "jdoe@example.com", "key": "JIRAUSER1"})
+    rsps.add(responses.GET, f"{API}/applicationrole", json=[role("jira-software", True), role("jira-core", False)])
+    rsps.add(responses.POST, f"{API}/group/user", status=201, json={"name": "devs"})
+
+    client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+    # Jira put the new account in the default groups of the applications it granted (docs/products.md §2.5):
+    # an add there would answer 400 and cost a read; other groups, and a second add, are sent.
+    client.add_member("jira-software-users", "jdoe")
+    client.add_member("devs", "jdoe")
+    client.add_member("jira-core-users", "jdoe")
+
+    assert [(s.method, s.path, s.query.get("groupname")) for s in wire.sent()] == [
+        ("POST", f"{P}/user", None),
+        ("GET", f"{P}/applicationrole", None),
+        ("POST", f"{P}/group/user", "devs"),
+        ("POST", f"{P}/group/user", "jira-core-users"),
+    ]
