@@ -119,6 +119,7 @@ class JiraClient(ProductClient):
     # users
 
     def get_user(self, username: str) -> RemoteUser | None:
+        self._forget_created(username)  # what is planned from here on goes by the product's answers
         bean = self._get_or_none(f"{API}/user", {"username": username})
         return None if bean is None else _user(bean)
 
@@ -272,6 +273,7 @@ class JiraClient(ProductClient):
         yield from map(_user, beans)
 
     def user_groups(self, username: str) -> list[str]:
+        self._forget_created(username)
         bean = self._get(f"{API}/user", {"username": username, "expand": "groups"})
         return [group["name"] for group in (bean.get("groups") or {}).get("items") or []]
 
@@ -290,8 +292,9 @@ class JiraClient(ProductClient):
     def _joined_by_create(self, group: str, username: str) -> bool:
         """Whether this client created ``username`` moments ago with applications whose default
         groups include ``group``: the create put the account there (docs/products.md §2.5), so an add
-        would only answer 400 and cost a read to verify. Told once per group, and forgotten at any
-        other change of the account's groups; any doubt sends the add."""
+        would only answer 400 and cost a read to verify. Only the adds that follow the create with no
+        read of the account between (the rest of the plan that created it) are told so, once per
+        group; a read or any other change of the account forgets it; any doubt sends the add."""
         folded, wanted = username.casefold(), group.casefold()
         with self._created_lock:
             created = self._created.get(folded)

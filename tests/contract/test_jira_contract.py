@@ -704,3 +704,18 @@ def test_an_account_just_created_is_not_added_again_to_its_applications_default_
         ("POST", f"{P}/group/user", "devs"),
         ("POST", f"{P}/group/user", "jira-core-users"),
     ]
+
+
+def test_an_add_after_the_new_account_was_read_is_sent(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.POST, f"{API}/user", status=201,
+             json={"name": "jdoe", "displayName": "Jane Doe", "emailAddress": "jdoe@example.com", "key": "JIRAUSER1"})
+    rsps.add(responses.GET, f"{API}/user", json=with_groups("jdoe"))
+    rsps.add(responses.POST, f"{API}/group/user", status=201, json={"name": "jira-software-users"})
+
+    client.create_user("jdoe", "Jane Doe", "jdoe@example.com")
+    client.user_groups("jdoe")  # e.g. a later delivery: someone took the account out of the group by hand
+    client.add_member("jira-software-users", "jdoe")
+
+    assert [(s.method, s.path) for s in wire.sent()] == [
+        ("POST", f"{P}/user"), ("GET", f"{P}/user"), ("POST", f"{P}/group/user")]
