@@ -20,7 +20,7 @@ from scim_bridge.rules.operations import AddMember, CreateGroup, Operation, Remo
 
 @dataclass(frozen=True)
 class MembershipPlan:
-    operations: tuple[Operation, ...]  # creates of default groups, then adds, then removes
+    operations: tuple[Operation, ...]  # creates of default groups, then adds (default groups first), then removes
     notes: tuple[str, ...]
     after: frozenset[str]  # the desired groups the account is in once the operations have run
     awaiting: tuple[Operation, ...] = ()  # adds to missing groups a SCIM group's own delivery creates
@@ -68,7 +68,9 @@ def plan_memberships(
     creates, add_ops, notes, awaiting = [], [], [], []
     existing = _keyed(existing_groups)
     pushed = _keyed(desired.pushed_groups)
-    for k, group in sorted(adds.items()):
+    # The default (licence) groups first: an account is licensed before an add to a group that turns
+    # out to be missing (its 404) stops the run and the user waits for that group.
+    for k, group in sorted(adds.items(), key=lambda item: (item[0] not in defaults, item[0])):
         if k not in existing:
             if not rules.groups.create:
                 notes.append(f"{name} is not added to {group}: no such group on the target and groups.create is off")

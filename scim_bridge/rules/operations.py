@@ -78,8 +78,9 @@ class CreateUser(Operation):
         remote = result.resource if isinstance(result, Creation) else None
         if remote is None:
             return replace(state, name=self.name, display_name=self.display_name, email=self.email, active=True)
-        return replace(state, name=remote.name, key=remote.key, display_name=remote.display_name,
-                       email=remote.email, active=True)
+        # What the product does not report (Confluence: the e-mail address) is what the create sent.
+        return replace(state, name=remote.name, key=remote.key, display_name=remote.display_name or self.display_name,
+                       email=remote.email or self.email, active=True)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 ``plan_user`` is level-triggered (docs/architecture.md, decision 2): it compares the desired state with what
 the target reports now (``remote``) and, where the target cannot tell, with what the bridge applied
 last (``applied``), and plans only the calls needed. Operations (``operations.py``) come in this
-order: rename → create or link → update → activate → creates of default groups → member adds →
-member removes → hand-overs of what the account leads → deactivate or revoke the licence → delete;
-a plan that deletes the account holds only the hand-overs besides. A leaver who leads projects or
+order: rename → create or link → update → activate → creates of default groups → member adds (to
+default groups first) → member removes → hand-overs of what the account leads → deactivate or revoke
+the licence → delete; a plan that deletes the account holds only the hand-overs besides. A leaver who leads projects or
 components and has no successor is refused (``Plan.refused``): the account stays active. A missing
 group that a SCIM group maps to is not created here but awaited
 (``Plan.awaiting``): that group's own delivery creates it.
