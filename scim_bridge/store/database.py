@@ -8,7 +8,9 @@ statement and waiting for SQLite's write lock are each bounded by a ``database:`
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import select
 import sqlite3
 import threading
@@ -22,6 +24,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from scim_bridge.store.dialect import register_sqlite_functions
+
+log = logging.getLogger("scim_bridge.store")
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,8 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> sa.Engine:
         engine = sa.create_engine(url, pool_timeout=timeouts.pool_timeout,
                                   connect_args={"check_same_thread": False, "timeout": timeouts.busy_timeout,
                                                 "factory": _WriteLockedConnection})
-        lock = _write_lock(parsed.database)
-        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, timeouts, lock))
+        writes = _file_writes(parsed.database)
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, timeouts, writes))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     parsed = sa.make_url(url)
@@ -219,18 +223,94 @@ def describe(error: BaseException) -> str:
 # (one per database file), taken before BEGIN IMMEDIATE and released when the transaction ends, so
 # the next one starts the moment the previous one commits.
 
-_WRITE_LOCKS: dict[str, threading.Lock] = {}
-_WRITE_LOCKS_GUARD = threading.Lock()
+#
+# In WAL mode the commit that takes the log past ``wal_autocheckpoint`` pages (1,000) copies the log
+# into the database file and syncs both, tens of milliseconds, while it holds the write lock: every
+# writer queues behind that one request (the tail of create latency). The connections made here turn
+# that off, and a thread per database file and process (``_Checkpointer``) runs a PASSIVE checkpoint,
+# which waits for no reader or writer, about once a second while commits come in. Durability is as
+# before: a commit is in the log when it returns, and a checkpoint only moves committed pages.
 
 
-def _write_lock(database: str | None) -> threading.Lock | None:
+@dataclass
+class _FileWrites:
+    lock: threading.Lock
+    checkpointer: _Checkpointer
+
+
+_FILES: dict[str, _FileWrites] = {}
+_FILES_GUARD = threading.Lock()
+
+
+def _file_writes(database: str | None) -> _FileWrites | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None  # a private database: no other connection writes to it
     from pathlib import Path
 
     key = str(Path(database).resolve())
-    with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(key, threading.Lock())
+    with _FILES_GUARD:
+        if key not in _FILES:
+            _FILES[key] = _FileWrites(threading.Lock(), _Checkpointer(key))
+        return _FILES[key]
+
+
+class _Checkpointer:
+    """Checkpoints one database file's write-ahead log off the request path, once a second at most and
+    only after commits. The first commit starts the thread; it ends after a minute without commits
+    (a test run opens many databases), and the next commit starts it again."""
+
+    INTERVAL_SECONDS = 1.0
+    IDLE_ROUNDS = 60
+
+    def __init__(self, path: str):
+        self.path = path
+        self.commits = 0  # a count of this process's commits; only its changing matters
+        self._checkpointed = 0
+        self._pid: int | None = None  # the process whose thread runs (a forked child starts its own)
+        self._guard = threading.Lock()
+
+    def committed(self) -> None:
+        self.commits += 1
+        if self._pid != os.getpid():
+            self._start()
+
+    def _start(self) -> None:
+        with self._guard:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True).start()
+
+    def _run(self) -> None:
+        connection, idle = None, 0
+        try:
+            while True:
+                time.sleep(self.INTERVAL_SECONDS)
+                with self._guard:
+                    idle = 0 if self.commits != self._checkpointed else idle + 1
+                    if idle >= self.IDLE_ROUNDS:
+                        self._pid = None  # the next commit starts a thread again
+                        return
+                try:
+                    connection = connection or sqlite3.connect(self.path, check_same_thread=False)
+                    self.checkpoint(connection)
+                except sqlite3.Error as exc:
+                    # Tried again after the next commit, on a new connection; meanwhile the log
+                    # grows, and nothing is lost.
+                    log.warning("checkpoint of the SQLite log failed (%s)", exc.__class__.__name__)
+                    if connection is not None:
+                        connection.close()
+                    connection = None
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def checkpoint(self, connection: sqlite3.Connection) -> None:
+        """One PASSIVE checkpoint when there were commits since the last one."""
+        commits = self.commits
+        if commits != self._checkpointed:
+            self._checkpointed = commits
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 class _WriteLockedConnection(sqlite3.Connection):
@@ -238,6 +318,7 @@ class _WriteLockedConnection(sqlite3.Connection):
     until its transaction ends (commit, rollback or close)."""
 
     write_lock: threading.Lock | None = None
+    checkpointer: _Checkpointer | None = None
     busy_timeout: float = 10.0
     holds_lock = False
 
@@ -259,11 +340,14 @@ class _WriteLockedConnection(sqlite3.Connection):
             self.write_lock.release()
 
     def commit(self) -> None:
+        wrote = self.in_transaction
         try:
             super().commit()
         finally:
             if not self.in_transaction:
                 self._release()
+        if wrote and self.checkpointer is not None:
+            self.checkpointer.committed()
 
     def rollback(self) -> None:
         try:
@@ -278,13 +362,17 @@ class _WriteLockedConnection(sqlite3.Connection):
             self._release()
 
 
-def _sqlite_pragmas(dbapi_connection, timeouts: Timeouts, lock: threading.Lock | None = None):
+def _sqlite_pragmas(dbapi_connection, timeouts: Timeouts, writes: _FileWrites | None = None):
     dbapi_connection.isolation_level = None  # let the "begin" listener issue BEGIN itself
     if isinstance(dbapi_connection, _WriteLockedConnection):
-        dbapi_connection.write_lock = lock
         dbapi_connection.busy_timeout = timeouts.busy_timeout
+        if writes is not None:
+            dbapi_connection.write_lock = writes.lock
+            dbapi_connection.checkpointer = writes.checkpointer
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    if isinstance(dbapi_connection, _WriteLockedConnection) and writes is not None:
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer's thread does it
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(timeouts.busy_timeout * 1000)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -292,11 +380,21 @@ def _sqlite_pragmas(dbapi_connection, timeouts: Timeouts, lock: threading.Lock |
     register_sqlite_functions(dbapi_connection)
 
 
+def statement_reads(engine: sa.Engine) -> sa.Engine:
+    """The engine for reads whose statements each see the database as it is when they run, with no
+    transaction around them (``Repository._reader``): on SQLite no BEGIN and ROLLBACK around a
+    look-up, as PostgreSQL's reads run in autocommit."""
+    return engine.execution_options(statement_reads=True)
+
+
 def _sqlite_begin(conn):
     # A write transaction reads (uniqueness, ETag) before it writes. With a deferred BEGIN, a second
     # writer would fail at once with "database is locked" when upgrading its read lock; taking the
     # write lock at BEGIN makes writers queue on busy_timeout instead. Reads stay deferred (WAL).
-    immediate = conn.get_execution_options().get("write", False)
+    options = conn.get_execution_options()
+    if options.get("statement_reads", False):
+        return  # sqlite3 runs each statement in a transaction of its own (isolation_level None)
+    immediate = options.get("write", False)
     dbapi = conn.connection.dbapi_connection
     if immediate and isinstance(dbapi, _WriteLockedConnection):
         try:

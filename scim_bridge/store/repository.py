@@ -12,6 +12,8 @@ want its members does not query them.
 from __future__ import annotations
 
 import copy
+import os
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +28,7 @@ from scim_bridge.errors import NotFound, PreconditionFailed, ScimError, Uniquene
 from scim_bridge.rules.errors import RuleError
 from scim_bridge.scim.filter import Node
 from scim_bridge.scim.schemas import ResourceType
-from scim_bridge.store.database import make_session_factory
+from scim_bridge.store.database import make_session_factory, statement_reads
 from scim_bridge.store.links import Naming, NewNames, reserve
 from scim_bridge.store.members import MembershipDelta, apply_delta, member_list, replace_members
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, UserEmail, utcnow
@@ -94,8 +96,9 @@ class Repository:
         self.engine = engine
         self.naming = naming
         self.clock = clock
-        self.new_id = new_id or (lambda: str(uuid.uuid4()))
+        self.new_id = new_id or new_resource_id
         self._read = make_session_factory(engine)
+        self._statement_reads = statement_reads(engine)
         self._autocommit_reads = engine.dialect.name == "postgresql"
         self._write = make_session_factory(engine, write=True)
         self._outer: Session | None = None  # see in_transaction
@@ -159,9 +162,8 @@ class Repository:
         user's groups are read only for users that have some (one flag in the page's query)."""
         table = TABLES[rtype.name]
         equality = indexed_equality(node, rtype) if not sort_by else None
-        conditions = [table.model.deleted_at.is_(None)]
-        if node is not None and equality is None:
-            conditions.append(where_clause(node, rtype, self.targets))
+        # Built only when a statement needs them (a look-up's page has its own), and once.
+        conditions = None if equality is not None else self._conditions(table, node)
         with self._reader() as conn:
             rows = []
             if count > 0:
@@ -175,10 +177,13 @@ class Repository:
             if start_index == 1 and len(rows) < count:
                 total = len(rows)
             else:
-                if node is not None and equality is not None:
-                    conditions.append(where_clause(node, rtype, self.targets))
-                total = conn.scalar(sa.select(sa.func.count()).select_from(table.model).where(*conditions))
+                total = conn.scalar(sa.select(sa.func.count()).select_from(table.model).where(
+                    *(conditions or self._conditions(table, node))))
             return total, self._page_records(conn, table, rows, with_related, with_status)
+
+    def _conditions(self, table: Table, node: Node | None) -> list:
+        live = [table.model.deleted_at.is_(None)]
+        return live if node is None else [*live, where_clause(node, table.rtype, self.targets)]
 
     def _page(self, table: Table, conditions: list, sort_by, descending: bool, start_index: int, count: int,
               with_related: bool):
@@ -212,11 +217,13 @@ class Repository:
 
     @contextmanager
     def _reader(self) -> Iterator[sa.Connection]:
-        """A connection for one read: on PostgreSQL in autocommit (each statement is its own snapshot
-        under READ COMMITTED anyway), which saves the BEGIN and ROLLBACK round trips. psycopg2's
-        ``autocommit`` flag is set and cleared on the client alone; SQLAlchemy's AUTOCOMMIT isolation
-        option would cost a round trip to reset the isolation level at every return to the pool."""
-        with self.engine.connect() as conn:
+        """A connection for one read, with no transaction around its statements (each is its own
+        snapshot, as under PostgreSQL's READ COMMITTED anyway), which saves the BEGIN and ROLLBACK: on
+        SQLite two statements (``statement_reads``), on PostgreSQL two round trips (autocommit).
+        psycopg2's ``autocommit`` flag is set and cleared on the client alone; SQLAlchemy's AUTOCOMMIT
+        isolation option would cost a round trip to reset the isolation level at every return to the
+        pool."""
+        with self._statement_reads.connect() as conn:
             if not self._autocommit_reads:
                 yield conn
                 return
@@ -487,6 +494,31 @@ class Repository:
         return {"at": self.clock(), "actor": actor, "scope": "scim", "action": action,
                 "resource_type": table.rtype.name, "resource_id": resource_id, "before": before, "after": after,
                 "outcome": "applied", "detail": None}
+
+
+class _RandomIds:
+    """Resource ids: version 4 UUIDs as ``uuid.uuid4`` makes them, from random bytes read 4 KiB at a
+    time, one system call per 256 ids instead of one per id (each call lets the other request threads
+    take the interpreter lock). A forked process starts on bytes of its own."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._refill()
+        os.register_at_fork(after_in_child=self._refill)
+
+    def _refill(self) -> None:
+        self._bytes, self._at = b"", 0
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._at >= len(self._bytes):
+                self._bytes, self._at = os.urandom(4096), 0
+            chunk = self._bytes[self._at:self._at + 16]
+            self._at += 16
+        return str(uuid.UUID(bytes=chunk, version=4))
+
+
+new_resource_id = _RandomIds()
 
 
 @dataclass(frozen=True)

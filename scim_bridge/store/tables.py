@@ -15,7 +15,9 @@ from scim_bridge.scim.schemas import GROUP, USER, ResourceType
 from scim_bridge.store.models import Group, GroupMember, User, UserEmail
 
 
-@dataclass(frozen=True)
+# One instance per resource type (TABLES), compared and hashed by identity: a field-wise hash would
+# walk the whole schema on every cached look-up (repository.py ``_equality_page``).
+@dataclass(frozen=True, eq=False)
 class Table:
     rtype: ResourceType
     model: type

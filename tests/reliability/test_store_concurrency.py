@@ -5,7 +5,11 @@ to a tombstone (``FOR SHARE`` on the users added)."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sqlite3
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -147,3 +151,33 @@ def test_member_adds_racing_user_deletes_never_leave_a_member_on_a_tombstone(eng
         # Whichever committed first, the deleted user is in no group.
         assert _members(engine, user_id) == [], (n, replies)
     assert sum(outcomes.values()) == 12
+
+
+def test_sqlite_commits_leave_the_checkpoint_to_a_thread_that_brings_every_row_into_the_database_file(tmp_path):
+    """A commit never copies SQLite's write-ahead log into the database file itself (every writer
+    would queue behind that request); the store's checkpoint thread does, soon after the commits."""
+    path = tmp_path / "store.db"
+    engine = make_engine(f"sqlite:///{path}")
+    writes = engine.execution_options(write=True)
+    with writes.begin() as conn:
+        conn.exec_driver_sql("create table t (value text)")
+    for n in range(50):
+        with writes.begin() as conn:
+            conn.exec_driver_sql("insert into t values (?)", (f"row {n}",))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    deadline = time.monotonic() + JOIN_SECONDS
+    while _rows_in_the_file_alone(path, tmp_path / "copy.db") != 50:
+        assert time.monotonic() < deadline, "the log was not checkpointed"
+        time.sleep(0.2)
+    engine.dispose()
+
+
+def _rows_in_the_file_alone(path, copy) -> int:
+    """The rows the database file holds without its log (a copy of the file alone)."""
+    shutil.copyfile(path, copy)
+    with contextlib.closing(sqlite3.connect(copy)) as conn:
+        try:
+            return conn.execute("select count(*) from t").fetchone()[0]
+        except sqlite3.OperationalError:  # the table itself is still in the log only
+            return -1
