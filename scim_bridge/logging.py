@@ -6,14 +6,20 @@ comes from ``X-Request-Id`` when a proxy sets one, and is echoed in the response
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
+import select
 import time
 import uuid
 
 from flask import Flask, g, request
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+_ENCODER = json.JSONEncoder(default=str)  # built once: json.dumps with options builds one per call
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,7 +34,53 @@ class JsonFormatter(logging.Formatter):
         # Exception text is dropped on purpose: tracebacks can carry request data.
         if record.exc_info:
             entry["error"] = record.exc_info[0].__name__ if record.exc_info[0] else None
-        return json.dumps(entry, default=str)
+        return _ENCODER.encode(entry)
+
+
+class LineHandler(logging.StreamHandler):
+    """A stream handler that formats a record without holding the handler's lock and, when the stream
+    has a file descriptor (stderr under gunicorn or a service manager), writes the line with one
+    ``os.write``, also without the lock: request threads then do not queue behind one that holds the
+    lock while it waits for the write, and for the interpreter lock after it. POSIX makes a write
+    of up to PIPE_BUF bytes to a pipe atomic, and Linux a write to a file, so lines do not interleave;
+    a longer line is written under the lock. A stream without a descriptor is written as
+    ``StreamHandler`` does."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        passed = self.filter(record)
+        if not passed:
+            return False
+        self.emit(passed if isinstance(passed, logging.LogRecord) else record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fd = self._descriptor()
+            if fd is None:
+                with self.lock:
+                    super().emit(record)
+                return
+            data = (self.format(record) + self.terminator).encode("utf-8", "backslashreplace")
+            if len(data) <= select.PIPE_BUF:
+                _write_all(fd, data)
+            else:
+                with self.lock:
+                    _write_all(fd, data)
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, never raise
+            self.handleError(record)
+
+    def _descriptor(self) -> int | None:
+        try:
+            return self.stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 # The bridge's own loggers and those of its Atlassian clients (retries, rate limits) alike.
@@ -41,7 +93,7 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
         logger = logging.getLogger(name)
         logger.setLevel(level)
         if not any(getattr(h, "_scim_bridge", False) for h in logger.handlers):
-            handler = logging.StreamHandler()
+            handler = LineHandler()
             handler._scim_bridge = True
             logger.addHandler(handler)
             logger.propagate = False
@@ -51,13 +103,32 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
                     "%(asctime)s %(levelname)s %(name)s %(message)s"))
 
 
+class _RequestIds:
+    """Request ids unique to a process: a random prefix drawn once per process and a counter, 32 hex
+    digits like a UUID's. A fresh ``uuid4`` per request costs a system call (``os.urandom``), which lets
+    the other request threads take the interpreter lock each time."""
+
+    def __init__(self):
+        self.restart()
+        os.register_at_fork(after_in_child=self.restart)  # a forked worker draws its own prefix
+
+    def restart(self) -> None:
+        self._prefix, self._counter = uuid.uuid4().hex[:20], itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter) % 16**12:012x}"
+
+
+_new_request_id = _RequestIds()
+
+
 def setup_request_logging(app: Flask) -> None:
     access = logging.getLogger("scim_bridge.access")
 
     @app.before_request
     def _start():
         supplied = request.headers.get("X-Request-Id", "")
-        g.request_id = supplied[:64] if supplied.isprintable() and supplied else uuid.uuid4().hex
+        g.request_id = supplied[:64] if supplied.isprintable() and supplied else _new_request_id()
         g.started = time.perf_counter()
 
     @app.after_request

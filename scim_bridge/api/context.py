@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import Response, current_app, g, request
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+from werkzeug.sansio.utils import get_current_url
 
 from scim_bridge.auth import TokenVerifier
 from scim_bridge.scim.documents import Limits
@@ -38,7 +42,13 @@ def context() -> ScimContext:
 
 def base_url() -> str:
     configured = context().base_url
-    return configured.rstrip("/") if configured else request.host_url.rstrip("/") + PREFIX
+    return configured.rstrip("/") if configured else _base_url_of(request.scheme, request.host)
+
+
+@lru_cache(maxsize=64)
+def _base_url_of(scheme: str, host: str) -> str:
+    # request.host_url, worked out once per host a client names rather than on every rendered resource.
+    return get_current_url(scheme, host).rstrip("/") + PREFIX
 
 
 def actor() -> str:
@@ -47,9 +57,15 @@ def actor() -> str:
 
 
 def response_media_type() -> str:
+    return _media_type_for(request.headers.get("Accept"))
+
+
+@lru_cache(maxsize=64)
+def _media_type_for(accept: str | None) -> str:
     # OneLogin's guide asks for application/json responses, RFC 7644 §8.1 for application/scim+json:
-    # answer application/json only to a client that accepts it and not the SCIM type.
-    accepted = request.accept_mimetypes
+    # answer application/json only to a client that accepts it and not the SCIM type. An identity
+    # provider sends the same Accept header on every request: parsed once.
+    accepted = parse_accept_header(accept, MIMEAccept)
     if accepted.best_match([SCIM_MEDIA_TYPE, "application/json"]) == "application/json" and (
         accepted[SCIM_MEDIA_TYPE] < accepted["application/json"]
     ):
@@ -57,8 +73,13 @@ def response_media_type() -> str:
     return SCIM_MEDIA_TYPE
 
 
+# json.dumps with options builds an encoder per call; a rendered resource is a tree of fresh dicts and
+# lists, never circular, so the check for cycles is spared too.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+
+
 def scim_response(body: dict | None, status: int = 200, headers: dict | None = None) -> Response:
-    payload = json.dumps(body, ensure_ascii=False) if body is not None else ""
+    payload = _ENCODER.encode(body) if body is not None else ""
     response = Response(payload, status=status, headers=headers or {})
     if body is not None:
         response.mimetype = response_media_type()
