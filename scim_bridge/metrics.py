@@ -126,13 +126,20 @@ class OutboxCollector:
 def setup_metrics(app: Flask, metrics: Metrics) -> None:
     """After setup_request_logging, whose start time (g.started) the latency reuses."""
 
+    # The labelled series of each (route, method, status), looked up once rather than per request.
+    series: dict[tuple[str, str, int], tuple] = {}
+
     @app.after_request
     def _record(response):
         # The URL rule, not the path: ids must not explode label cardinality.
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
-        metrics.latency.labels(route, request.method).observe(
-            time.perf_counter() - g.get("started", time.perf_counter()))
+        key = (route, request.method, response.status_code)
+        found = series.get(key)
+        if found is None:
+            found = series.setdefault(key, (metrics.requests.labels(route, key[1], str(key[2])),
+                                            metrics.latency.labels(route, key[1])))
+        found[0].inc()
+        found[1].observe(time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 
 
