@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from scim_bridge.store.models import AuditEntry, Group, Link, OutboxRow, User, UserEmail
 from tests.e2e.provisioning_support import EMAIL_LOCAL_PART, LICENCE, LICENCE_GROUPS, PRODUCTS, account, assert_fakes
+from tests.support.bridge import wait_until_delivered
 from tests.support.idp_requests import CORE_GROUP, CORE_USER
 
 BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -65,7 +66,13 @@ def test_with_the_worker_running_the_bulk_answer_waits_for_delivery_like_a_singl
     bridge = start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS)
     results = bridge.idp.ok(bridge.idp.post("/Bulk", initial_load()), 200)["Operations"]
     assert [r["status"] for r in results] == ["201", "201", "201"]
-    assert bridge.outbox() == []
+    # The answer came after the first attempt of every operation on every target (each left its audit
+    # entry there); what may be left is a user whose add met the group before the group's own delivery
+    # created it, to be delivered again.
+    for result in results:
+        resource_id = result["location"].rsplit("/", 1)[1]
+        assert {target for target, _, _ in bridge.target_audit(resource_id)} == set(PRODUCTS), result
+    wait_until_delivered(bridge.engine, PRODUCTS)
     assert_fakes(bridge, expected_products())
 
 
