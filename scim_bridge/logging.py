@@ -23,9 +23,16 @@ _ENCODER = json.JSONEncoder(default=str)  # built once: json.dumps with options 
 
 
 class JsonFormatter(logging.Formatter):
+    # The time up to the second, formatted once per second rather than on every line: (second, text).
+    _second: tuple[int, str] = (-1, "")
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": f"{cached[1]}.{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -133,16 +140,16 @@ def setup_request_logging(app: Flask) -> None:
 
     @app.after_request
     def _finish(response):
-        response.headers["X-Request-Id"] = g.get("request_id", "-")
-        access.info(
-            "%s %s %s", request.method, request.path, response.status_code,
-            extra={
-                "request_id": g.get("request_id"),
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
-                "actor": g.get("actor"),
-            },
-        )
+        # The request and g looked up once: each use of Flask's proxies looks up the context again.
+        req, ctx = request._get_current_object(), g._get_current_object()
+        request_id = ctx.get("request_id")
+        response.headers["X-Request-Id"] = "-" if request_id is None else request_id
+        if access.isEnabledFor(logging.INFO):
+            method, path, status = req.method, req.path, response.status_code
+            started = ctx.get("started")
+            duration = 0.0 if started is None else round((time.perf_counter() - started) * 1000, 2)
+            access.info("%s %s %s", method, path, status, extra={
+                "request_id": request_id, "method": method, "path": path, "status": status,
+                "duration_ms": duration, "actor": ctx.get("actor"),
+            })
         return response

@@ -25,16 +25,25 @@ def setup_api(app: Flask, scim: ScimContext) -> None:
     register_error_boundary(app)
 
 
+def _under_prefix(path: str) -> bool:
+    return path == PREFIX or path.startswith(_UNDER)
+
+
+_UNDER = PREFIX + "/"
+
+
 def _authenticate():
     # Every path under the prefix, routed or not, answers 401 before anything else (RFC 7644 §2).
-    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
-        g.actor = context().verifier.verify(request.headers.get("Authorization"))
+    req = request._get_current_object()  # looked up once: each use of the proxy looks it up again
+    if _under_prefix(req.path):
+        g.actor = context().verifier.verify(req.headers.get("Authorization"))
 
 
 def _check_url():
     # Path segments (ids) and query arguments reach queries: no NUL in them (scim/limits.py).
-    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
-        check_text(request.path, "The URL path")
-        for name, value in request.args.items(multi=True):
+    req = request._get_current_object()
+    if _under_prefix(req.path):
+        check_text(req.path, "The URL path")
+        for name, value in req.args.items(multi=True):
             error = InvalidFilter if name.lower() == "filter" else InvalidValue
             check_text(name + value, f'The query argument "{name[:40]}"', nul=error)
