@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 
+import orjson
 from flask import Response, current_app, g, request
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
@@ -78,10 +79,17 @@ def _media_type_for(accept: str | None) -> str:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
+def _body(document: dict) -> bytes:
+    """The document as UTF-8 JSON, its keys in their order and non-ASCII unescaped. orjson writes it
+    several times faster than the json module; what orjson refuses (an integer beyond 64 bits a client
+    stored, a lone surrogate) is written by the json module as before."""
+    try:
+        return orjson.dumps(document)
+    except orjson.JSONEncodeError:
+        return _ENCODER.encode(document).encode("utf-8")
+
+
 def scim_response(body: dict | None, status: int = 200, headers: dict | None = None) -> Response:
-    payload = _ENCODER.encode(body) if body is not None else ""
-    response = Response(payload, status=status, headers=headers or {})
-    if body is not None:
-        response.mimetype = response_media_type()
-        response.charset = "utf-8"
-    return response
+    if body is None:
+        return Response("", status=status, headers=headers or {})
+    return Response(_body(body), status=status, headers=headers or {}, content_type=response_media_type())
