@@ -263,7 +263,8 @@ class BitbucketClient(ProductClient):
         self.add_memberships(username, [group])
 
     def add_memberships(self, username: str, groups: Sequence[str]) -> None:
-        """One ``add-groups`` call for all of them: it joins the user to every group or to none (§4.9)."""
+        """One ``add-groups`` call for all of them: it joins the user to every group or to none
+        (docs/products.md §4.9)."""
         with self._licence_refusal():
             self._unless_holds(
                 lambda: self.http.request(

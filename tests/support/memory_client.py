@@ -28,8 +28,8 @@ from atlassian_clients.base import (
 READS = frozenset({"product_info", "capabilities", "get_user", "find_users_by_email", "iter_users", "get_group",
                    "iter_groups", "iter_group_members", "user_groups", "led_by", "administered_alone"})
 MUTATING = frozenset({"create_user", "update_user", "set_active", "rename_user", "delete_user", "create_group",
-                      "delete_group", "add_member", "add_memberships", "remove_member", "grant_licence", "revoke_licence",
-                      "set_project_lead", "set_component_lead"})
+                      "delete_group", "add_member", "add_memberships", "remove_member", "grant_licence",
+                      "revoke_licence", "set_project_lead", "set_component_lead"})
 
 JIRA_LIKE = Capabilities(can_deactivate=True, can_rename_user=True, can_find_by_email=True,
                          can_hand_over_leads=True, licence="application")

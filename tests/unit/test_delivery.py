@@ -214,7 +214,8 @@ ADDS = Plan(tuple(AddMember("alice", group=g) for g in ("dev", "ops", "qa")))
 
 
 def _groups_audit(engine):
-    return [(a, o, d, (before or {}).get("groups"), (after or {}).get("groups")) for a, o, d, before, after in _audit(engine)]
+    return [(a, o, d, (before or {}).get("groups"), (after or {}).get("groups"))
+            for a, o, d, before, after in _audit(engine)]
 
 
 def test_where_the_product_adds_several_groups_at_once_a_users_adds_are_one_call_each_audited(engine):
