@@ -263,8 +263,9 @@ class BitbucketClient(ProductClient):
         self.add_memberships(username, [group])
 
     def add_memberships(self, username: str, groups: Sequence[str]) -> None:
-        """One ``add-groups`` call for all of them: it joins the user to every group or to none
-        (docs/products.md §4.9)."""
+        """One ``add-groups`` call for all of them (docs/products.md §4.9). Whether a refused call
+        joined some of them is not documented: the executor then adds one group a call, and an
+        existing membership is left as it is."""
         with self._licence_refusal():
             self._unless_holds(
                 lambda: self.http.request(
