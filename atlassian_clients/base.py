@@ -179,6 +179,10 @@ class Capabilities:
     # (Bitbucket): ``DirectoryClient.administered_alone`` reports a leaver who is the only one
     # (docs/products.md §3.14, §4.15); the bridge reports it and changes nothing.
     can_report_sole_admins: bool = False
+    # One call puts an account in several groups (Bitbucket, docs/products.md §4.9): the client then
+    # has ``add_memberships(username, groups)``, as ``add_member`` each but a refusal not saying
+    # which group refused. Not part of ``DirectoryClient``: a client without it adds one at a time.
+    can_add_groups_at_once: bool = False
     licence: str = ""
 
 

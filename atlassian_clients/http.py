@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import quote, urlencode
 
 import requests
@@ -158,6 +158,20 @@ class Transport:
             target, self.base_url, profile, read_timeout=self.settings.read_timeout, wall_clock=wall_clock
         )
         self._local = threading.local()
+        # Built once: a Retrying costs more to build than the policy costs to run. The call's own
+        # values (its deadline, what to log) travel in the call state; tenacity keeps its per-call
+        # state per thread, and a nested call (a verification after an ambiguous failure) starts
+        # its own before the outer one reads it again.
+        self._retrying = tenacity.Retrying(
+            sleep=self._sleep,
+            # Only a Transient is retried, so only a Transient reaches the stop and _give_up; any
+            # other error leaves at once.
+            retry=tenacity.retry_if_exception_type(Transient),
+            wait=self._wait,
+            stop=self._stop,
+            before_sleep=self._log_retry,
+            retry_error_callback=self._give_up,
+        )
 
     @staticmethod
     def _pooled_session(pool_size: int, base_url: str) -> requests.Session:
@@ -202,30 +216,8 @@ class Transport:
         if method != "GET":
             send_headers.update(XSRF_HEADERS)
         send_headers.update(headers or {})
-        url = self.base_url + path
-
-        def attempt() -> requests.Response | None:
-            try:
-                return self._send(method, url, path, params, json, send_headers)
-            except Transient as transient:
-                if transient.ambiguous and verify_after_ambiguous is not None:
-                    if self._within(deadline, verify_after_ambiguous):
-                        log.info("%s: %s %s took effect despite the failure", self.target, method, path)
-                        return None
-                    log.info("%s: %s %s did not take effect; sending it again", self.target, method, path)
-                raise
-
-        # Only a Transient is retried, so only a Transient reaches the stop and _give_up; any other
-        # error leaves at once.
-        retrying = tenacity.Retrying(
-            sleep=self._sleep,
-            retry=tenacity.retry_if_exception_type(Transient),
-            wait=self._wait,
-            stop=lambda state: self._clock() + state.upcoming_sleep > deadline,
-            before_sleep=lambda state: self._log_retry(method, path, state),
-            retry_error_callback=self._give_up,
-        )
-        return retrying(attempt)
+        return self._retrying(self._attempt, _Call(method, path, self.base_url + path, params, json, send_headers,
+                                                   deadline, verify_after_ambiguous))
 
     def read_json(self, response: requests.Response) -> Any:
         """The JSON body of a 2xx answer; anything else means we are not talking to the product."""
@@ -241,6 +233,17 @@ class Transport:
             ) from None
 
     # ----------------------------------------------------------------------------------------------
+
+    def _attempt(self, call: _Call) -> requests.Response | None:
+        try:
+            return self._send(call.method, call.url, call.path, call.params, call.json, call.headers)
+        except Transient as transient:
+            if transient.ambiguous and call.verify is not None:
+                if self._within(call.deadline, call.verify):
+                    log.info("%s: %s %s took effect despite the failure", self.target, call.method, call.path)
+                    return None
+                log.info("%s: %s %s did not take effect; sending it again", self.target, call.method, call.path)
+            raise
 
     def _within(self, deadline: float, call: Callable[[], bool]) -> bool:
         previous = getattr(self._local, "deadline", None)
@@ -293,12 +296,16 @@ class Transport:
         transient = _transient(state)
         return transient.retry_after if transient.retry_after is not None else self._backoff(state)
 
-    def _log_retry(self, method: str, path: str, state: tenacity.RetryCallState) -> None:
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        return self._clock() + state.upcoming_sleep > _call(state).deadline
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        call = _call(state)
         log.warning(
             "%s: %s %s attempt %d failed (%s); retrying in %.1f s",
             self.target,
-            method,
-            path,
+            call.method,
+            call.path,
             state.attempt_number,
             _transient(state),
             state.upcoming_sleep,
@@ -316,6 +323,23 @@ class Transport:
         kind = RateLimited if isinstance(last, RateLimited) else Unavailable
         kwargs = {"retry_after": exc.retry_after} if kind is RateLimited else {}
         raise kind(last.target, text, status=last.status, product_message=last.product_message, **kwargs) from exc
+
+
+class _Call(NamedTuple):
+    """One logical request, as the retry policy sees it."""
+
+    method: str
+    path: str
+    url: str
+    params: Mapping[str, Any] | None
+    json: Any
+    headers: dict[str, str]
+    deadline: float
+    verify: Callable[[], bool] | None
+
+
+def _call(state: tenacity.RetryCallState) -> _Call:
+    return cast(_Call, state.args[0])
 
 
 def _transient(state: tenacity.RetryCallState) -> Transient:

@@ -242,11 +242,14 @@ class ProductClient:
         )
 
     def _is_member(self, group: str, username: str) -> bool:
+        return self._is_member_of_all((group,), username)
+
+    def _is_member_of_all(self, groups: Iterable[str], username: str) -> bool:
         try:
-            groups = self.user_groups(username)
+            held = {name.casefold() for name in self.user_groups(username)}
         except NotFound:
             return False
-        return group.casefold() in {name.casefold() for name in groups}
+        return all(group.casefold() in held for group in groups)
 
     def _emails_equal(self, user: RemoteUser, email: str) -> bool:
         return bool(user.email) and user.email.casefold() == email.casefold()

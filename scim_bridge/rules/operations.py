@@ -59,6 +59,15 @@ class Operation:
     def exclusive(self) -> str | None:
         return None
 
+    @property
+    def together(self) -> tuple | None:
+        """Operations in a row with the same key can be made by one ``call_together`` where the
+        product takes them at once (``Capabilities.can_add_groups_at_once``); None: always alone."""
+        return None
+
+    def call_together(self, client: DirectoryClient, operations: tuple[Operation, ...]) -> Any:
+        raise NotImplementedError
+
 
 # -- users ---------------------------------------------------------------------------------------
 
@@ -235,6 +244,13 @@ class AddMember(Operation):
     @property
     def needs_group(self) -> str:
         return self.group
+
+    @property
+    def together(self) -> tuple:
+        return (self.action, self.name)
+
+    def call_together(self, client: DirectoryClient, operations: tuple[Operation, ...]) -> None:
+        client.add_memberships(self.name, [op.group for op in operations if isinstance(op, AddMember)])
 
 
 @dataclass(frozen=True)

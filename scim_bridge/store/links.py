@@ -29,15 +29,19 @@ class Naming(Protocol):
 
 
 def reserve(session: Session, naming: Naming, resource_type: str, resource_id: str, attributes: dict) -> None:
-    for target, name in naming.remote_names(resource_type, attributes).items():
-        if name is None:
-            continue  # not pushed to this target; an existing link stays for deprovisioning
+    names = {t: n for t, n in naming.remote_names(resource_type, attributes).items() if n is not None}
+    if not names:
+        return  # not pushed anywhere; an existing link stays for deprovisioning
+    # The resource's links in one query; a name it already reserves is its own (it was checked
+    # when reserved), so only a new or changed name is looked for among the others' (a group's
+    # membership change, an attribute that does not name it: no look-up at all).
+    links = {link.target: link for link in session.scalars(
+        sa.select(Link).where(Link.resource_type == resource_type, Link.resource_id == resource_id))}
+    for target, name in names.items():
+        link = links.get(target)
+        if link is not None and link.remote_name == name:
+            continue
         key = name.lower()
-        link = session.execute(
-            sa.select(Link).where(
-                Link.resource_type == resource_type, Link.resource_id == resource_id, Link.target == target
-            )
-        ).scalar()
         holder = session.execute(
             sa.select(Link.resource_id)
             .where(
@@ -56,8 +60,7 @@ def reserve(session: Session, naming: Naming, resource_type: str, resource_id: s
             session.add(Link(resource_type=resource_type, resource_id=resource_id, target=target, remote_name=name,
                              remote_name_lower=key, status="pending", created=utcnow(), updated=utcnow()))
             continue
-        if link.remote_name != name:
-            link.remote_name, link.remote_name_lower, link.updated = name, key, utcnow()
+        link.remote_name, link.remote_name_lower, link.updated = name, key, utcnow()
 
 
 class NewNames:

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from atlassian_clients.base import DirectoryClient
+from atlassian_clients.base import DirectoryClient, Unavailable
 from scim_bridge.rules.model import Plan, TargetRules
 from scim_bridge.rules.operations import Operation
 from scim_bridge.sync.failure_policy import AwaitedGroup, Decision, FailurePolicy, Verdict
@@ -98,27 +98,57 @@ class Executor:
             return Run(state, self._failure(target, subject, self.policy.refused(plan.refused), None, state))
         if target.rules.dry_run:
             return self._plan_only(target, subject, plan, state, because)
-        for operation in plan.operations:
-            before = state
-            try:
-                with self._exclusive(target, operation):
-                    result = operation.call(target.client)
-            except ClaimLost:
-                raise
-            except Exception as error:  # noqa: BLE001 - the failure policy decides, bugs included
-                return Run(state, self.failed(target, subject, error, operation, attempts=attempts, state=state))
-            state = operation.advance(state, result) if state is not None else None
-            self._audit(target, subject, operation.action, "applied", _detail(operation, because),
-                        *_changes(before, state))
-            try:
-                beat()
-            except ClaimLost:
-                # Keep what did happen (an account created, a rename made) for the next attempt.
-                self._record(target, subject, status="failed", applied=_link(state))
-                raise
+        operations = plan.operations
+        at = 0
+        while at < len(operations):
+            batch = _together(operations, at)
+            if len(batch) > 1 and not _at_once(target.client):
+                batch = batch[:1]
+            at += len(batch)
+            if len(batch) > 1:
+                # One call for several operations the product takes at once (a user's group adds);
+                # audited and advanced one by one as if made singly. Refused, they are made singly,
+                # so that each refusal is the one operation's (a missing group is that group's).
+                try:
+                    result = batch[0].call_together(target.client, batch)
+                except ClaimLost:
+                    raise
+                except Unavailable as error:  # the product is away: it would be away for each one too
+                    return Run(state, self.failed(target, subject, error, batch[0], attempts=attempts, state=state))
+                except Exception:  # noqa: BLE001 - each is made on its own below, and the policy decides
+                    pass
+                else:
+                    for operation in batch:
+                        state = self._applied(target, subject, operation, state, result, because)
+                    self._beat(target, subject, beat, state)
+                    continue
+            for operation in batch:
+                try:
+                    with self._exclusive(target, operation):
+                        result = operation.call(target.client)
+                except ClaimLost:
+                    raise
+                except Exception as error:  # noqa: BLE001 - the failure policy decides, bugs included
+                    return Run(state, self.failed(target, subject, error, operation, attempts=attempts, state=state))
+                state = self._applied(target, subject, operation, state, result, because)
+                self._beat(target, subject, beat, state)
         for report in plan.reports:  # once the calls ran: a retried attempt does not say it twice
             self._audit(target, subject, REPORT, "skipped", report)
         return Run(state)
+
+    def _applied(self, target: Target, subject: Subject, operation: Operation, state: Any, result: Any,
+                 because: str | None) -> Any:
+        after = operation.advance(state, result) if state is not None else None
+        self._audit(target, subject, operation.action, "applied", _detail(operation, because), *_changes(state, after))
+        return after
+
+    def _beat(self, target: Target, subject: Subject, beat: Callable[[], None], state: Any) -> None:
+        try:
+            beat()
+        except ClaimLost:
+            # Keep what did happen (an account created, a rename made) for the next attempt.
+            self._record(target, subject, status="failed", applied=_link(state))
+            raise
 
     def _plan_only(self, target: Target, subject: Subject, plan: Plan, state: Any, because: str | None) -> Run:
         planned = state
@@ -233,3 +263,20 @@ def _changes(before: Any, after: Any) -> tuple[dict | None, dict | None]:
     old, new = _link(before) or {}, _link(after) or {}
     keys = [k for k in dict.fromkeys([*old, *new]) if k == "name" or old.get(k) != new.get(k)]
     return ({k: old.get(k) for k in keys} if old else None), ({k: new.get(k) for k in keys} if new else None)
+
+
+def _together(operations: Sequence[Operation], at: int) -> Sequence[Operation]:
+    """The operations from ``at`` on that one call can make (``Operation.together``): at least one."""
+    key = operations[at].together
+    end = at + 1
+    if key is not None:
+        while end < len(operations) and operations[end].together == key:
+            end += 1
+    return operations[at:end]
+
+
+def _at_once(client: DirectoryClient) -> bool:
+    try:
+        return bool(getattr(client.capabilities(), "can_add_groups_at_once", False))
+    except Exception:  # noqa: BLE001 - the product unread: one call each, whose failure the policy judges
+        return False

@@ -40,11 +40,16 @@ class PendingWrites:
     """The records of one delivery attempt, kept for the transaction that settles its row."""
 
     writes: list[Callable] = field(default_factory=list)
+    # An attempt audits each call it made: one multi-row INSERT for them all, not one each.
+    audits: list[dict] = field(default_factory=list)
 
     def __call__(self, session) -> None:
         for write in self.writes:
             write(session)
+        if self.audits:
+            session.execute(_AUDIT, self.audits)
         self.writes.clear()
+        self.audits.clear()
 
 
 class DeliveryRecords:
@@ -70,7 +75,7 @@ class DeliveryRecords:
 
     def write(self, pending: PendingWrites) -> None:
         """Write what a delivery attempt left pending, on its own."""
-        if pending.writes:
+        if pending.writes or pending.audits:
             with self._write() as session, session.begin():
                 pending(session)
 
@@ -276,6 +281,10 @@ class DeliveryRecords:
               detail: str | None = None, before: dict | None = None, after: dict | None = None) -> None:
         entry = dict(at=self.clock(), actor="delivery", scope=target, action=action, resource_type=resource_type,
                      resource_id=resource_id, before=before, after=after, outcome=outcome, detail=detail)
+        pending = getattr(self._local, "pending", None)
+        if pending is not None:
+            pending.audits.append(entry)
+            return
         self._record(lambda session: session.execute(_AUDIT, entry))
 
 

@@ -515,6 +515,18 @@ def test_add_member_uses_add_groups(bitbucket, rsps):
     ]
 
 
+def test_a_users_groups_are_added_in_one_add_groups_call(bitbucket, rsps):
+    client, wire = bitbucket
+    add(rsps, responses.POST, f"{API}/admin/users/add-groups", status=200)
+
+    client.add_memberships("jdoe", ["stash-users", "devs", "ops"])
+
+    assert wire.sent(headers=True) == [
+        Sent("POST", f"{P}/admin/users/add-groups", {}, {"user": "jdoe", "groups": ["stash-users", "devs", "ops"]},
+             WRITE)
+    ]
+
+
 def test_add_member_over_the_licence_limit_says_so(bitbucket, rsps):
     client, _ = bitbucket
     add(

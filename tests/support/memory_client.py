@@ -28,13 +28,13 @@ from atlassian_clients.base import (
 READS = frozenset({"product_info", "capabilities", "get_user", "find_users_by_email", "iter_users", "get_group",
                    "iter_groups", "iter_group_members", "user_groups", "led_by", "administered_alone"})
 MUTATING = frozenset({"create_user", "update_user", "set_active", "rename_user", "delete_user", "create_group",
-                      "delete_group", "add_member", "remove_member", "grant_licence", "revoke_licence",
-                      "set_project_lead", "set_component_lead"})
+                      "delete_group", "add_member", "add_memberships", "remove_member", "grant_licence",
+                      "revoke_licence", "set_project_lead", "set_component_lead"})
 
 JIRA_LIKE = Capabilities(can_deactivate=True, can_rename_user=True, can_find_by_email=True,
                          can_hand_over_leads=True, licence="application")
 BITBUCKET_LIKE = Capabilities(can_deactivate=False, can_rename_user=True, can_find_by_email=True,
-                              licence="LICENSED_USER")
+                              can_add_groups_at_once=True, licence="LICENSED_USER")
 
 
 def _key(name: str) -> str:
@@ -229,6 +229,17 @@ class MemoryDirectory:
                 raise NotFound(self.target, f"no group {group}", status=404, product_message="group not found")
             self._account(username)
             self.members[_key(group)].add(_key(username))
+
+    def add_memberships(self, username: str, groups: list[str]) -> None:
+        """Only where the capabilities say so (Bitbucket's add-groups): every group or none."""
+        self._enter("add_memberships", username, tuple(groups))
+        with self.lock:
+            missing = [g for g in groups if _key(g) not in self.groups]
+            if missing:
+                raise NotFound(self.target, "a group is missing", status=404, product_message="group not found")
+            self._account(username)
+            for group in groups:
+                self.members[_key(group)].add(_key(username))
 
     def remove_member(self, group: str, username: str) -> None:
         self._enter("remove_member", group, username)

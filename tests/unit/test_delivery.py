@@ -25,7 +25,7 @@ from scim_bridge.sync.records import DeliveryRecords
 from scim_bridge.sync.worker import Backoff, Worker
 from tests.e2e.provisioning_support import command_line
 from tests.support.memory_bridge import MemoryBridge
-from tests.support.memory_client import MemoryDirectory
+from tests.support.memory_client import BITBUCKET_LIKE, MemoryDirectory
 from tests.unit.test_worker import Clock
 
 
@@ -208,6 +208,52 @@ def test_the_executor_turns_a_404_to_a_membership_into_a_wait_for_the_group(engi
     run = executor.run(target, Subject("User", "u1"), Plan((AddMember("alice", group="gone"),)), AppliedUser("alice"))
     assert (run.outcome.kind, run.outcome.group) == (Settle.WAIT, "gone")
     assert DeliveryRecords(engine).applied("User", "u1", "jira") == AppliedUser("alice").link_state()
+
+
+ADDS = Plan(tuple(AddMember("alice", group=g) for g in ("dev", "ops", "qa")))
+
+
+def _groups_audit(engine):
+    return [(a, o, d, (before or {}).get("groups"), (after or {}).get("groups"))
+            for a, o, d, before, after in _audit(engine)]
+
+
+def test_where_the_product_adds_several_groups_at_once_a_users_adds_are_one_call_each_audited(engine):
+    client = MemoryDirectory(capabilities=BITBUCKET_LIKE)
+    client.seed_user("alice")
+    for group in ("dev", "ops", "qa"):
+        client.seed_group(group)
+    executor, target = _executor(engine, client)
+    run = executor.run(target, Subject("User", "u1"), ADDS, AppliedUser("alice"))
+    assert run.outcome is None
+    assert client.mutations() == [("add_memberships", ("alice", ("dev", "ops", "qa")))]
+    assert _groups_audit(engine) == [
+        ("add_member", "applied", "add alice to dev", [], ["dev"]),
+        ("add_member", "applied", "add alice to ops", ["dev"], ["dev", "ops"]),
+        ("add_member", "applied", "add alice to qa", ["dev", "ops"], ["dev", "ops", "qa"]),
+    ]
+    assert run.state.groups == frozenset({"dev", "ops", "qa"})
+
+
+def test_adds_at_once_refused_are_made_one_by_one_so_a_missing_group_is_awaited_by_name(engine):
+    client = MemoryDirectory(capabilities=BITBUCKET_LIKE)
+    client.seed_user("alice")
+    client.seed_group("dev")
+    executor, target = _executor(engine, client)
+    run = executor.run(target, Subject("User", "u1"), ADDS, AppliedUser("alice"))
+    assert (run.outcome.kind, run.outcome.group) == (Settle.WAIT, "ops")
+    assert client.member_names("dev") == {"alice"}  # what could be made was made, and recorded
+    assert DeliveryRecords(engine).applied("User", "u1", "jira")["groups"] == ["dev"]
+
+
+def test_adds_at_once_meeting_an_outage_retry_without_trying_each(engine):
+    client = MemoryDirectory(capabilities=BITBUCKET_LIKE)
+    client.seed_user("alice")
+    client.fail("add_memberships", Unavailable("jira", "down", status=503))
+    executor, target = _executor(engine, client)
+    run = executor.run(target, Subject("User", "u1"), ADDS, AppliedUser("alice"))
+    assert run.outcome.kind is Settle.RETRY
+    assert client.count("add_member") == 0
 
 
 def test_concurrent_user_deliveries_create_a_default_group_once(engine):
