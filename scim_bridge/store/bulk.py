@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from scim_bridge.errors import ScimError
 from scim_bridge.rules.errors import RuleError
 from scim_bridge.scim.schemas import ResourceType
-from scim_bridge.store.repository import Record, Repository
+from scim_bridge.store.repository import Record, Repository, refusals
 
 BATCH_SIZE = 100
 
@@ -59,7 +59,7 @@ class UnitOfWork:
         results: list[Record | ScimError | RuleError] = []
         while len(results) < len(attributes):
             chunk = attributes[len(results):len(results) + self._batch_size - self._pending]
-            left = None if stop_after_errors is None else stop_after_errors - _errors(results)
+            left = None if stop_after_errors is None else stop_after_errors - refusals(results)
             done = self._open().create_many(rtype, chunk, actor, stop_after_errors=left)
             results.extend(done)
             self._count(len(done))
@@ -102,6 +102,3 @@ class UnitOfWork:
         else:
             self._close()
 
-
-def _errors(results: list) -> int:
-    return sum(isinstance(r, Exception) for r in results)

@@ -551,8 +551,13 @@ def _new_record(table: Table, row: _NewRow, now: datetime, queued: tuple, member
     return record
 
 
+def refusals(results: list) -> int:
+    """How many of a batch's results are refusals (exceptions) rather than records."""
+    return sum(isinstance(r, Exception) for r in results)
+
+
 def _enough(results: list, stop_after_errors: int | None) -> bool:
-    return stop_after_errors is not None and sum(isinstance(r, Exception) for r in results) >= stop_after_errors
+    return stop_after_errors is not None and refusals(results) >= stop_after_errors
 
 
 def _taken(table: Table, value: str, other_id: str) -> Uniqueness:
