@@ -147,7 +147,11 @@ class Worker:
         finally:
             with self._in_flight_lock:
                 dispatch = self._dispatched.pop(claim.id, None)
-            attempted = outcome is not None and outcome.kind not in (Settle.WAIT, Settle.LOST)
+            # Delivered but kept (a newer change arrived during the attempt, or the group it waited
+            # for was created meanwhile): the write's state is not yet on the target, so the write
+            # waits on, through the database, for the next attempt (bounded by wait_seconds).
+            attempted = (outcome is not None and outcome.kind not in (Settle.WAIT, Settle.LOST)
+                         and (dropped or outcome.kind is not Settle.DONE))
             if dispatch is not None:
                 dispatch.settled(claim, attempted)
         # The row stays queued (to retry, or delivered again for a newer change): the target's loop

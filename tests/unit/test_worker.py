@@ -273,3 +273,41 @@ def test_rows_a_write_cannot_take_are_left_to_the_loop_and_to_the_database_to_te
         assert targets.delivered == []
     finally:
         worker.stop()
+
+
+class ChangedDuringFirst(Deliveries):
+    """A target whose first delivery of each resource sees a newer change arrive meanwhile (the
+    resource's row moves to its next generation, as a SCIM write or a group created for it does)."""
+
+    def __init__(self, engine):
+        super().__init__()
+        self.engine = engine
+
+    def deliver(self, claim, heartbeat):
+        if claim.resource_id not in self.delivered:
+            with make_session_factory(self.engine, write=True)() as session, session.begin():
+                enqueue(session, claim.resource_type, [claim.resource_id], [claim.target], utcnow())
+        return super().deliver(claim, heartbeat)
+
+
+def test_a_handed_over_row_changed_during_its_attempt_is_not_reported_delivered(engine):
+    """The write waiting for its rows must not hear "delivered" while its row is queued again: the
+    attempt carried an older state. The database tells when the next attempt has run."""
+    targets = ChangedDuringFirst(engine)
+    worker = Worker(Outbox(engine, owner="w1"), targets, poll_seconds=3600)
+    worker.start()
+    try:
+        with make_session_factory(engine, write=True)() as session, session.begin():
+            enqueue(session, "User", ["u1"], ["jira"], utcnow())
+        outbox = Outbox(engine, owner="reader")
+        assert not worker.deliver_now([("User", "u1")]).wait(60)  # settled, and not complete
+        for _ in range(600):
+            if not outbox.unattempted([("User", "u1")]):
+                break
+            targets.arrived.clear()
+            targets.arrived.wait(0.1)
+        assert targets.delivered == ["u1", "u1"]  # delivered again by the loop, woken for it
+        with engine.connect() as conn:
+            assert conn.scalar(sa.select(sa.func.count()).select_from(OutboxRow)) == 0
+    finally:
+        worker.stop()
