@@ -139,8 +139,9 @@ def _provision(first: Instance, second: Instance) -> set[str]:
         for attempt in range(2):
             try:
                 reply = requests.post(f"{instance.url}/Users", data=body, headers=headers, timeout=60)
-            except requests.ConnectionError:
-                instance = second  # the killed one
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                # The killed one: refused or reset, or killed between the answer's headers and its body.
+                instance = second
                 continue
             assert reply.status_code == 201 or (attempt and reply.status_code == 409), reply.text
             with lock:
