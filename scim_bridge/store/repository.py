@@ -29,6 +29,7 @@ from scim_bridge.rules.errors import RuleError
 from scim_bridge.scim.filter import Node
 from scim_bridge.scim.schemas import ResourceType
 from scim_bridge.store.database import make_session_factory, statement_reads
+from scim_bridge.store.group_commit import GroupCommit
 from scim_bridge.store.links import Naming, NewNames, reserve
 from scim_bridge.store.members import MembershipDelta, apply_delta, member_list, replace_members
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, UserEmail, utcnow
@@ -102,6 +103,10 @@ class Repository:
         self._autocommit_reads = engine.dialect.name == "postgresql"
         self._write = make_session_factory(engine, write=True)
         self._outer: Session | None = None  # see in_transaction
+        # SQLite writes one transaction at a time and syncs each commit: creates arriving together are
+        # written together (store/group_commit.py). PostgreSQL commits concurrent transactions side by side.
+        self._together = (GroupCommit(self._create_batch, self._create_alone)
+                          if engine.dialect.name == "sqlite" else None)
 
     def write_session(self) -> Session:
         return self._write()
@@ -260,7 +265,22 @@ class Repository:
     def create(self, rtype: ResourceType, attributes: dict, actor: str, *, members: Sequence[str] = ()) -> Record:
         """``members``: the ids of a new group's users. Written with SQLAlchemy Core, one INSERT per
         table (the resource, its emails, the audit entry). The unique index on the lower-cased name
-        refuses a taken name; only then is the holder looked up, to name it in the answer."""
+        refuses a taken name; only then is the holder looked up, to name it in the answer.
+
+        On SQLite, creates without members that arrive while another is being written are written
+        together by the next commit (``create_many``), each answered as if alone."""
+        if self._together is not None and self._outer is None and not members:
+            return self._together.submit((rtype.name, actor), (rtype, attributes))
+        return self._create_one(rtype, attributes, actor, members)
+
+    def _create_batch(self, key: tuple[str, str], batch: Sequence[tuple[ResourceType, dict]]) -> list:
+        return self.create_many(batch[0][0], [attributes for _, attributes in batch], key[1])
+
+    def _create_alone(self, key: tuple[str, str], item: tuple[ResourceType, dict]) -> Record:
+        rtype, attributes = item
+        return self._create_one(rtype, attributes, key[1], ())
+
+    def _create_one(self, rtype: ResourceType, attributes: dict, actor: str, members: Sequence[str]) -> Record:
         table = TABLES[rtype.name]
         try:
             return self._insert(table, attributes, actor, members)
@@ -293,7 +313,7 @@ class Repository:
         results: list[Record | ScimError | RuleError] = []
         for one in attributes:
             try:
-                results.append(self.create(rtype, one, actor))
+                results.append(self._create_one(rtype, one, actor, ()))
             except (ScimError, RuleError) as error:
                 results.append(error)
                 if _enough(results, stop_after_errors):
