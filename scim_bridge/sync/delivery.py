@@ -11,6 +11,7 @@ SCIM group's own delivery creates, and a group created again brings its members 
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import Enum
 from typing import NamedTuple
 
 from atlassian_clients.base import AtlassianError, Unavailable
@@ -54,6 +55,15 @@ class GroupPlan(NamedTuple):
     recreated: bool  # ... and was linked under that name before: its members must come back
 
 
+class GroupCheck(Enum):
+    """Whether a user's planning reads the groups the account is to be added to."""
+
+    READ = "read"  # each is read: reconcile, a dry run, a delivery planning again after an add's 404
+    # Read only when the user's last delivery waited for a group, which may well still be missing;
+    # otherwise taken to exist, and an add's 404 makes the delivery plan again with READ.
+    IF_WAITED = "if waited"
+
+
 class Delivery:
     def __init__(self, records: DeliveryRecords, targets: dict[str, Target], executor: Executor | None = None,
                  seats: SeatGuard | None = None):
@@ -81,15 +91,13 @@ class Delivery:
 
     # -- users -------------------------------------------------------------------------------------
 
-    def prepare_user(self, target: Target, user_id: str, records=None, *, check_groups: bool | None = True,
+    def prepare_user(self, target: Target, user_id: str, records=None, *, groups: GroupCheck = GroupCheck.READ,
                      applied: AppliedUser | None = None) -> UserPlan | None:
         """Read the SCIM record and the account, and plan; None when the record is gone (purged).
         ``records``: what to read the store through, when not ``self.records`` (reconcile reads every
-        resource at once, ``records.TargetRecords``). ``check_groups`` False: the groups the account
-        is to be added to are taken to exist, unread (a delivery whose add then answers 404 plans
-        again with them read, ``_user``); None: read only when the user's last delivery waited for a
-        group, which may well still be missing. ``applied``: the state an earlier run of this same
-        delivery left, whose link is not written yet; else the link's."""
+        resource at once, ``records.TargetRecords``). ``groups``: whether the groups the account is
+        to be added to are read first (``GroupCheck``). ``applied``: the state an earlier run of this
+        same delivery left, whose link is not written yet; else the link's."""
         records = records or self.records
         snapshot = records.user(user_id)
         if snapshot is None:
@@ -97,9 +105,9 @@ class Delivery:
         rules = target.rules
         linked, status = records.link("User", user_id, target.name)
         applied = applied or applied_user(linked)
-        if check_groups is None:
-            # "pending" with an applied state: the last delivery waited (a name reservation has none).
-            check_groups = status == "pending" and linked is not None
+        # "pending" with an applied state: the last delivery waited (a name reservation has none).
+        check_groups = groups is GroupCheck.READ or (
+            groups is GroupCheck.IF_WAITED and status == "pending" and linked is not None)
         desired = desired_user(snapshot, rules)
         remote = self._remote_account(target, applied, desired)
         managed = self._managed(target, applied, desired, remote, records)
@@ -161,16 +169,17 @@ class Delivery:
         # delivery then plans again with them read, so that a missing default group is created and a
         # missing SCIM group awaited. A dry run makes no add, so it reads them; so does a user that
         # waited for a group last time.
-        checked, after = target.rules.dry_run or None, None
+        groups = GroupCheck.READ if target.rules.dry_run else GroupCheck.IF_WAITED
+        after = None
         while True:
-            planned = self.prepare_user(target, claim.resource_id, check_groups=checked, applied=after)
+            planned = self.prepare_user(target, claim.resource_id, groups=groups, applied=after)
             if planned is None:
                 return DONE  # purged after an earlier, completed delivery
             snapshot, applied, desired, plan = planned
             run = self._run_user(target, subject, planned, claim, beat)
-            if checked or run.outcome is None or run.outcome.group is None:
+            if groups is GroupCheck.READ or run.outcome is None or run.outcome.group is None:
                 break
-            checked, after = True, run.state
+            groups, after = GroupCheck.READ, run.state
         if not run.ran:
             if snapshot.deleted and not target.rules.dry_run:
                 # A dry run keeps the tombstone and link: once it is off, reconciliation deprovisions.
