@@ -49,8 +49,10 @@ def setup_console(app: Flask, settings: Settings, engine: sa.Engine, sync: Sync 
 
     configure_session(app, console, engine)
     csrf = CSRFProtect(app)
+    accounts = Accounts(engine)
+    accounts.ready_for_sign_ins()
     context = ConsoleContext(
-        settings, engine, sync, Accounts(engine),
+        settings, engine, sync, accounts,
         LoginThrottle(engine, attempts=console.login_attempts, window=console.login_window_seconds),
         ConsoleReads(engine, settings), ReconcileRuns(engine, sync),
         ConfigChecks(engine, settings, sync), Clock(console.timezone), csrf,

@@ -8,8 +8,10 @@ across gunicorn workers and instances (docs/console.md).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,8 +26,14 @@ NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD_LENGTH = 12
 
 _hasher = PasswordHasher()
-# Verified when the name is unknown, so a sign-in takes as long whether or not the account exists.
-_DUMMY_HASH = _hasher.hash("no account has this password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the name is unknown, so a sign-in takes as long whether or not the account exists.
+    Made on first need, not at import: a hash takes a quarter of a second by design, which every
+    command of the CLI and every worker start would otherwise pay."""
+    return _hasher.hash("no account has this password")
 
 
 class AccountError(ValueError):
@@ -59,6 +67,11 @@ class Accounts:
         self.clock = clock
         self._read = make_session_factory(engine)
         self._write = make_session_factory(engine, write=True)
+
+    def ready_for_sign_ins(self) -> None:
+        """Make the unknown-name hash now, in the background, so that the first sign-in with an
+        unknown name takes no longer than one with a known name."""
+        threading.Thread(target=_dummy_hash, name="console-hash", daemon=True).start()
 
     def create(self, name: str, password: str) -> Admin:
         check_name(name)
@@ -100,7 +113,7 @@ class Accounts:
         with self._write() as session, session.begin():
             row = session.scalar(sa.select(ConsoleAdmin).where(ConsoleAdmin.name_lower == name.lower()))
             try:
-                _hasher.verify(row.password_hash if row is not None else _DUMMY_HASH, password)
+                _hasher.verify(row.password_hash if row is not None else _dummy_hash(), password)
             except (VerificationError, InvalidHashError):
                 return None
             if row is None:
