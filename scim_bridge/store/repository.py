@@ -103,10 +103,9 @@ class Repository:
         self._autocommit_reads = engine.dialect.name == "postgresql"
         self._write = make_session_factory(engine, write=True)
         self._outer: Session | None = None  # see in_transaction
-        # SQLite writes one transaction at a time and syncs each commit: creates arriving together are
-        # written together (store/group_commit.py). PostgreSQL commits concurrent transactions side by side.
-        self._together = (GroupCommit(self._create_batch, self._create_alone)
-                          if engine.dialect.name == "sqlite" else None)
+        # Creates arriving together are written together (store/group_commit.py): one transaction, one
+        # synced commit and one multi-row INSERT per table for several requests.
+        self._together = GroupCommit(self._create_batch, self._create_alone)
 
     def write_session(self) -> Session:
         return self._write()
@@ -267,9 +266,9 @@ class Repository:
         table (the resource, its emails, the audit entry). The unique index on the lower-cased name
         refuses a taken name; only then is the holder looked up, to name it in the answer.
 
-        On SQLite, creates without members that arrive while another is being written are written
-        together by the next commit (``create_many``), each answered as if alone."""
-        if self._together is not None and self._outer is None and not members:
+        Creates without members that arrive while another is being written are written together by
+        the next commit (``create_many``), each answered as if alone."""
+        if self._outer is None and not members:
             return self._together.submit((rtype.name, actor), (rtype, attributes))
         return self._create_one(rtype, attributes, actor, members)
 

@@ -1,5 +1,5 @@
-"""Creates arriving together are written by one transaction on SQLite (store/group_commit.py), each
-answered as if written alone: its own resource, or its own refusal."""
+"""Creates arriving together are written by one transaction (store/group_commit.py), each answered as
+if written alone: its own resource, or its own refusal."""
 
 from __future__ import annotations
 
@@ -114,8 +114,3 @@ def test_concurrent_creates_each_get_their_own_answer_and_rows(engine):
         assert dict(conn.execute(sa.select(User.id, User.user_name)).all()) == made
         audited = conn.execute(sa.select(AuditEntry.resource_id).where(AuditEntry.action == "create")).scalars()
         assert sorted(audited) == sorted(made)
-
-
-def test_only_sqlite_gathers_creates(engine):
-    """PostgreSQL commits concurrent transactions side by side: nothing to gather there."""
-    assert (Repository(engine)._together is not None) == (engine.dialect.name == "sqlite")
