@@ -35,6 +35,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import NoReturn
 
 from scim_bridge.errors import InvalidFilter, InvalidPath, ScimError, TooMany
@@ -98,6 +99,34 @@ class PatchPath:
 
 
 def parse_filter(text: str, rtype: ResourceType) -> Node:
+    # The look-up an identity provider makes before each write, ``userName eq "alice@example.com"``,
+    # with a quoted value free of escapes: the attribute is resolved once per name by the general
+    # parser (``_string_equality``), the value taken as is, which is what the parser would make of it.
+    found = _STRING_EQUALITY.fullmatch(text)
+    if found is not None:
+        path, value = _string_equality(found.group(1), rtype), found.group(2)
+        if path is not None and "\x00" not in value and not SURROGATE.search(value):
+            return Compare(path, "eq", value)
+    return _parse_filter(text, rtype)
+
+
+_STRING_EQUALITY = re.compile(r'\s*([A-Za-z$][A-Za-z0-9_:$.\-]*)\s+[eE][qQ]\s*"([^"\\]*)"\s*')
+
+
+@lru_cache(maxsize=256)
+def _string_equality(name: str, rtype: ResourceType) -> AttributePath | None:
+    """The path ``name eq "..."`` compares when it is a string comparison (string, reference or binary
+    attribute), else None: other types coerce the value, and other names (``not``) parse otherwise."""
+    try:
+        node = _parse_filter(f'{name} eq ""', rtype)
+    except ScimError:
+        return None
+    if isinstance(node, Compare) and node.path.target.type in ("string", "reference", "binary"):
+        return node.path
+    return None
+
+
+def _parse_filter(text: str, rtype: ResourceType) -> Node:
     parser = _Parser(text, rtype, InvalidFilter)
     parser.skip_ws()
     if parser.at_end():

@@ -15,8 +15,9 @@ import copy
 import os
 import threading
 import uuid
+from collections import namedtuple
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -165,25 +166,53 @@ class Repository:
         total comes from the page itself when it is the first and not full, else from a COUNT; a
         user's groups are read only for users that have some (one flag in the page's query)."""
         table = TABLES[rtype.name]
-        equality = indexed_equality(node, rtype) if not sort_by else None
-        # Built only when a statement needs them (a look-up's page has its own), and once.
-        conditions = None if equality is not None else self._conditions(table, node)
+        equality = indexed_equality(node, rtype) if not sort_by and count > 0 else None
+        if equality is not None:
+            rows = self._look_up(_equality_page(self.engine.dialect, table, equality[0], descending, with_related),
+                                 equality[1], start_index - 1, count)
+            if start_index == 1 and len(rows) < count:
+                return len(rows), self._page_records(None, table, rows, with_related, with_status)
+        conditions = self._conditions(table, node)
         with self._reader() as conn:
-            rows = []
-            if count > 0:
-                if equality is not None:
-                    statement, params = _equality_page(table, equality[0], descending, with_related), {
-                        "value": equality[1], "offset": start_index - 1, "limit": count}
-                else:
-                    statement, params = self._page(table, conditions, sort_by, descending, start_index, count,
-                                                   with_related), {}
-                rows = conn.execute(statement, params).all()
+            if equality is None:
+                rows = [] if count <= 0 else conn.execute(
+                    self._page(table, conditions, sort_by, descending, start_index, count, with_related)).all()
             if start_index == 1 and len(rows) < count:
                 total = len(rows)
             else:
-                total = conn.scalar(sa.select(sa.func.count()).select_from(table.model).where(
-                    *(conditions or self._conditions(table, node))))
+                total = conn.scalar(sa.select(sa.func.count()).select_from(table.model).where(*conditions))
             return total, self._page_records(conn, table, rows, with_related, with_status)
+
+    def _look_up(self, page: _EqualityPage, value, offset: int, limit: int) -> list:
+        """The rows of an indexed ``eq`` look-up, run on the DBAPI cursor of a pooled connection: the
+        statement is compiled once, so a look-up skips SQLAlchemy's per-execution work (cache key,
+        execution context, result wrapping, the Connection and its transaction), which was most of its
+        time in the database layer. The pool's checkout, checkin and events still apply; a failure is
+        raised as SQLAlchemy raises it, a lost connection invalidated as SQLAlchemy does."""
+        dialect = self.engine.dialect
+        fairy = self.engine.raw_connection()
+        dbapi = fairy.dbapi_connection
+        cursor = None
+        try:
+            if self._autocommit_reads:
+                dbapi.autocommit = True  # as in _reader: no BEGIN and ROLLBACK round trips
+            cursor = fairy.cursor()
+            cursor.execute(page.sql, page.parameters(value, offset, limit))
+            rows = cursor.fetchall()
+            cursor.close()
+        except dialect.loaded_dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, fairy, cursor)
+            if lost:
+                # What Connection does on a disconnect: this connection and every older pooled one go.
+                self.engine.pool._invalidate(fairy, exc)
+            raise sa.exc.DBAPIError.instance(page.sql, None, exc, dialect.loaded_dbapi.Error,
+                                             hide_parameters=True, connection_invalidated=lost,
+                                             dialect=dialect) from exc
+        finally:
+            if self._autocommit_reads and not dbapi.closed:
+                dbapi.autocommit = False
+            fairy.close()
+        return [page.row(r) for r in rows]
 
     def _conditions(self, table: Table, node: Node | None) -> list:
         live = [table.model.deleted_at.is_(None)]
@@ -195,13 +224,16 @@ class Repository:
                 .order_by(*order_clause(sort_by, descending, table.rtype))
                 .offset(start_index - 1).limit(count))
 
-    def _page_records(self, conn: sa.Connection, table: Table, rows, with_related: bool,
+    def _page_records(self, conn: sa.Connection | None, table: Table, rows, with_related: bool,
                       with_status: bool) -> list[Record]:
+        """``conn``: the page's connection, or None to take one only if related rows or states are read."""
         related: dict[str, list[dict]] = {}
         status: dict[str, list[dict]] = {}
         wanted = [r.id for r in rows if table.model is Group or r.related] if with_related else []
         if wanted or (with_status and rows):
-            with Session(bind=conn) as session:
+            with ExitStack() as stack:
+                session = Session(bind=conn if conn is not None else stack.enter_context(self._reader()))
+                stack.enter_context(session)
                 if wanted:
                     related = (member_rows if table.model is Group else group_rows)(session, wanted)
                 if with_status:
@@ -595,14 +627,37 @@ def _page_columns(table: Table, with_related: bool) -> list:
     return columns
 
 
+class _EqualityPage:
+    """The page statement of an indexed ``eq`` look-up compiled for one dialect: its SQL text, how its
+    parameters are passed (positional on SQLite) and how its columns are read back (the JSON document,
+    the UTC datetimes), as SQLAlchemy would read them."""
+
+    def __init__(self, dialect: sa.Dialect, statement: sa.Select, column):
+        compiled = statement.compile(dialect=dialect)
+        self._write = column.type.dialect_impl(dialect).bind_processor(dialect)
+        self.sql = compiled.string
+        self._order = tuple(compiled.positiontup) if compiled.positional else None
+        columns = list(statement.selected_columns)
+        self._readers = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        self._row = namedtuple("PageRow", [c.key for c in columns])
+
+    def parameters(self, value, offset: int, limit: int):
+        given = {"value": value if self._write is None else self._write(value), "offset": offset, "limit": limit}
+        return given if self._order is None else tuple(given[name] for name in self._order)
+
+    def row(self, raw):
+        return self._row._make(v if read is None or v is None else read(v)
+                               for read, v in zip(self._readers, raw, strict=True))
+
+
 @lru_cache(maxsize=64)
-def _equality_page(table: Table, column, descending: bool, with_related: bool) -> sa.Select:
-    """The page of an indexed ``eq`` look-up, built once per column: only its values change."""
+def _equality_page(dialect: sa.Dialect, table: Table, column, descending: bool, with_related: bool) -> _EqualityPage:
+    """The page of an indexed ``eq`` look-up, built and compiled once per column: only its values change."""
     direction = sa.desc if descending else sa.asc
-    return (sa.select(*_page_columns(table, with_related))
-            .where(table.model.deleted_at.is_(None), column == sa.bindparam("value"))
-            .order_by(direction(table.model.created), direction(table.model.id))
-            .offset(sa.bindparam("offset")).limit(sa.bindparam("limit")))
+    return _EqualityPage(dialect, sa.select(*_page_columns(table, with_related))
+                         .where(table.model.deleted_at.is_(None), column == sa.bindparam("value"))
+                         .order_by(direction(table.model.created), direction(table.model.id))
+                         .offset(sa.bindparam("offset")).limit(sa.bindparam("limit")), column)
 
 
 def _is_unique_violation(exc: sa.exc.IntegrityError) -> bool:

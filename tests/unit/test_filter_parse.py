@@ -332,3 +332,26 @@ def test_patch_path_errors(text, error, detail):
         parse_path(text, USER)
     assert type(caught.value) is error
     assert detail in caught.value.detail
+
+
+@pytest.mark.parametrize("text", [
+    'userName eq "bjensen@example.com"', '  userName   EQ"Bjensen"  ', 'externalId eq ""', 'USERNAME eq "x"',
+    'urn:ietf:params:scim:schemas:core:2.0:User:userName eq "j"', 'emails eq "a@b.c"', 'emails.value eq "a@b.c"',
+    'name.familyName eq "O\'Malley"', 'manager eq "26118915-6090-4610-87e4-49d8ca9f808d"', 'id eq "x y"',
+    'active eq "true"', 'meta.lastModified eq "2011-05-13T04:42:34Z"', 'not eq "x"', 'and eq "x"',
+    'password eq "secret"', 'nosuch eq "x"', 'name eq "x"', 'userName eq "tab\there"', 'userName eq "nul\x00"',
+    'userName eq "\ud800"', 'userName eq "a\\"b"', 'userName eq "a\\u0041"',
+])
+def test_equality_fast_path_parses_as_the_general_parser(text):
+    """The common ``attr eq "value"`` is answered without the general parser: same node, same refusal."""
+    from scim_bridge.scim.filter import _parse_filter
+
+    for rtype in (USER, GROUP):
+        try:
+            expected = _parse_filter(text, rtype)
+        except InvalidFilter as refused:
+            with pytest.raises(InvalidFilter) as caught:
+                parse_filter(text, rtype)
+            assert caught.value.detail == refused.detail
+        else:
+            assert parse_filter(text, rtype) == expected
