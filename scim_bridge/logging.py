@@ -148,8 +148,10 @@ def setup_request_logging(app: Flask) -> None:
             method, path, status = req.method, req.path, response.status_code
             started = ctx.get("started")
             duration = 0.0 if started is None else round((time.perf_counter() - started) * 1000, 2)
-            access.info("%s %s %s", method, path, status, extra={
-                "request_id": request_id, "method": method, "path": path, "status": status,
-                "duration_ms": duration, "actor": ctx.get("actor"),
-            })
+            # The record made here rather than by access.info, which looks up the calling frame (file,
+            # line) for every record: the access line never shows it.
+            access.handle(access.makeRecord(access.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status),
+                                            None, extra={"request_id": request_id, "method": method, "path": path,
+                                                         "status": status, "duration_ms": duration,
+                                                         "actor": ctx.get("actor")}))
         return response

@@ -35,7 +35,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import NoReturn
 
 from scim_bridge.errors import InvalidFilter, InvalidPath, ScimError, TooMany
@@ -113,8 +112,22 @@ def parse_filter(text: str, rtype: ResourceType) -> Node:
 _STRING_EQUALITY = re.compile(r'\s*([A-Za-z$][A-Za-z0-9_:$.\-]*)\s+[eE][qQ]\s*"([^"\\]*)"\s*')
 
 
-@lru_cache(maxsize=256)
+# name, id(type) -> (type, path). Keyed by the type's identity: hashing a ResourceType hashes every
+# attribute of its schemas, which would cost more than the parse it saves.
+_STRING_EQUALITY_PATHS: dict[tuple[str, int], tuple[ResourceType, AttributePath | None]] = {}
+
+
 def _string_equality(name: str, rtype: ResourceType) -> AttributePath | None:
+    key = (name, id(rtype))
+    found = _STRING_EQUALITY_PATHS.get(key)
+    if found is None or found[0] is not rtype:
+        if len(_STRING_EQUALITY_PATHS) >= 256:  # names come from clients: bounded
+            _STRING_EQUALITY_PATHS.clear()
+        found = _STRING_EQUALITY_PATHS[key] = (rtype, _string_equality_path(name, rtype))
+    return found[1]
+
+
+def _string_equality_path(name: str, rtype: ResourceType) -> AttributePath | None:
     """The path ``name eq "..."`` compares when it is a string comparison (string, reference or binary
     attribute), else None: other types coerce the value, and other names (``not``) parse otherwise."""
     try:

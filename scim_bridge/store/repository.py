@@ -638,7 +638,8 @@ class _EqualityPage:
         self.sql = compiled.string
         self._order = tuple(compiled.positiontup) if compiled.positional else None
         columns = list(statement.selected_columns)
-        self._readers = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        readers = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self._readers = tuple((i, read) for i, read in enumerate(readers) if read is not None)
         self._row = namedtuple("PageRow", [c.key for c in columns])
 
     def parameters(self, value, offset: int, limit: int):
@@ -646,8 +647,11 @@ class _EqualityPage:
         return given if self._order is None else tuple(given[name] for name in self._order)
 
     def row(self, raw):
-        return self._row._make(v if read is None or v is None else read(v)
-                               for read, v in zip(self._readers, raw, strict=True))
+        values = list(raw)
+        for i, read in self._readers:
+            if values[i] is not None:
+                values[i] = read(values[i])
+        return self._row._make(values)
 
 
 @lru_cache(maxsize=64)
