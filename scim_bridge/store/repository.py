@@ -12,7 +12,9 @@ want its members does not query them.
 from __future__ import annotations
 
 import copy
+import itertools
 import os
+import re
 import threading
 import uuid
 from collections import namedtuple
@@ -197,7 +199,11 @@ class Repository:
             if self._autocommit_reads:
                 dbapi.autocommit = True  # as in _reader: no BEGIN and ROLLBACK round trips
             cursor = fairy.cursor()
-            cursor.execute(page.sql, page.parameters(value, offset, limit))
+            parameters = page.parameters(value, offset, limit)
+            if page.prepare is None or fairy.info.get(_UNPREPARED):
+                cursor.execute(page.sql, parameters)
+            else:
+                self._execute_prepared(fairy, cursor, page, parameters)
             rows = cursor.fetchall()
             cursor.close()
         except dialect.loaded_dbapi.Error as exc:
@@ -213,6 +219,23 @@ class Repository:
                 dbapi.autocommit = False
             fairy.close()
         return [page.row(r) for r in rows]
+
+    def _execute_prepared(self, fairy, cursor, page: _EqualityPage, parameters) -> None:
+        """PostgreSQL: the look-up as a statement prepared once per connection, which spares the
+        server's parse and plan of every look-up (most of its time for one). A connection whose
+        server session does not keep prepared statements (a pooler in front of PostgreSQL that
+        shares server sessions) runs the plain statement from then on."""
+        prepared = fairy.info.setdefault(_PREPARED, set())
+        if page.name not in prepared:
+            cursor.execute(page.prepare)
+            prepared.add(page.name)
+        try:
+            cursor.execute(page.execute, parameters)
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            if getattr(exc, "pgcode", None) != _NO_SUCH_PREPARED_STATEMENT:
+                raise
+            fairy.info[_UNPREPARED] = True
+            cursor.execute(page.sql, parameters)
 
     def _conditions(self, table: Table, node: Node | None) -> list:
         live = [table.model.deleted_at.is_(None)]
@@ -641,6 +664,13 @@ class _EqualityPage:
         readers = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
         self._readers = tuple((i, read) for i, read in enumerate(readers) if read is not None)
         self._row = namedtuple("PageRow", [c.key for c in columns])
+        self.name = self.prepare = self.execute = None
+        if dialect.name == "postgresql" and self._order is None:
+            names: list[str] = []
+            numbered = _PYFORMAT.sub(lambda m: names.append(m.group(1)) or f"${len(names)}", self.sql)
+            self.name = f"scim_bridge_look_up_{next(_PAGE_NUMBERS)}"
+            self.prepare = f"PREPARE {self.name} AS {numbered}"
+            self.execute = f"EXECUTE {self.name} ({', '.join(f'%({n})s' for n in names)})"
 
     def parameters(self, value, offset: int, limit: int):
         given = {"value": value if self._write is None else self._write(value), "offset": offset, "limit": limit}
@@ -652,6 +682,13 @@ class _EqualityPage:
             if values[i] is not None:
                 values[i] = read(values[i])
         return self._row._make(values)
+
+
+_PYFORMAT = re.compile(r"%\((\w+)\)s")
+_PAGE_NUMBERS = itertools.count(1)
+_PREPARED = "scim_bridge_prepared"  # keys of a pooled connection's info: the statements its session holds,
+_UNPREPARED = "scim_bridge_unprepared"  # and whether its session keeps none
+_NO_SUCH_PREPARED_STATEMENT = "26000"  # SQLSTATE invalid_sql_statement_name
 
 
 @lru_cache(maxsize=64)

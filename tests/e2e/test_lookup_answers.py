@@ -67,3 +67,21 @@ def test_an_unknown_name_answers_an_empty_list(scim, people):
 def test_the_total_is_every_match_whatever_the_page(scim, people, extra, total, shown, expression):
     page = _filtered(scim, expression, extra)
     assert (page["totalResults"], len(page["Resources"])) == (total, shown)
+
+
+def test_look_ups_answer_when_the_server_session_forgot_its_prepared_statements(scim, people, engine):
+    """PostgreSQL runs the look-up as a statement prepared per connection. A pooler in front of it that
+    shares server sessions (or a DISCARD ALL) loses them: the look-up still answers, as before."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("statements are prepared on PostgreSQL only")
+    assert _filtered(scim, 'userName eq "ann@example.com"')["totalResults"] == 1
+    pooled = [engine.raw_connection() for _ in range(engine.pool.checkedin())]
+    for connection in pooled:
+        cursor = connection.cursor()
+        cursor.execute("DEALLOCATE ALL")
+        cursor.close()
+    for connection in pooled:
+        connection.close()
+    for _ in range(2):
+        found = _filtered(scim, 'userName eq "bob@example.com"')
+        assert found["totalResults"] == 1 and found["Resources"][0]["id"] == people["bob"]
