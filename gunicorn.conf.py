@@ -30,7 +30,7 @@ def on_starting(server):
 def _multiprocess_metrics() -> None:
     """Give this server a fresh private directory for prometheus-client's multiprocess mode, so that
     /metrics sums every worker's counters (docs/metrics.md). Set before anything imports
-    prometheus_client (on_starting's import of scim_bridge does), since it reads the variable then;
+    prometheus_client (the app, or anything on_starting imports, may), since it reads the variable then;
     the workers inherit it. Removed again on exit (``on_exit``)."""
     global _metrics_dir
     _metrics_dir = tempfile.mkdtemp(prefix="scim-bridge-metrics-")

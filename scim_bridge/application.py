@@ -30,7 +30,7 @@ def create_app(
     name) let tests and the demo pass their own; so does ``alerts`` (with a clock of the test's)."""
     if not isinstance(config, Settings):
         config = load_config() if config is None else validate_config(config)
-    app = Flask(__name__)
+    app = Flask("scim_bridge")  # the package's name, as its logger has always had
     configure_logging(config.logging.level, config.logging.json)
     engine = store.engine if store is not None else setup_engine(config)
     metrics = Metrics(engine)

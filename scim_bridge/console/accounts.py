@@ -8,7 +8,6 @@ across gunicorn workers and instances (docs/console.md).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import threading
@@ -28,12 +27,19 @@ MIN_PASSWORD_LENGTH = 12
 _hasher = PasswordHasher()
 
 
-@functools.cache
+_dummy: list[str] = []
+_dummy_lock = threading.Lock()
+
+
 def _dummy_hash() -> str:
     """Verified when the name is unknown, so a sign-in takes as long whether or not the account exists.
-    Made on first need, not at import: a hash takes a quarter of a second by design, which every
-    command of the CLI and every worker start would otherwise pay."""
-    return _hasher.hash("no account has this password")
+    Made once, on first need, not at import: a hash takes a quarter of a second by design, which every
+    command of the CLI and every worker start would otherwise pay. A sign-in arriving while it is
+    being made waits for that one."""
+    with _dummy_lock:
+        if not _dummy:
+            _dummy.append(_hasher.hash("no account has this password"))
+        return _dummy[0]
 
 
 class AccountError(ValueError):

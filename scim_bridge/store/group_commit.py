@@ -31,8 +31,9 @@ class _Waiting:
 
 class GroupCommit:
     """``write_many(key, items)`` writes items of one ``key`` in one transaction and returns, in order,
-    each item's result (a value, or the exception refusing that item alone); ``write_one(key, item)``
-    writes one item alone, returning its value or raising."""
+    each item's result (a value, or the exception refusing that item alone), or raises having written
+    none of them; ``write_one(key, item)`` writes one item alone, returning its value or raising.
+    Items of different keys are written by different transactions, side by side."""
 
     def __init__(self, write_many: Callable[[Hashable, Sequence[Any]], list[Any]],
                  write_one: Callable[[Hashable, Any], Any]):
@@ -40,21 +41,26 @@ class GroupCommit:
         self._write_one = write_one
         self._turn = threading.Condition()
         self._queue: list[_Waiting] = []
-        self._writing = False
+        self._writing: set[Hashable] = set()  # keys being written: each kind has its own turn
 
     def submit(self, key: Hashable, item: Any) -> Any:
         waiting = _Waiting(key, item)
         with self._turn:
             self._queue.append(waiting)
-            while self._writing and waiting.result is _UNSET:
-                self._turn.wait()
-            leads = waiting.result is _UNSET
-            if leads:
+            try:
+                while key in self._writing and waiting.result is _UNSET:
+                    self._turn.wait()
+            except BaseException:
+                if waiting in self._queue:  # never written for a request that is gone
+                    self._queue.remove(waiting)
+                raise
+            batch = None
+            if waiting.result is _UNSET:
                 # This request writes, for itself and those of its kind that gathered meanwhile.
-                self._writing = True
+                self._writing.add(key)
                 batch = [w for w in self._queue if w.key == key]
                 self._queue = [w for w in self._queue if w.key != key]
-        if leads:
+        if batch is not None:
             self._write(key, batch)
         result = waiting.result
         if result is _ALONE:
@@ -64,7 +70,8 @@ class GroupCommit:
         return result
 
     def _write(self, key: Hashable, batch: list[_Waiting]) -> None:
-        """Write while holding the turn, so that requests arriving meanwhile gather for the next batch."""
+        """Write while holding the key's turn, so that requests arriving meanwhile gather for the next
+        batch. Every request of the batch is answered, whatever happens here."""
         results: list[Any] = [_ALONE] * len(batch)
         try:
             if len(batch) == 1:
@@ -82,7 +89,7 @@ class GroupCommit:
             with self._turn:
                 for waiting, result in zip(batch, results, strict=False):
                     waiting.result = result
-                self._writing = False
+                self._writing.discard(key)
                 self._turn.notify_all()
 
 

@@ -12,7 +12,7 @@ want its members does not query them.
 from __future__ import annotations
 
 import copy
-import itertools
+import hashlib
 import os
 import re
 import threading
@@ -225,14 +225,23 @@ class Repository:
         server's parse and plan of every look-up (most of its time for one). A connection whose
         server session does not keep prepared statements (a pooler in front of PostgreSQL that
         shares server sessions) runs the plain statement from then on."""
+        error = self.engine.dialect.loaded_dbapi.Error
         prepared = fairy.info.setdefault(_PREPARED, set())
         if page.name not in prepared:
-            cursor.execute(page.prepare)
+            try:
+                cursor.execute(page.prepare)
+            except error as exc:
+                # Already there: a name is the digest of its statement's text, so it is this statement,
+                # prepared on this server session by another client of a pooler sharing sessions.
+                if getattr(exc, "pgcode", None) != _DUPLICATE_PREPARED_STATEMENT:
+                    raise
             prepared.add(page.name)
         try:
             cursor.execute(page.execute, parameters)
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            if getattr(exc, "pgcode", None) != _NO_SUCH_PREPARED_STATEMENT:
+        except error as exc:
+            # The session does not hold it (a pooler gave this connection another session), or its
+            # plan no longer fits the table (a migration by another instance): plain statements then.
+            if getattr(exc, "pgcode", None) not in _PREPARED_STATEMENT_GONE:
                 raise
             fairy.info[_UNPREPARED] = True
             cursor.execute(page.sql, parameters)
@@ -328,7 +337,11 @@ class Repository:
         return self._create_one(rtype, attributes, actor, members)
 
     def _create_batch(self, key: tuple[str, str], batch: Sequence[tuple[ResourceType, dict]]) -> list:
-        return self.create_many(batch[0][0], [attributes for _, attributes in batch], key[1])
+        """One transaction for the batch, or nothing of it: a name taken meanwhile by another request
+        raises, and each request then writes its own create (``create_many``'s one-by-one fallback
+        would commit some before a later one failed, and those would be written again)."""
+        with self._transaction() as session:
+            return self._insert_many(session, TABLES[key[0]], [attributes for _, attributes in batch], key[1], None)
 
     def _create_alone(self, key: tuple[str, str], item: tuple[ResourceType, dict]) -> Record:
         rtype, attributes = item
@@ -668,7 +681,9 @@ class _EqualityPage:
         if dialect.name == "postgresql" and self._order is None:
             names: list[str] = []
             numbered = _PYFORMAT.sub(lambda m: names.append(m.group(1)) or f"${len(names)}", self.sql)
-            self.name = f"scim_bridge_look_up_{next(_PAGE_NUMBERS)}"
+            # Named by its text: the same name means the same statement in every process and instance
+            # that may share a server session through a pooler.
+            self.name = f"scim_bridge_look_up_{hashlib.sha256(numbered.encode()).hexdigest()[:24]}"
             self.prepare = f"PREPARE {self.name} AS {numbered}"
             self.execute = f"EXECUTE {self.name} ({', '.join(f'%({n})s' for n in names)})"
 
@@ -685,10 +700,10 @@ class _EqualityPage:
 
 
 _PYFORMAT = re.compile(r"%\((\w+)\)s")
-_PAGE_NUMBERS = itertools.count(1)
 _PREPARED = "scim_bridge_prepared"  # keys of a pooled connection's info: the statements its session holds,
 _UNPREPARED = "scim_bridge_unprepared"  # and whether its session keeps none
-_NO_SUCH_PREPARED_STATEMENT = "26000"  # SQLSTATE invalid_sql_statement_name
+_DUPLICATE_PREPARED_STATEMENT = "42P05"  # SQLSTATEs: duplicate_prepared_statement,
+_PREPARED_STATEMENT_GONE = ("26000", "0A000")  # invalid_sql_statement_name; a cached plan that must change
 
 
 @lru_cache(maxsize=64)

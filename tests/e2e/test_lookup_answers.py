@@ -85,3 +85,20 @@ def test_look_ups_answer_when_the_server_session_forgot_its_prepared_statements(
     for _ in range(2):
         found = _filtered(scim, 'userName eq "bob@example.com"')
         assert found["totalResults"] == 1 and found["Resources"][0]["id"] == people["bob"]
+
+
+def test_look_ups_answer_on_a_server_session_another_process_prepared_them_on(scim, people, engine):
+    """Behind a pooler sharing server sessions, a connection can reach a session where another worker
+    or instance already prepared the same look-up: it is named by its text, so it is the same
+    statement, and the look-up answers (a PREPARE of a taken name would fail)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("statements are prepared on PostgreSQL only")
+    assert _filtered(scim, 'userName eq "ann@example.com"')["totalResults"] == 1
+    pooled = [engine.raw_connection() for _ in range(engine.pool.checkedin())]
+    for connection in pooled:
+        connection.info.clear()  # this process no longer knows; the server session still holds them
+    for connection in pooled:
+        connection.close()
+    for _ in range(2):
+        found = _filtered(scim, 'userName eq "bob@example.com"')
+        assert found["totalResults"] == 1 and found["Resources"][0]["id"] == people["bob"]

@@ -85,6 +85,18 @@ def test_a_batch_that_fails_as_a_whole_is_written_again_one_by_one():
     assert answers == {"first": "first written", "a": "a written", "b": "b written"}
 
 
+def test_creates_of_another_kind_are_not_held_behind_a_write():
+    """Groups (or another token's creates) are written side by side with a batch of users."""
+    writes = Writes()
+    together = GroupCommit(writes.many, writes.one)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(together.submit, "users", "first")
+        assert writes.writing.wait(30)  # the users' write is under way, and stays so ...
+        assert together.submit("groups", "team") == "team written"  # ... while the group is written
+        writes.release.set()
+        assert first.result(30) == "first written"
+
+
 def _user(name: str) -> dict:
     return {"userName": name, "emails": [{"value": f"{name}@example.com", "primary": True}], "active": True}
 
