@@ -4,7 +4,8 @@ The bridge runs as operators run it (gunicorn, 1 worker × 4 threads, a configur
 worker thread on), each target's client limited to ``RATE`` calls per second (burst ``BURST``);
 the fakes of Jira, Confluence and Bitbucket run in this process under waitress (keep-alive), so
 they take none of the bridge's CPU. ``users`` users and ``groups`` groups holding ``memberships``
-members in all are sent by ``POST /Bulk`` (1,000 operations a request), as an identity provider's
+members in all are sent by ``POST /Bulk`` (as many operations a request as the server's
+``bulk.maxOperations`` and ``bulk.maxPayloadSize`` allow), as an identity provider's
 first push or a migration script would; the clock runs from the first request until every outbox
 row is delivered.
 
@@ -17,6 +18,7 @@ row is delivered.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -56,11 +58,29 @@ def _gunicorn_cpu_seconds(marker: str) -> float:
     return total
 
 
+def _requests(operations: list[dict], max_operations: int, max_bytes: int) -> list[list[dict]]:
+    """The operations cut into requests as a client reading /ServiceProviderConfig cuts them: at most
+    bulk.maxOperations each and at most bulk.maxPayloadSize bytes of JSON (a 413 otherwise)."""
+    room = max_bytes - len(json.dumps({"schemas": [BULK_REQUEST], "Operations": []})) - 1024
+    batches: list[list[dict]] = [[]]
+    size = 0
+    for operation in operations:
+        length = len(json.dumps(operation)) + 2
+        if batches[-1] and (len(batches[-1]) >= max_operations or size + length > room):
+            batches.append([])
+            size = 0
+        batches[-1].append(operation)
+        size += length
+    return [batch for batch in batches if batch]
+
+
 def _bulk(http: requests.Session, url: str, operations: list[dict]) -> dict[str, str]:
-    """Send ``operations`` 1,000 a request; returns each bulkId's new resource id."""
+    """Send ``operations`` in as few requests as the server's bulk limits allow; returns each
+    bulkId's new resource id."""
+    limits = http.get(f"{url}/ServiceProviderConfig", timeout=60).json()["bulk"]
     made = {}
-    for start in range(0, len(operations), 1000):
-        body = {"schemas": [BULK_REQUEST], "Operations": operations[start:start + 1000]}
+    for batch in _requests(operations, limits["maxOperations"], limits["maxPayloadSize"]):
+        body = {"schemas": [BULK_REQUEST], "Operations": batch}
         reply = http.post(f"{url}/Bulk", json=body, timeout=600)
         answers = reply.json().get("Operations", []) if reply.status_code == 200 else []
         if reply.status_code != 200 or any(int(op["status"]) >= 300 for op in answers):
