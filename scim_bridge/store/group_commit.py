@@ -4,9 +4,10 @@ Every commit waits for the disk (SQLite syncs its log, docs/architecture.md deci
 flushes its WAL), and SQLite has one writer at a time: single creates arriving together would each
 pay a commit, so the commit, not the work, sets the rate. Here the first request to arrive writes;
 those arriving while it writes wait, and the next of them writes all that have gathered by then in
-one batch (``Repository.create_many``: the same rows, one multi-row INSERT per table, each create
-refused or accepted on its own). No request waits for a timer: a batch is whatever arrived during
-the previous commit, so a lone request is written at once, as before.
+one batch (the statements of ``Repository.create_many``: the same rows, one multi-row INSERT per
+table, each create refused or accepted on its own), in one transaction or not at all. No request
+waits for a timer: a batch is whatever arrived during the previous commit, so a lone request is
+written at once, as before.
 
 A request's answer still comes after its own commit (decision 1). A batch that fails as a whole (the
 database unavailable, a bug) is not answered for the others by one error: each request then writes

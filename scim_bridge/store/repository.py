@@ -331,7 +331,7 @@ class Repository:
         refuses a taken name; only then is the holder looked up, to name it in the answer.
 
         Creates without members that arrive while another is being written are written together by
-        the next commit (``create_many``), each answered as if alone."""
+        the next commit (``create_many``'s statements, ``_create_batch``), each answered as if alone."""
         if self._outer is None and not members:
             return self._together.submit((rtype.name, actor), (rtype, attributes))
         return self._create_one(rtype, attributes, actor, members)

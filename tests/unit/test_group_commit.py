@@ -3,9 +3,11 @@ if written alone: its own resource, or its own refusal."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import sqlalchemy as sa
 
 from scim_bridge.errors import Uniqueness
@@ -126,3 +128,47 @@ def test_concurrent_creates_each_get_their_own_answer_and_rows(engine):
         assert dict(conn.execute(sa.select(User.id, User.user_name)).all()) == made
         audited = conn.execute(sa.select(AuditEntry.resource_id).where(AuditEntry.action == "create")).scalars()
         assert sorted(audited) == sorted(made)
+
+
+def test_creates_gathered_behind_a_held_write_lock_are_one_batch_each_answered(engine, tmp_path):
+    """SQLite: another process holds the database's write lock, so the first create waits at BEGIN;
+    three more arrive meanwhile and are written together by the next commit, one of them a name the
+    batch itself takes first (409 naming that new user), the others created with their own rows."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the write lock held from outside is SQLite's")
+    repo = Repository(engine)
+    repo.create(USER, _user("warm"), "idp")  # the schema and connection set up
+    outside = sqlite3.connect(engine.url.database, isolation_level=None)
+    outside.execute("BEGIN IMMEDIATE")
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(repo.create, USER, _user("first"), "idp")
+        for _ in range(3000):  # the first create is the one writing (waiting for the lock)
+            with repo._together._turn:
+                if repo._together._writing:
+                    break
+            threading.Event().wait(0.01)
+        later = [pool.submit(_answer, repo, name) for name in ("ann", "bob", "ann")]
+        for _ in range(3000):
+            with repo._together._turn:
+                gathered = len(repo._together._queue)
+            if gathered == 3:
+                break
+            threading.Event().wait(0.01)
+        outside.execute("ROLLBACK")
+        assert gathered == 3  # waiting for the next commit, together
+        answers = [future.result(30) for future in later]
+        assert first.result(30).id
+    outside.close()
+    ann, bob, again = answers
+    assert (ann.attributes["userName"], bob.attributes["userName"]) == ("ann", "bob")
+    assert isinstance(again, Uniqueness) and again.status == 409 and ann.id in again.detail
+    with engine.connect() as conn:
+        names = dict(conn.execute(sa.select(User.user_name, User.id)).all())
+    assert names == {"warm": names["warm"], "first": first.result().id, "ann": ann.id, "bob": bob.id}
+
+
+def _answer(repo: Repository, name: str):
+    try:
+        return repo.create(USER, _user(name), "idp")
+    except Uniqueness as refused:
+        return refused
