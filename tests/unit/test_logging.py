@@ -4,10 +4,11 @@ import io
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from scim_bridge.logging import JsonFormatter, configure_logging
+from scim_bridge.logging import AccessLog, JsonFormatter, LineHandler, configure_logging
 from tests.support.bridge import TOKEN, ScimClient, bridge_app
 
 
@@ -60,3 +61,71 @@ def test_a_request_is_logged_with_its_request_id_and_without_the_token_or_the_pa
         ("from-the-proxy-42", "GET", "/scim/v2/Users", 200, "idp"),
     ]
     assert proxied.headers["X-Request-Id"] == "from-the-proxy-42"
+
+
+@contextmanager
+def bridge_like_loggers(path) -> Iterator[tuple[logging.Logger, logging.Logger]]:
+    """A parent logger with one bridge handler writing to a file (by descriptor, as under gunicorn)
+    and its child access logger, set up as configure_logging sets up the bridge's."""
+    parent, child = logging.getLogger("access-test"), logging.getLogger("access-test.access")
+    with open(path, "w", encoding="utf-8") as stream:
+        handler = LineHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        parent.addHandler(handler)
+        parent.setLevel(logging.INFO)
+        parent.propagate = False
+        try:
+            yield parent, child
+        finally:
+            parent.removeHandler(handler)
+            for each in list(child.handlers):
+                child.removeHandler(each)
+            for each in list(child.filters):
+                child.removeFilter(each)
+
+
+def without_time(line: str) -> dict:
+    entry = json.loads(line)
+    entry.pop("time")
+    return entry
+
+
+def test_the_access_line_is_the_same_whether_written_directly_or_through_logging(tmp_path):
+    with bridge_like_loggers(tmp_path / "bridge.log") as (_, access_logger):
+        access = AccessLog(access_logger)
+        access.write("r-1", "GET", "/scim/v2/Users", 200, 1.25, "idp")  # nothing else listens: direct
+        access_logger.addFilter(lambda record: True)  # a filter: only logging's own path applies it
+        access.write("r-1", "GET", "/scim/v2/Users", 200, 1.25, "idp")
+    direct, through_logging = (tmp_path / "bridge.log").read_text(encoding="utf-8").splitlines()
+    assert without_time(direct) == without_time(through_logging) == {
+        "level": "INFO", "logger": "access-test.access", "message": "GET /scim/v2/Users 200",
+        "request_id": "r-1", "method": "GET", "path": "/scim/v2/Users", "status": 200, "duration_ms": 1.25,
+        "actor": "idp"}
+    assert list(json.loads(direct)) == list(json.loads(through_logging))  # the same keys in the same order
+
+
+def test_a_handler_added_to_the_access_logger_still_gets_every_line(tmp_path):
+    class Kept(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.records = []
+
+        def emit(self, record):
+            self.records.append(record)
+
+    kept = Kept()
+    with bridge_like_loggers(tmp_path / "bridge.log") as (_, access_logger):
+        access_logger.addHandler(kept)
+        AccessLog(access_logger).write("r-2", "POST", "/scim/v2/Users", 201, 3.0, None)
+    assert [(r.getMessage(), r.request_id, r.status) for r in kept.records] == [("POST /scim/v2/Users 201", "r-2", 201)]
+    assert without_time((tmp_path / "bridge.log").read_text(encoding="utf-8"))["request_id"] == "r-2"
+
+
+def test_the_time_is_utc_to_the_millisecond_as_logging_has_it():
+    formatter = JsonFormatter()
+    for _ in range(50):
+        record = logging.LogRecord("scim_bridge.x", logging.INFO, __file__, 1, "m", (), None)
+        expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        assert json.loads(formatter.format(record))["time"] == formatter.timestamp(record.created) == expected
+    assert formatter.timestamp(1_765_000_001.5) == "2025-12-06T05:46:41.500Z"
+    assert formatter.timestamp(1_765_000_001.9999) == "2025-12-06T05:46:41.999Z"  # truncated, not rounded up
