@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from html import unescape
 
+import flask
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -143,6 +144,22 @@ def test_every_worker_signs_sessions_with_the_key_kept_in_the_database(engine):
     other = ConsoleClient(second)
     other.http.set_cookie("scim_bridge_console", cookie.value, path="/admin")
     assert other.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize("key", ["configured", "kept in the database"])
+def test_sessions_are_opened_for_the_console_alone(engine, key):
+    settings = {"console": {"secret_key": "k" * 40}} if key == "configured" else {}
+    app = console_app(engine, **settings)
+    client = ConsoleClient(app)
+    assert client.login().status_code == 302
+    assert client.get("/admin/").status_code == 200  # signed in: the session opened and was kept
+    scim = ScimClient(app)
+    created = scim.post("/Users", {"userName": "ann@example.com"})
+    assert created.status == 201 and "Set-Cookie" not in created.headers
+    with app.test_request_context("/scim/v2/Users"):
+        assert app.session_interface.open_session(app, flask.request) is None  # no serializer, no session
+    with app.test_request_context("/admin/"):
+        assert app.session_interface.open_session(app, flask.request) is not None
 
 
 def test_the_app_starts_while_the_database_is_away_and_the_console_says_so(tmp_path):
