@@ -2,13 +2,14 @@
 
 The bridge runs as users run it: ``gunicorn app:app`` with ``gunicorn.conf.py`` (1 worker × 4
 threads) on a configuration file, its worker thread on. The fakes of the products run in this process
-(so they do not share the bridge's CPU or interpreter lock), served by waitress, which keeps
-connections open as the products' own servers do (the fakes' werkzeug server closes each one, which
-would bill the bridge a TCP connect per call), and answer every call after a set latency
-(``LATENCY``, 20 ms, as a Data Center server on the same network might). A SCIM write waits
-for the first delivery of what it queued (``delivery.wait_seconds``), as in production: its latency
-at the SCIM client is the bridge's work plus the products' calls. Two cases, interleaved user by
-user on fresh stores: Jira alone, and Jira, Confluence and Bitbucket (delivered in parallel).
+(so they do not share the bridge's CPU or interpreter lock), served by cheroot, which keeps
+connections open as the products' own servers do (the fakes' werkzeug server closes each one, and
+waitress one after every 204 answer, which would bill the bridge a TCP connect per such call), and
+answer every call after a set latency (``LATENCY``, 20 ms, as a Data Center server on the same
+network might). A SCIM write waits for the first delivery of what it queued
+(``delivery.wait_seconds``), as in production: its latency at the SCIM client is the bridge's work
+plus the products' calls. Two cases, interleaved user by user on fresh stores: Jira alone, and Jira,
+Confluence and Bitbucket (delivered in parallel).
 
 - **Overhead per call**: (SCIM write latency − the slowest product's own time) ÷ that product's
   calls, where a product's own time is the sum of the time the fake spent on each of its calls for
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-import waitress.server
+from cheroot import wsgi
 
 from atlassian_clients.fakes import create_products
 from atlassian_clients.fakes.rest import ExchangeLog
@@ -88,21 +89,27 @@ class Case:
 
 
 class KeepAliveFakes:
-    """The fakes' WSGI app under waitress, recording every exchange."""
+    """The fakes' WSGI app under cheroot, recording every exchange. cheroot keeps a connection open
+    after any answer with a known end, a 204 included (waitress 3 closes it after each 204: nearly a
+    third of the calls of an initial load, each then a new TCP connection the products would not
+    ask for)."""
 
     def __init__(self):
         self.products, self.recorder = create_products(), ExchangeLog(enabled=True)
-        self._server = waitress.server.create_server(create_wsgi_app(self.products, self.recorder),
-                                                     host="127.0.0.1", port=0, threads=16)
-        self.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._server.run, name="fakes", daemon=True)
+        self._server = wsgi.Server(("127.0.0.1", 0), create_wsgi_app(self.products, self.recorder), numthreads=16)
+        # cheroot keeps 10 idle keep-alive connections by default and closes the rest: the bridge holds
+        # up to its pool size (10) to each of three products through one server here.
+        self._server.keep_alive_conn_limit = None
+        self._server.prepare()  # binds, so the port is known before serving starts
+        self.url = f"http://127.0.0.1:{self._server.bind_addr[1]}"
+        self._thread = threading.Thread(target=self._server.serve, name="fakes", daemon=True)
         self._thread.start()
 
     def exchanges(self) -> list:
         return self.recorder.entries()
 
     def close(self) -> None:
-        self._server.close()
+        self._server.stop()
 
 
 @contextmanager

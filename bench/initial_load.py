@@ -2,7 +2,7 @@
 
 The bridge runs as operators run it (gunicorn, 1 worker × 4 threads, a configuration file, its
 worker thread on), each target's client limited to ``RATE`` calls per second (burst ``BURST``);
-the fakes of Jira, Confluence and Bitbucket run in this process under waitress (keep-alive), so
+the fakes of Jira, Confluence and Bitbucket run in this process under cheroot (keep-alive), so
 they take none of the bridge's CPU. ``users`` users and ``groups`` groups holding ``memberships``
 members in all are sent by ``POST /Bulk`` (as many operations a request as the server's
 ``bulk.maxOperations`` and ``bulk.maxPayloadSize`` allow), as an identity provider's
