@@ -36,6 +36,7 @@ from scim_bridge.store.group_commit import GroupCommit
 from scim_bridge.store.links import Naming, NewNames, reserve
 from scim_bridge.store.members import MembershipDelta, apply_delta, member_list, replace_members
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, UserEmail, utcnow
+from scim_bridge.store.one_message import OneMessage
 from scim_bridge.store.outbox import enqueue
 from scim_bridge.store.provisioning import statuses
 from scim_bridge.store.query import indexed_equality, order_clause, where_clause
@@ -105,6 +106,8 @@ class Repository:
         self._statement_reads = statement_reads(engine)
         self._autocommit_reads = engine.dialect.name == "postgresql"
         self._write = make_session_factory(engine, write=True)
+        # PostgreSQL: a create without targets or members is one message, one round trip (store/one_message.py).
+        self._one_message = OneMessage(engine.dialect) if engine.dialect.name == "postgresql" else None
         self._outer: Session | None = None  # see in_transaction
         # Creates arriving together are written together (store/group_commit.py): one transaction, one
         # synced commit and one multi-row INSERT per table for several requests.
@@ -191,34 +194,43 @@ class Repository:
         execution context, result wrapping, the Connection and its transaction), which was most of its
         time in the database layer. The pool's checkout, checkin and events still apply; a failure is
         raised as SQLAlchemy raises it, a lost connection invalidated as SQLAlchemy does."""
-        dialect = self.engine.dialect
-        fairy = self.engine.raw_connection()
-        dbapi = fairy.dbapi_connection
-        cursor = None
-        try:
-            if self._autocommit_reads:
-                dbapi.autocommit = True  # as in _reader: no BEGIN and ROLLBACK round trips
-            cursor = fairy.cursor()
+        with self._driver_cursor(page.sql) as (fairy, cursor):
             parameters = page.parameters(value, offset, limit)
             if page.prepare is None or fairy.info.get(_UNPREPARED):
                 cursor.execute(page.sql, parameters)
             else:
                 self._execute_prepared(fairy, cursor, page, parameters)
             rows = cursor.fetchall()
+        return [page.row(r) for r in rows]
+
+    @contextmanager
+    def _driver_cursor(self, sql: str) -> Iterator[tuple]:
+        """A pooled connection's DBAPI connection (the pool's fairy) and a cursor of it, in autocommit on
+        PostgreSQL (no BEGIN and COMMIT or ROLLBACK round trips). The pool's checkout, checkin and events
+        still apply; a failure is raised as SQLAlchemy raises it (``sql`` names the statement, never its
+        parameters), a lost connection invalidated as SQLAlchemy does."""
+        dialect = self.engine.dialect
+        fairy = self.engine.raw_connection()
+        dbapi = fairy.dbapi_connection
+        cursor = None
+        try:
+            if self._autocommit_reads:
+                dbapi.autocommit = True
+            cursor = fairy.cursor()
+            yield fairy, cursor
             cursor.close()
         except dialect.loaded_dbapi.Error as exc:
             lost = dialect.is_disconnect(exc, fairy, cursor)
             if lost:
                 # What Connection does on a disconnect: this connection and every older pooled one go.
                 self.engine.pool._invalidate(fairy, exc)
-            raise sa.exc.DBAPIError.instance(page.sql, None, exc, dialect.loaded_dbapi.Error,
+            raise sa.exc.DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error,
                                              hide_parameters=True, connection_invalidated=lost,
                                              dialect=dialect) from exc
         finally:
             if self._autocommit_reads and not dbapi.closed:
                 dbapi.autocommit = False
             fairy.close()
-        return [page.row(r) for r in rows]
 
     def _execute_prepared(self, fairy, cursor, page: _EqualityPage, parameters) -> None:
         """PostgreSQL: the look-up as a statement prepared once per connection, which spares the
@@ -340,6 +352,11 @@ class Repository:
         """One transaction for the batch, or nothing of it: a name taken meanwhile by another request
         raises, and each request then writes its own create (``create_many``'s one-by-one fallback
         would commit some before a later one failed, and those would be written again)."""
+        table = TABLES[key[0]]
+        if self._writes_one_message(()):
+            written = self._insert_one_message(table, [attributes for _, attributes in batch], key[1])
+            if written is not None:
+                return written
         with self._transaction() as session:
             return self._insert_many(session, TABLES[key[0]], [attributes for _, attributes in batch], key[1], None)
 
@@ -350,6 +367,11 @@ class Repository:
     def _create_one(self, rtype: ResourceType, attributes: dict, actor: str, members: Sequence[str]) -> Record:
         table = TABLES[rtype.name]
         try:
+            if self._writes_one_message(members):
+                written = self._insert_one_message(table, [attributes], actor)
+                if written is None:
+                    raise _name_raced()
+                return written[0]
             return self._insert(table, attributes, actor, members)
         except Uniqueness:
             value = table.unique_value(attributes)
@@ -372,6 +394,10 @@ class Repository:
         refusal the rest is not created (the list is shorter). Should the INSERTs still meet a taken
         name (another request took it after the check), each create is made on its own instead."""
         table = TABLES[rtype.name]
+        if self._writes_one_message(()) and attributes:
+            written = self._insert_one_message(table, attributes, actor)
+            if written is not None:
+                return written
         try:
             with self._transaction() as session:
                 return self._insert_many(session, table, attributes, actor, stop_after_errors)
@@ -386,6 +412,30 @@ class Repository:
                 if _enough(results, stop_after_errors):
                     break
         return results
+
+    def _writes_one_message(self, members: Sequence[str]) -> bool:
+        """Whether a create is written by ``_insert_one_message``: on PostgreSQL, outside a unit of work,
+        with nothing but its own rows and audit entry to write (no members, no target names or outbox)."""
+        return self._one_message is not None and self._outer is None and not members and not self.targets
+
+    def _insert_one_message(self, table: Table, attributes: Sequence[dict], actor: str) -> list[Record] | None:
+        """The rows of these creates and their audit entries, committed in one round trip; None, having
+        written nothing, when a name is taken (by a resource or by an earlier create of the list): the
+        caller then takes the path that finds and names the holder. Names are not looked up first:
+        the unique index refuses a taken one, and the happy path is spared that query."""
+        now = self.clock()
+        rows = [_NewRow(self.new_id(), one) for one in attributes]
+        resources, emails = _new_rows(table, rows, now)
+        audit = [self._audit_row(actor, "create", table, row.id, None, row.resource) for row in rows]
+        sql, parameters = self._one_message.inserts((table.model, resources), (UserEmail, emails), (AuditEntry, audit))
+        try:
+            with self._driver_cursor(sql) as (_, cursor):
+                cursor.execute(sql, parameters)
+        except sa.exc.IntegrityError as exc:
+            if not _is_unique_violation(exc):
+                raise
+            return None
+        return [_new_record(table, row, now, (), [] if table.model is Group else None) for row in rows]
 
     def _insert(self, table: Table, attributes: dict, actor: str, members: Sequence[str]) -> Record:
         with self._transaction() as session:
@@ -535,10 +585,7 @@ class Repository:
             if not _is_unique_violation(exc):
                 raise
             # The unique indexes are the last word when two requests race past _check_unique.
-            raise Uniqueness(
-                "Another request created or renamed a resource to the same name at the same moment: "
-                "look the name up and retry."
-            ) from exc
+            raise _name_raced() from exc
 
     def _check_unique(self, session: Session, table: Table, attributes: dict, own_id: str | None) -> None:
         value = table.unique_value(attributes)
@@ -620,11 +667,17 @@ class _NewRow:
 _INSERT = {model: sa.insert(model) for model in (User, Group, UserEmail, AuditEntry)}
 
 
+def _new_rows(table: Table, rows: list[_NewRow], now: datetime) -> tuple[list[dict], list[dict]]:
+    """New resources' own rows and their email rows, as column values."""
+    resources = [{"id": row.id, "version": 1, "created": now, "last_modified": now, **table.new_row(row.resource)}
+                 for row in rows]
+    return resources, [email for row in rows for email in table.new_emails(row.id, row.resource)]
+
+
 def _insert_rows(conn: sa.Connection, table: Table, rows: list[_NewRow], now: datetime) -> None:
     """New resources' own rows, one INSERT per table however many (an executemany)."""
-    conn.execute(_INSERT[table.model], [{"id": row.id, "version": 1, "created": now, "last_modified": now,
-                                         **table.new_row(row.resource)} for row in rows])
-    emails = [email for row in rows for email in table.new_emails(row.id, row.resource)]
+    resources, emails = _new_rows(table, rows, now)
+    conn.execute(_INSERT[table.model], resources)
     if emails:
         conn.execute(_INSERT[UserEmail], emails)
 
@@ -645,6 +698,13 @@ def refusals(results: list) -> int:
 
 def _enough(results: list, stop_after_errors: int | None) -> bool:
     return stop_after_errors is not None and refusals(results) >= stop_after_errors
+
+
+def _name_raced() -> Uniqueness:
+    return Uniqueness(
+        "Another request created or renamed a resource to the same name at the same moment: "
+        "look the name up and retry."
+    )
 
 
 def _taken(table: Table, value: str, other_id: str) -> Uniqueness:
