@@ -408,6 +408,15 @@ def _sqlite_begin(conn):
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def begin_sqlite_write(dbapi_connection) -> None:
+    """A write transaction on a SQLite DBAPI connection used without SQLAlchemy's execution, begun
+    as ``_sqlite_begin`` begins a session's (the process's write lock, then BEGIN IMMEDIATE)."""
+    if isinstance(dbapi_connection, _WriteLockedConnection):
+        dbapi_connection.begin_write()
+    else:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
 def make_session_factory(engine: sa.Engine, *, write: bool = False) -> sessionmaker[Session]:
     """Sessions for reading, or (``write=True``) for transactions that change the store."""
     bind = engine.execution_options(write=True) if write else engine

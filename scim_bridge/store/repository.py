@@ -31,12 +31,12 @@ from scim_bridge.errors import NotFound, PreconditionFailed, ScimError, Uniquene
 from scim_bridge.rules.errors import RuleError
 from scim_bridge.scim.filter import Node
 from scim_bridge.scim.schemas import ResourceType
-from scim_bridge.store.database import make_session_factory, statement_reads
+from scim_bridge.store.database import begin_sqlite_write, make_session_factory, statement_reads
+from scim_bridge.store.direct_insert import direct_insert
 from scim_bridge.store.group_commit import GroupCommit
 from scim_bridge.store.links import Naming, NewNames, reserve
 from scim_bridge.store.members import MembershipDelta, apply_delta, member_list, replace_members
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, UserEmail, utcnow
-from scim_bridge.store.one_message import OneMessage
 from scim_bridge.store.outbox import enqueue
 from scim_bridge.store.provisioning import statuses
 from scim_bridge.store.query import indexed_equality, order_clause, where_clause
@@ -106,8 +106,8 @@ class Repository:
         self._statement_reads = statement_reads(engine)
         self._autocommit_reads = engine.dialect.name == "postgresql"
         self._write = make_session_factory(engine, write=True)
-        # PostgreSQL: a create without targets or members is one message, one round trip (store/one_message.py).
-        self._one_message = OneMessage(engine.dialect) if engine.dialect.name == "postgresql" else None
+        # A create without targets or members is written on the DBAPI connection (store/direct_insert.py).
+        self._direct = direct_insert(engine.dialect)
         self._outer: Session | None = None  # see in_transaction
         # Creates arriving together are written together (store/group_commit.py): one transaction, one
         # synced commit and one multi-row INSERT per table for several requests.
@@ -353,8 +353,8 @@ class Repository:
         raises, and each request then writes its own create (``create_many``'s one-by-one fallback
         would commit some before a later one failed, and those would be written again)."""
         table = TABLES[key[0]]
-        if self._writes_one_message(()):
-            written = self._insert_one_message(table, [attributes for _, attributes in batch], key[1])
+        if self._writes_directly(()):
+            written = self._insert_directly(table, [attributes for _, attributes in batch], key[1])
             if written is not None:
                 return written
         with self._transaction() as session:
@@ -367,8 +367,8 @@ class Repository:
     def _create_one(self, rtype: ResourceType, attributes: dict, actor: str, members: Sequence[str]) -> Record:
         table = TABLES[rtype.name]
         try:
-            if self._writes_one_message(members):
-                written = self._insert_one_message(table, [attributes], actor)
+            if self._writes_directly(members):
+                written = self._insert_directly(table, [attributes], actor)
                 if written is None:
                     raise _name_raced()
                 return written[0]
@@ -394,8 +394,8 @@ class Repository:
         refusal the rest is not created (the list is shorter). Should the INSERTs still meet a taken
         name (another request took it after the check), each create is made on its own instead."""
         table = TABLES[rtype.name]
-        if self._writes_one_message(()) and attributes:
-            written = self._insert_one_message(table, attributes, actor)
+        if self._writes_directly(()) and attributes:
+            written = self._insert_directly(table, attributes, actor)
             if written is not None:
                 return written
         try:
@@ -413,24 +413,39 @@ class Repository:
                     break
         return results
 
-    def _writes_one_message(self, members: Sequence[str]) -> bool:
-        """Whether a create is written by ``_insert_one_message``: on PostgreSQL, outside a unit of work,
-        with nothing but its own rows and audit entry to write (no members, no target names or outbox)."""
-        return self._one_message is not None and self._outer is None and not members and not self.targets
+    def _writes_directly(self, members: Sequence[str]) -> bool:
+        """Whether a create is written by ``_insert_directly``: outside a unit of work, with nothing but
+        its own rows and audit entry to write (no members, no target names or outbox)."""
+        return self._direct is not None and self._outer is None and not members and not self.targets
 
-    def _insert_one_message(self, table: Table, attributes: Sequence[dict], actor: str) -> list[Record] | None:
-        """The rows of these creates and their audit entries, committed in one round trip; None, having
-        written nothing, when a name is taken (by a resource or by an earlier create of the list): the
-        caller then takes the path that finds and names the holder. Names are not looked up first:
-        the unique index refuses a taken one, and the happy path is spared that query."""
+    def _insert_directly(self, table: Table, attributes: Sequence[dict], actor: str) -> list[Record] | None:
+        """The rows of these creates and their audit entries, committed together on the DBAPI connection
+        (store/direct_insert.py; on PostgreSQL one message, one round trip); None, having written
+        nothing, when a name is taken (by a resource or by an earlier create of the list): the caller
+        then takes the path that finds and names the holder. Names are not looked up first: the
+        unique index refuses a taken one, and the happy path is spared that query."""
         now = self.clock()
         rows = [_NewRow(self.new_id(), one) for one in attributes]
         resources, emails = _new_rows(table, rows, now)
         audit = [self._audit_row(actor, "create", table, row.id, None, row.resource) for row in rows]
-        sql, parameters = self._one_message.inserts((table.model, resources), (UserEmail, emails), (AuditEntry, audit))
+        parts = ((table.model, resources), (UserEmail, emails), (AuditEntry, audit))
         try:
-            with self._driver_cursor(sql) as (_, cursor):
-                cursor.execute(sql, parameters)
+            if self._direct.one_message:
+                sql, parameters = self._direct.message(*parts)
+                with self._driver_cursor(sql) as (_, cursor):
+                    cursor.execute(sql, parameters)
+            else:
+                statements = self._direct.statements(*parts)
+                with self._driver_cursor(statements[0][0]) as (fairy, cursor):
+                    dbapi = fairy.dbapi_connection
+                    begin_sqlite_write(dbapi)
+                    try:
+                        for sql, parameters in statements:
+                            cursor.executemany(sql, parameters)
+                        dbapi.commit()
+                    except BaseException:
+                        dbapi.rollback()
+                        raise
         except sa.exc.IntegrityError as exc:
             if not _is_unique_violation(exc):
                 raise
