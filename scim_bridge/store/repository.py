@@ -338,15 +338,22 @@ class Repository:
     # -- writes --------------------------------------------------------------------------------
 
     def create(self, rtype: ResourceType, attributes: dict, actor: str, *, members: Sequence[str] = ()) -> Record:
-        """``members``: the ids of a new group's users. Written with SQLAlchemy Core, one INSERT per
-        table (the resource, its emails, the audit entry). The unique index on the lower-cased name
-        refuses a taken name; only then is the holder looked up, to name it in the answer.
+        """``members``: the ids of a new group's users. One INSERT per table (the resource, its emails,
+        the audit entry; without targets or members on the DBAPI connection, ``_insert_directly``).
+        The unique index on the lower-cased name refuses a taken name; only then is the holder looked
+        up, to name it in the answer.
 
         Creates without members that arrive while another is being written are written together by
-        the next commit (``create_many``'s statements, ``_create_batch``), each answered as if alone."""
-        if self._outer is None and not members:
+        the next commit (``create_many``'s statements, ``_create_batch``), each answered as if alone;
+        except PostgreSQL's one-message creates, which are written side by side: the server already
+        syncs the WAL once for commits that come together, and gathering them would only queue each
+        create's round trip behind the one before it."""
+        if self._outer is None and not members and not self._side_by_side():
             return self._together.submit((rtype.name, actor), (rtype, attributes))
         return self._create_one(rtype, attributes, actor, members)
+
+    def _side_by_side(self) -> bool:
+        return self._direct is not None and self._direct.one_message and not self.targets
 
     def _create_batch(self, key: tuple[str, str], batch: Sequence[tuple[ResourceType, dict]]) -> list:
         """One transaction for the batch, or nothing of it: a name taken meanwhile by another request

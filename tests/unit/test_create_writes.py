@@ -53,3 +53,17 @@ def test_created_rows_hold_what_a_create_answered(engine):
         user = conn.execute(sa.select(User).where(User.id == one.id)).one()
     assert (entry.actor, entry.action, entry.before, entry.after) == ("idp", "create", None, one.attributes)
     assert (user.user_name_lower, user.primary_email_lower, user.active) == ("ann", "ann@example.com", True)
+
+
+def test_a_list_of_creates_meeting_taken_names_refuses_those_alone_naming_the_holder(engine):
+    """Names are not looked up before the INSERTs: a name taken by a stored user, or by an earlier
+    create of the same list, still refuses that create alone (409 naming the holder), and the others
+    are created."""
+    repo = Repository(engine)
+    held = repo.create(USER, _user("ann"), "idp")
+    results = repo.create_many(USER, [_user("bob"), _user("ANN"), _user("cy"), _user("Bob")], "idp")
+    bob, ann, cy, bob_again = results
+    assert ann.status == 409 and held.id in ann.detail
+    assert bob_again.status == 409 and bob.id in bob_again.detail
+    assert _stored(engine)[0] == ["ann", "bob", "cy"]
+    assert sorted(_stored(engine)[2]) == sorted([held.id, bob.id, cy.id])

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import sqlalchemy as sa
 
 from scim_bridge.errors import Uniqueness
@@ -130,13 +131,15 @@ def test_concurrent_creates_each_get_their_own_answer_and_rows(engine):
 
 
 def test_creates_gathered_behind_a_held_write_lock_are_one_batch_each_answered(engine, tmp_path):
-    """Another connection holds the lock a create's write needs (SQLite's write lock, taken at BEGIN;
-    on PostgreSQL a lock on the users table that INSERTs wait for), so the first create waits; three
-    more arrive meanwhile and are written together by the next commit, one of them a name the batch
-    itself takes first (409 naming that new user), the others created with their own rows."""
+    """SQLite: another process holds the database's write lock, so the first create waits at BEGIN;
+    three more arrive meanwhile and are written together by the next commit, one of them a name the
+    batch itself takes first (409 naming that new user), the others created with their own rows."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the write lock held from outside is SQLite's")
     repo = Repository(engine)
     repo.create(USER, _user("warm"), "idp")  # the schema and connection set up
-    release = _hold_write_lock(engine)
+    outside = sqlite3.connect(engine.url.database, isolation_level=None)
+    outside.execute("BEGIN IMMEDIATE")
     with ThreadPoolExecutor(4) as pool:
         first = pool.submit(repo.create, USER, _user("first"), "idp")
         for _ in range(3000):  # the first create is the one writing (waiting for the lock)
@@ -151,10 +154,11 @@ def test_creates_gathered_behind_a_held_write_lock_are_one_batch_each_answered(e
             if gathered == 3:
                 break
             threading.Event().wait(0.01)
-        release()
+        outside.execute("ROLLBACK")
         assert gathered == 3  # waiting for the next commit, together
         answers = [future.result(30) for future in later]
         assert first.result(30).id
+    outside.close()
     ann, bob, again = answers
     assert (ann.attributes["userName"], bob.attributes["userName"]) == ("ann", "bob")
     assert isinstance(again, Uniqueness) and again.status == 409 and ann.id in again.detail
@@ -168,20 +172,3 @@ def _answer(repo: Repository, name: str):
         return repo.create(USER, _user(name), "idp")
     except Uniqueness as refused:
         return refused
-
-
-def _hold_write_lock(engine: sa.Engine):
-    """Takes, on a connection of its own, the lock that a create's write waits for; returns the
-    function that releases it."""
-    if engine.dialect.name == "sqlite":
-        outside = sqlite3.connect(engine.url.database, isolation_level=None)
-        outside.execute("BEGIN IMMEDIATE")
-    else:
-        outside = engine.connect()
-        outside.execute(sa.text("LOCK TABLE users IN SHARE MODE"))  # INSERTs wait (ROW EXCLUSIVE)
-
-    def release():
-        outside.rollback()
-        outside.close()
-
-    return release
