@@ -365,7 +365,7 @@ class Repository:
             if written is not None:
                 return written
         with self._transaction() as session:
-            return self._insert_many(session, TABLES[key[0]], [attributes for _, attributes in batch], key[1], None)
+            return self._insert_many(session, table, [attributes for _, attributes in batch], key[1], None)
 
     def _create_alone(self, key: tuple[str, str], item: tuple[ResourceType, dict]) -> Record:
         rtype, attributes = item
@@ -399,7 +399,10 @@ class Repository:
         taken by an earlier create of the list counting as taken), then each table gets one
         multi-row INSERT: the same rows as single creates. After the ``stop_after_errors``-th
         refusal the rest is not created (the list is shorter). Should the INSERTs still meet a taken
-        name (another request took it after the check), each create is made on its own instead."""
+        name (another request took it after the check), each create is made on its own instead.
+
+        Without targets and outside a unit of work, the INSERTs are tried first with no check
+        (``_insert_directly``); only when a name is taken do the checks above decide."""
         table = TABLES[rtype.name]
         if self._writes_directly(()) and attributes:
             written = self._insert_directly(table, attributes, actor)
