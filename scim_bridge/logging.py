@@ -152,7 +152,9 @@ class AccessLog:
     formatted and written straight to that handler: logging's general path (a record of some twenty
     attributes, filters, the walk up the logger tree) was a tenth of a look-up's CPU in the app
     (profiled). Anywhere else (a handler or filter an operator or a test added, another format) the
-    record goes through logging as any other, so what they see does not change."""
+    record goes through logging as any other, so what they see does not change; so does it under a
+    record factory other than logging's own (one adding a trace id, as tracing instrumentation does).
+    A tool that patches ``Logger.callHandlers`` itself does not see the direct line."""
 
     def __init__(self, logger: logging.Logger):
         self.logger = logger
@@ -188,6 +190,8 @@ class AccessLog:
         logger = self.logger
         parent = logger.parent
         if logger.handlers or logger.filters or not logger.propagate or parent is None:
+            return None
+        if logging.getLogRecordFactory() is not logging.LogRecord:
             return None
         if parent.filters or parent.propagate or len(parent.handlers) != 1:
             return None

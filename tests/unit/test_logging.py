@@ -91,11 +91,15 @@ def without_time(line: str) -> dict:
 
 
 def test_the_access_line_is_the_same_whether_written_directly_or_through_logging(tmp_path):
-    with bridge_like_loggers(tmp_path / "bridge.log") as (_, access_logger):
+    with bridge_like_loggers(tmp_path / "bridge.log") as (parent, access_logger):
+        handler, emitted = parent.handlers[0], []
+        handler.emit = lambda record: emitted.append(record) or LineHandler.emit(handler, record)
         access = AccessLog(access_logger)
-        access.write("r-1", "GET", "/scim/v2/Users", 200, 1.25, "idp")  # nothing else listens: direct
+        access.write("r-1", "GET", "/scim/v2/Users", 200, 1.25, "idp")
+        assert emitted == []  # nothing else listens: written directly, no record made
         access_logger.addFilter(lambda record: True)  # a filter: only logging's own path applies it
         access.write("r-1", "GET", "/scim/v2/Users", 200, 1.25, "idp")
+        assert len(emitted) == 1
     direct, through_logging = (tmp_path / "bridge.log").read_text(encoding="utf-8").splitlines()
     assert without_time(direct) == without_time(through_logging) == {
         "level": "INFO", "logger": "access-test.access", "message": "GET /scim/v2/Users 200",
@@ -129,3 +133,22 @@ def test_the_time_is_utc_to_the_millisecond_as_logging_has_it():
         assert json.loads(formatter.format(record))["time"] == formatter.timestamp(record.created) == expected
     assert formatter.timestamp(1_765_000_001.5) == "2025-12-06T05:46:41.500Z"
     assert formatter.timestamp(1_765_000_001.9999) == "2025-12-06T05:46:41.999Z"  # truncated, not rounded up
+
+
+def test_a_record_factory_of_the_operators_still_shapes_the_access_line(tmp_path):
+    """Tracing instrumentation adds its ids to every record through the record factory."""
+    plain = logging.getLogRecordFactory()
+
+    def with_trace_id(*args, **kwargs):
+        record = plain(*args, **kwargs)
+        record.trace_id = "4bf92f3577b34da6"
+        return record
+
+    logging.setLogRecordFactory(with_trace_id)
+    try:
+        with bridge_like_loggers(tmp_path / "bridge.log") as (_, access_logger):
+            AccessLog(access_logger).write("r-3", "GET", "/scim/v2/Groups", 200, 0.5, "idp")
+    finally:
+        logging.setLogRecordFactory(plain)
+    line = json.loads((tmp_path / "bridge.log").read_text(encoding="utf-8"))
+    assert (line["request_id"], line["trace_id"]) == ("r-3", "4bf92f3577b34da6")
