@@ -104,7 +104,8 @@ class Repository:
         self.new_id = new_id or new_resource_id
         self._read = make_session_factory(engine)
         self._statement_reads = statement_reads(engine)
-        self._autocommit_reads = engine.dialect.name == "postgresql"
+        # PostgreSQL: reads and direct creates run in autocommit (no BEGIN, COMMIT or ROLLBACK round trips).
+        self._autocommit = engine.dialect.name == "postgresql"
         self._write = make_session_factory(engine, write=True)
         # A create without targets or members is written on the DBAPI connection (store/direct_insert.py).
         self._direct = direct_insert(engine.dialect)
@@ -214,7 +215,7 @@ class Repository:
         dbapi = fairy.dbapi_connection
         cursor = None
         try:
-            if self._autocommit_reads:
+            if self._autocommit:
                 dbapi.autocommit = True
             cursor = fairy.cursor()
             yield fairy, cursor
@@ -228,7 +229,7 @@ class Repository:
                                              hide_parameters=True, connection_invalidated=lost,
                                              dialect=dialect) from exc
         finally:
-            if self._autocommit_reads and not dbapi.closed:
+            if self._autocommit and not dbapi.closed:
                 dbapi.autocommit = False
             fairy.close()
 
@@ -304,7 +305,7 @@ class Repository:
         isolation option would cost a round trip to reset the isolation level at every return to the
         pool."""
         with self._statement_reads.connect() as conn:
-            if not self._autocommit_reads:
+            if not self._autocommit:
                 yield conn
                 return
             dbapi = conn.connection.dbapi_connection
@@ -402,7 +403,8 @@ class Repository:
         name (another request took it after the check), each create is made on its own instead.
 
         Without targets and outside a unit of work, the INSERTs are tried first with no check
-        (``_insert_directly``); only when a name is taken do the checks above decide."""
+        (``_insert_directly``, as ``create``'s); only when a name is taken do the checks above decide.
+        ``/Bulk`` calls this inside its unit of work, where the checks always come first."""
         table = TABLES[rtype.name]
         if self._writes_directly(()) and attributes:
             written = self._insert_directly(table, attributes, actor)
@@ -446,7 +448,8 @@ class Repository:
                     cursor.execute(sql, parameters)
             else:
                 statements = self._direct.statements(*parts)
-                with self._driver_cursor(statements[0][0]) as (fairy, cursor):
+                # A failure names the statements together: the driver's error does not say which one.
+                with self._driver_cursor(";\n".join(sql for sql, _ in statements)) as (fairy, cursor):
                     dbapi = fairy.dbapi_connection
                     begin_sqlite_write(dbapi)
                     try:

@@ -27,9 +27,10 @@ def test_a_create_whose_audit_entry_fails_leaves_no_row(engine):
     """The audit entry is the last row written (an entry without its actor is refused by the
     table): the user's row and email rows written before it must not stay."""
     repo = Repository(engine)
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(sa.exc.IntegrityError) as refused:
         repo.create(USER, _user("ann"), None)
     assert _stored(engine) == ([], [], [])
+    assert f"INSERT INTO {AuditEntry.__tablename__}" in refused.value.statement  # the error names it
 
 
 def test_a_list_of_creates_whose_audit_entries_fail_leaves_no_row(engine):
