@@ -168,10 +168,7 @@ class AccessLog:
                   "duration_ms": duration_ms, "actor": actor}
         handler = self._sole_handler()
         if handler is None:
-            # The record made here rather than by logger.info, which looks up the calling frame (file,
-            # line) for every record: the access line never shows it.
-            logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, "%s %s %s",
-                                            (method, path, status), None, extra=fields))
+            logger.handle(self._record(method, path, status, fields))
             return
         formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]
         entry = {"time": formatter.timestamp(time.time()), "level": "INFO", "logger": logger.name,
@@ -181,8 +178,13 @@ class AccessLog:
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001 - as LineHandler.emit: report on stderr, never fail the request
-            handler.handleError(logger.makeRecord(logger.name, logging.INFO, __file__, 0, "%s %s %s",
-                                                  (method, path, status), None, extra=fields))
+            handler.handleError(self._record(method, path, status, fields))
+
+    def _record(self, method: str, path: str, status: int, fields: dict) -> logging.LogRecord:
+        # Made here rather than by logger.info, which looks up the calling frame (file, line) for every
+        # record: the access line never shows it.
+        return self.logger.makeRecord(self.logger.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status),
+                                      None, extra=fields)
 
     def _sole_handler(self) -> LineHandler | None:
         """The bridge's handler when the line would reach it and nothing else; checked on every line,
