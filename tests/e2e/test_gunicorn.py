@@ -46,3 +46,23 @@ def test_gunicorn_refuses_a_bad_client_option_naming_it_before_any_worker_starts
     assert refused.returncode != 0
     assert f"targets.jira.options.{key}: " in printed
     assert "TypeError" not in printed and "Traceback" not in printed and "Booting worker" not in printed
+
+
+def test_every_request_has_its_access_line_in_the_log_after_a_stop(tmp_path):
+    """Access lines are gathered and written together (scim_bridge/logging.py): those of the last
+    requests before a stop are written as the workers exit, not lost."""
+    url = f"sqlite:///{tmp_path / 'bridge.db'}"
+    config = {"database": {"url": url}, "auth": {"tokens": [{"name": "okta", "value": TOKEN}]}}
+    sent = []
+    with running_gunicorn(tmp_path, config, TOKEN, name="access") as root, requests.Session() as http:
+        http.headers["Authorization"] = f"Bearer {TOKEN}"
+        for k in range(25):
+            request_id = f"access-test-{k}"
+            http.get(f"{root}/scim/v2/Users", params={"filter": f'userName eq "u{k}"'},
+                     headers={"X-Request-Id": request_id}, timeout=10).raise_for_status()
+            sent.append(request_id)
+    # Stopped by SIGTERM the moment the last answer arrived.
+    logged = [json.loads(line) for line in (tmp_path / "access.log").read_text().splitlines()
+              if line.startswith("{")]
+    access = [entry["request_id"] for entry in logged if entry.get("logger") == "scim_bridge.access"]
+    assert [r for r in access if r.startswith("access-test-")] == sent

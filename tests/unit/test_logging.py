@@ -3,6 +3,8 @@
 import io
 import json
 import logging
+import os
+import select
 import sys
 import time
 from collections.abc import Iterator
@@ -152,3 +154,77 @@ def test_a_record_factory_of_the_operators_still_shapes_the_access_line(tmp_path
         logging.setLogRecordFactory(plain)
     line = json.loads((tmp_path / "bridge.log").read_text(encoding="utf-8"))
     assert (line["request_id"], line["trace_id"]) == ("r-3", "4bf92f3577b34da6")
+
+
+@contextmanager
+def gathering_handler(path, seconds: float) -> Iterator[LineHandler]:
+    """A bridge handler writing by descriptor to ``path``, its access lines gathered for ``seconds``."""
+    with open(path, "w", encoding="utf-8") as stream:
+        handler = LineHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        handler.GATHER_SECONDS = seconds
+        yield handler
+
+
+def test_access_lines_are_gathered_and_a_flush_writes_them_in_order(tmp_path):
+    path = tmp_path / "bridge.log"
+    with gathering_handler(path, seconds=3600) as handler:
+        for k in range(3):
+            handler.write_soon(f'{{"n": {k}}}')
+        assert path.read_text(encoding="utf-8") == ""  # gathered, not yet written
+        handler.flush()  # as logging.shutdown does at exit
+        assert path.read_text(encoding="utf-8").splitlines() == ['{"n": 0}', '{"n": 1}', '{"n": 2}']
+
+
+def test_any_other_line_writes_the_gathered_ones_before_itself(tmp_path):
+    path = tmp_path / "bridge.log"
+    with gathering_handler(path, seconds=3600) as handler:
+        handler.write_soon('{"access": 1}')
+        handler.emit(logging.LogRecord("scim_bridge.sync", logging.WARNING, __file__, 1, "stopped waiting", (), None))
+        lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line).get("access", json.loads(line).get("message")) for line in lines] == [1, "stopped waiting"]
+
+
+def test_a_pipe_buffer_of_gathered_lines_is_written_at_once_in_whole_lines(tmp_path):
+    path = tmp_path / "bridge.log"
+    line = '{"path": "/scim/v2/Users", "pad": "' + "x" * 180 + '"}'
+    with gathering_handler(path, seconds=3600) as handler:
+        count = 0
+        while not path.read_text(encoding="utf-8"):
+            handler.write_soon(line)
+            count += 1
+            assert count < 100, "gathered lines were never written"
+        text = path.read_text(encoding="utf-8")
+    # Written when they reached PIPE_BUF bytes, as whole lines, each a write of at most PIPE_BUF bytes.
+    assert text.endswith("\n") and set(text.splitlines()) == {line}
+    assert len(text.encode()) >= select.PIPE_BUF and count == len(text.splitlines())
+
+
+def test_the_writer_thread_writes_gathered_lines_without_a_flush(tmp_path):
+    path = tmp_path / "bridge.log"
+    with gathering_handler(path, seconds=0.05) as handler:
+        handler.write_soon('{"n": 1}')
+        deadline = time.monotonic() + 30  # generous: the writer waits 0.05 s
+        while not path.read_text(encoding="utf-8") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        handler.write_soon('{"n": 2}')  # a second round of the same writer
+        while len(path.read_text(encoding="utf-8").splitlines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.read_text(encoding="utf-8").splitlines() == ['{"n": 1}', '{"n": 2}']
+
+
+def test_a_forked_child_does_not_write_its_parents_gathered_lines_again(tmp_path):
+    path = tmp_path / "bridge.log"
+    with gathering_handler(path, seconds=3600) as handler:
+        handler.write_soon('{"from": "parent"}')
+        child = os.fork()
+        if child == 0:  # a gunicorn worker forked from the master
+            try:
+                handler.write_soon('{"from": "child"}')
+                handler.flush()
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        handler.flush()
+        lines = sorted(path.read_text(encoding="utf-8").splitlines())
+    assert lines == ['{"from": "child"}', '{"from": "parent"}']
