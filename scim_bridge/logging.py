@@ -307,9 +307,10 @@ def setup_request_logging(app: Flask) -> None:
 
     @app.before_request
     def _start():
+        ctx = g._get_current_object()  # looked up once, as in _finish
         supplied = request.headers.get("X-Request-Id", "")
-        g.request_id = supplied[:64] if supplied.isprintable() and supplied else _new_request_id()
-        g.started = time.perf_counter()
+        ctx.request_id = supplied[:64] if supplied.isprintable() and supplied else _new_request_id()
+        ctx.started = time.perf_counter()
 
     @app.after_request
     def _finish(response):

@@ -131,15 +131,18 @@ def setup_metrics(app: Flask, metrics: Metrics) -> None:
 
     @app.after_request
     def _record(response):
+        # The request and g looked up once: each use of Flask's proxies looks up the context again.
+        req, ctx = request._get_current_object(), g._get_current_object()
         # The URL rule, not the path: ids must not explode label cardinality.
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        key = (route, request.method, response.status_code)
+        rule = req.url_rule
+        key = (rule.rule if rule else "unmatched", req.method, response.status_code)
         found = series.get(key)
         if found is None:
-            found = series.setdefault(key, (metrics.requests.labels(route, key[1], str(key[2])),
-                                            metrics.latency.labels(route, key[1])))
+            found = series.setdefault(key, (metrics.requests.labels(key[0], key[1], str(key[2])),
+                                            metrics.latency.labels(key[0], key[1])))
         found[0].inc()
-        found[1].observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        now = time.perf_counter()
+        found[1].observe(now - ctx.get("started", now))
         return response
 
 
