@@ -22,6 +22,7 @@ from bench.bulk import bulk_table
 from bench.dataset import Scale, load
 from bench.delivery import delivery_table
 from bench.fanout import fanout_table
+from bench.floor import floor_table
 from bench.initial_load import initial_load_table
 from bench.lookups import lookup_table, measure_lookups
 from bench.membership import membership_table
@@ -81,7 +82,9 @@ class Progress:
         print(f"[{time.perf_counter() - self.started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk", "fanout", "http", "reconcile", "initial")
+BENCHMARKS = ("lookups", "memory", "membership", "delivery", "bulk", "fanout", "http", "reconcile", "initial",
+              "floor")
+ACROSS = {"http", "floor"}  # these run every server at once, not database by database
 LOADED = {"lookups", "memory", "membership"}  # these share the stores loaded directly (not through SCIM)
 
 
@@ -173,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     http = plan.http
     if args.http_users or args.http_rounds:
         http = replace(http, users=args.http_users or http.users, rounds=args.http_rounds or http.rounds)
-    scales = plan.describe() if only - {"http"} else (
-        f"over HTTP: up to {http.users:,} users, {http.rounds} rounds of {http.seconds:g} s bursts")
+    scales = plan.describe() if only - ACROSS else (
+        f"over HTTP: up to {http.users:,} users, {http.rounds} rounds of {http.seconds:g} s bursts"
+        if "http" in only else f"over HTTP: 1,000 users, {http.rounds} rounds of {http.seconds:g} s bursts")
     run = Run(plan.mode, scales, only=sorted(only) if args.only else None)
     servers = [SqliteServer()]
     versions = {"sqlite": servers[0].version()}
@@ -190,12 +194,15 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(postgres)
             versions["postgresql"] = postgres.version()
     run.describe_machine(versions)
-    if only - {"http"}:
+    if only - ACROSS:
         with start_fakes() as fakes:
             for server in servers:
                 bench_database(server, plan, fakes.url, run, say, only)
     if "http" in only:
         bench_http(servers, http, run, say)
+    if "floor" in only:
+        say("floor: a do-nothing app, scim-bridge (SQLite) and scim2-server under gunicorn")
+        run.tables.append(floor_table(10, rounds=http.rounds, seconds=http.seconds, say=say))
     run.tables.sort(key=lambda table: int(table.title.split(".", 1)[0]))
     run.finish(time.perf_counter() - say.started)
     markdown, data = run.write(args.output)
