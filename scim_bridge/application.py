@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import types
+
 from flask import Flask
 
 from scim_bridge.alerts import Alerts, build_alerts
@@ -24,26 +27,25 @@ from scim_bridge.sync.setup import build_sync
 class BridgeFlask(Flask):
     """Flask, with its check of each hook and view for a coroutine made once per function: Flask
     repeats it (``inspect.iscoroutinefunction``) for every hook on every request, seven times a SCIM
-    request here (profiled: 2-4 % of a look-up's CPU in the app). The bridge's hooks and views are
-    fixed at start; a function made per request (``after_this_request``) is checked as Flask checks
-    it once the cache holds ``_SYNCED_MAX``, so the cache stays bounded."""
+    request here (profiled: 2-4 % of a look-up's CPU in the app). Only plain functions and partials
+    are kept (they compare by identity, and the bridge's hooks and views are such, fixed at start); a
+    bound method (a class-based view's, made per request) is checked as Flask checks it, and so is any
+    function once the cache holds ``_SYNCED_MAX``, so the cache stays bounded."""
 
     _SYNCED_MAX = 256
+    _KEPT = (types.FunctionType, functools.partial)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._synced: dict = {}
 
     def ensure_sync(self, func):
-        try:
-            return self._synced[func]
-        except KeyError:
+        made = self._synced.get(func) if type(func) in self._KEPT else None
+        if made is None:
             made = super().ensure_sync(func)
-            if len(self._synced) < self._SYNCED_MAX:
+            if type(func) in self._KEPT and len(self._synced) < self._SYNCED_MAX:
                 self._synced[func] = made
-            return made
-        except TypeError:  # an unhashable callable: checked each time, as Flask does
-            return super().ensure_sync(func)
+        return made
 
 
 def create_app(
@@ -56,7 +58,7 @@ def create_app(
     if not isinstance(config, Settings):
         config = load_config() if config is None else validate_config(config)
     app = BridgeFlask("scim_bridge")  # the package's name, as its logger has always had
-    configure_logging(config.logging.level, config.logging.json)
+    configure_logging(config.logging.level, config.logging.json, config.logging.access_batch_seconds)
     engine = store.engine if store is not None else setup_engine(config)
     metrics = Metrics(engine)
     alerts = alerts or build_alerts(config)

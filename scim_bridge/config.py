@@ -90,6 +90,9 @@ class MetricsSettings:
 class LoggingSettings:
     level: str = "INFO"
     json: bool = True
+    # Access lines are written in batches, at most this many seconds after their requests (0: each at
+    # once); other lines always at once, after the access lines before them (scim_bridge/logging.py).
+    access_batch_seconds: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,7 @@ class LoggingSchema(_Section):
     settings = LoggingSettings
     level = fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
     json = fields.Boolean()
+    access_batch_seconds = fields.Float(validate=validate.Range(min=0, max=10))
 
 
 class DeliverySchema(_Section):

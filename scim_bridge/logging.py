@@ -57,28 +57,28 @@ class JsonFormatter(logging.Formatter):
 
 class LineHandler(logging.StreamHandler):
     """A stream handler that formats a record without holding the handler's lock and, when the stream
-    has a file descriptor (stderr under gunicorn or a service manager), writes the line with one
-    ``os.write``, also without the lock: request threads then do not queue behind one that holds the
-    lock while it waits for the write, and for the interpreter lock after it. POSIX makes a write
-    of up to PIPE_BUF bytes to a pipe atomic, and Linux a write to a file, so lines do not interleave;
-    a longer line is written under the lock. A stream without a descriptor is written as
-    ``StreamHandler`` does.
+    has a file descriptor (stderr under gunicorn or a service manager), writes lines with
+    ``os.write``. POSIX makes a write of up to PIPE_BUF bytes to a pipe atomic, and Linux a write to a
+    file, so the lines of several processes on one stream do not interleave. A stream without a
+    descriptor is written as ``StreamHandler`` does.
 
-    Access lines (``write_soon``) are gathered and written together, up to PIPE_BUF bytes a write, at
-    most ``GATHER_SECONDS`` after the first of them: a write per request let the other request threads
-    take the interpreter lock and switch back (profiled: a tenth of a look-up's worker CPU under
-    gunicorn). Any other line writes the gathered ones first, so the log keeps its order; so does
-    ``flush``, which logging calls at exit. A process killed outright loses at most the last
-    ``GATHER_SECONDS`` of access lines."""
+    Access lines (``write_soon``) are gathered and written together, whole lines of up to PIPE_BUF
+    bytes a write, at most ``gather_seconds`` after the first of them (``logging.access_batch_seconds``;
+    0 writes each at once): a write per request let the other request threads take the interpreter
+    lock and switch back (profiled: a tenth of a look-up's worker CPU under gunicorn). Any other line
+    writes the gathered ones first, under the handler's lock, so the log keeps its order; so does
+    ``flush``, which logging calls at exit. One handler serves all the bridge's loggers
+    (``configure_logging``) for the same reason. A process killed outright loses at most its last
+    ``gather_seconds`` of access lines."""
 
-    GATHER_SECONDS = 0.1
-
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, gather_seconds: float = 0.1):
         super().__init__(stream)
+        self.gather_seconds = gather_seconds
         self._gathered: list[bytes] = []
         self._gathered_bytes = 0
         self._due = threading.Event()  # set while gathered lines wait for the writer thread
         self._writer: threading.Thread | None = None
+        self._write_fd = _write_all  # what writes to the descriptor (a test passes a recording one)
         _HANDLERS.add(self)
 
     def handle(self, record: logging.LogRecord) -> bool:
@@ -92,6 +92,7 @@ class LineHandler(logging.StreamHandler):
         try:
             if self._descriptor() is None:
                 with self.lock:
+                    self._write_gathered()
                     super().emit(record)
                 return
             self.write_line(self.format(record))
@@ -102,25 +103,15 @@ class LineHandler(logging.StreamHandler):
 
     def write_line(self, text: str) -> None:
         """Write one formatted line now, after any gathered ones (raises what the write raises)."""
-        fd = self._descriptor()
-        if fd is None:
-            with self.lock:
-                self.stream.write(text + self.terminator)
-                self.flush()
-            return
         data = (text + self.terminator).encode("utf-8", "backslashreplace")
-        if len(data) <= select.PIPE_BUF and not self._gathered:
-            _write_all(fd, data)
-            return
         with self.lock:
             self._gathered.append(data)
-            self._write_gathered(fd)
+            self._write_gathered()
 
     def write_soon(self, text: str) -> None:
-        """Gather one formatted line, written with others within ``GATHER_SECONDS`` (raises what a write
+        """Gather one formatted line, written with others within ``gather_seconds`` (raises what a write
         it makes raises)."""
-        fd = self._descriptor()
-        if fd is None:
+        if self.gather_seconds <= 0 or self._descriptor() is None:  # no write to spare: a stream in memory
             self.write_line(text)
             return
         data = (text + self.terminator).encode("utf-8", "backslashreplace")
@@ -128,7 +119,7 @@ class LineHandler(logging.StreamHandler):
             self._gathered.append(data)
             self._gathered_bytes += len(data)
             if self._gathered_bytes >= select.PIPE_BUF:
-                self._write_gathered(fd)
+                self._write_gathered()
                 return
         if not self._due.is_set():
             if self._writer is None:
@@ -139,43 +130,43 @@ class LineHandler(logging.StreamHandler):
         self.write_gathered()
         super().flush()
 
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing must not raise: logging.shutdown closes every handler
+            self.write_gathered()
+        super().close()
+
     def write_gathered(self) -> None:
         with self.lock:
-            if self._gathered:
-                fd = self._descriptor()
-                if fd is None:  # the stream was closed or replaced: nowhere to write them
-                    self._gathered, self._gathered_bytes = [], 0
-                    return
-                self._write_gathered(fd)
+            self._write_gathered()
 
-    def _write_gathered(self, fd: int) -> None:
-        """Write what is gathered (under the lock), whole lines of up to PIPE_BUF bytes a write."""
+    def _write_gathered(self) -> None:
+        """Write what is gathered (under the lock): whole lines, up to PIPE_BUF bytes a write."""
+        if not self._gathered:
+            return
         lines, self._gathered, self._gathered_bytes = self._gathered, [], 0
+        fd = self._descriptor()
+        if fd is None:  # a stream without a descriptor (replaced by assignment): written as a stream
+            for line in lines:
+                self.stream.write(line.decode("utf-8"))
+            self.stream.flush()
+            return
         chunk: list[bytes] = []
         size = 0
         for line in lines:
             if chunk and size + len(line) > select.PIPE_BUF:
-                _write_all(fd, b"".join(chunk))
+                self._write_fd(fd, b"".join(chunk))
                 chunk, size = [], 0
             chunk.append(line)
             size += len(line)
-        if chunk:
-            _write_all(fd, b"".join(chunk))
+        self._write_fd(fd, b"".join(chunk))
 
     def _start_writer(self) -> None:
         with self.lock:
             if self._writer is None:
-                self._writer = threading.Thread(target=self._write_later, name="log-writer", daemon=True)
+                # The thread holds the handler weakly: a handler dropped (a test's, a replaced one) ends it.
+                self._writer = threading.Thread(target=_write_later, args=(weakref.ref(self), self._due),
+                                                name="log-writer", daemon=True)
                 self._writer.start()
-
-    def _write_later(self) -> None:
-        due = self._due
-        while True:
-            due.wait()
-            time.sleep(self.GATHER_SECONDS)
-            due.clear()  # before writing: a line gathered meanwhile sets it again
-            with contextlib.suppress(Exception):  # nowhere left to report it: the log is what failed
-                self.write_gathered()
 
     def _after_fork(self) -> None:
         # The parent writes what it gathered; the child's writer thread did not survive the fork.
@@ -187,6 +178,28 @@ class LineHandler(logging.StreamHandler):
             return self.stream.fileno()
         except (AttributeError, OSError, ValueError):
             return None
+
+
+def _write_later(handler_ref: weakref.ref, due: threading.Event) -> None:
+    """The writer thread of one handler: writes its gathered lines ``gather_seconds`` after the first."""
+    while True:
+        if not due.wait(timeout=60):
+            if handler_ref() is None:
+                return
+            continue
+        handler = handler_ref()
+        if handler is None:
+            return
+        seconds = handler.gather_seconds
+        del handler  # not held while sleeping
+        time.sleep(seconds)
+        due.clear()  # before writing: a line gathered meanwhile sets it again
+        handler = handler_ref()
+        if handler is None:
+            return
+        with contextlib.suppress(Exception):  # nowhere left to report it: the log is what failed
+            handler.write_gathered()
+        del handler
 
 
 _HANDLERS: weakref.WeakSet[LineHandler] = weakref.WeakSet()
@@ -209,20 +222,22 @@ def _write_all(fd: int, data: bytes) -> None:
 LOGGERS = ("scim_bridge", "atlassian_clients")
 
 
-def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
-    """Configure the bridge's loggers once per process; calling again only changes level and format."""
-    for name in LOGGERS:
-        logger = logging.getLogger(name)
+def configure_logging(level: str = "INFO", json_lines: bool = True, access_batch_seconds: float = 0.1) -> None:
+    """Configure the bridge's loggers once per process; calling again only changes level, format and
+    the access lines' batching. One handler serves them all, so that their lines keep their order."""
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    handler = next((h for logger in loggers for h in logger.handlers if getattr(h, "_scim_bridge", False)), None)
+    if handler is None:
+        handler = LineHandler()
+        handler._scim_bridge = True
+    for logger in loggers:
         logger.setLevel(level)
-        if not any(getattr(h, "_scim_bridge", False) for h in logger.handlers):
-            handler = LineHandler()
-            handler._scim_bridge = True
+        if handler not in logger.handlers:
             logger.addHandler(handler)
             logger.propagate = False
-        for handler in logger.handlers:
-            if getattr(handler, "_scim_bridge", False):
-                handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
-                    "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.gather_seconds = access_batch_seconds
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s"))
 
 
 class _RequestIds:

@@ -21,6 +21,20 @@ def test_the_coroutine_check_is_kept_per_function_and_the_cache_stays_bounded(en
     assert len(app._synced) <= app._SYNCED_MAX
 
 
+def test_a_method_of_an_object_made_per_request_is_not_kept(engine):
+    """A class-based view's method: a new object each request, which the cache must not hold on to."""
+    class PerRequest:
+        def view(self):
+            return "ok"
+
+    app = bridge_app(engine)
+    before = len(app._synced)
+    for _ in range(10):
+        method = PerRequest().view
+        assert app.ensure_sync(method) == method
+    assert len(app._synced) == before
+
+
 def test_a_coroutine_is_treated_as_flask_treats_it(engine):
     async def view():
         return "ok"

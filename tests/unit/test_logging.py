@@ -18,8 +18,8 @@ from tests.support.bridge import TOKEN, ScimClient, bridge_app
 def written() -> Iterator[io.StringIO]:
     """What the bridge's and its clients' log handlers write, for the duration of the block."""
     stream = io.StringIO()
-    handlers = [next(h for h in logging.getLogger(name).handlers if getattr(h, "_scim_bridge", False))
-                for name in ("scim_bridge", "atlassian_clients")]
+    handlers = list(dict.fromkeys(next(h for h in logging.getLogger(name).handlers if getattr(h, "_scim_bridge", False))
+                                  for name in ("scim_bridge", "atlassian_clients")))
     previous = [h.setStream(stream) for h in handlers]
     try:
         yield stream
@@ -160,9 +160,8 @@ def test_a_record_factory_of_the_operators_still_shapes_the_access_line(tmp_path
 def gathering_handler(path, seconds: float) -> Iterator[LineHandler]:
     """A bridge handler writing by descriptor to ``path``, its access lines gathered for ``seconds``."""
     with open(path, "w", encoding="utf-8") as stream:
-        handler = LineHandler(stream)
+        handler = LineHandler(stream, gather_seconds=seconds)
         handler.setFormatter(JsonFormatter())
-        handler.GATHER_SECONDS = seconds
         yield handler
 
 
@@ -188,16 +187,46 @@ def test_any_other_line_writes_the_gathered_ones_before_itself(tmp_path):
 def test_a_pipe_buffer_of_gathered_lines_is_written_at_once_in_whole_lines(tmp_path):
     path = tmp_path / "bridge.log"
     line = '{"path": "/scim/v2/Users", "pad": "' + "x" * 180 + '"}'
+    writes = []
     with gathering_handler(path, seconds=3600) as handler:
+        written_by = handler._write_fd
+        handler._write_fd = lambda fd, data: writes.append(data) or written_by(fd, data)
         count = 0
-        while not path.read_text(encoding="utf-8"):
+        while not writes:
             handler.write_soon(line)
             count += 1
             assert count < 100, "gathered lines were never written"
+        for _ in range(30):  # and more, written by a flush
+            handler.write_soon(line)
+        handler.flush()
         text = path.read_text(encoding="utf-8")
-    # Written when they reached PIPE_BUF bytes, as whole lines, each a write of at most PIPE_BUF bytes.
-    assert text.endswith("\n") and set(text.splitlines()) == {line}
-    assert len(text.encode()) >= select.PIPE_BUF and count == len(text.splitlines())
+    # Written once they reached PIPE_BUF bytes; every write whole lines of at most PIPE_BUF bytes.
+    assert len(writes[0]) >= select.PIPE_BUF - len(line) - 1 and len(writes) >= 3
+    assert all(len(data) <= select.PIPE_BUF and data.endswith(b"\n") for data in writes)
+    assert text.splitlines() == [line] * (count + 30)
+
+
+def test_a_batch_of_zero_seconds_writes_each_access_line_at_once(tmp_path):
+    path = tmp_path / "bridge.log"
+    with gathering_handler(path, seconds=0) as handler:
+        handler.write_soon('{"n": 1}')
+        assert path.read_text(encoding="utf-8") == '{"n": 1}\n'
+
+
+def test_a_warning_of_the_clients_comes_after_the_access_line_before_it(tmp_path):
+    """One handler for the bridge's and its clients' loggers: their lines keep their order."""
+    configure_logging("INFO", json_lines=True, access_batch_seconds=3600)
+    handler = next(h for h in logging.getLogger("atlassian_clients").handlers if getattr(h, "_scim_bridge", False))
+    with open(tmp_path / "bridge.log", "w", encoding="utf-8") as stream:
+        previous = handler.setStream(stream)
+        try:
+            AccessLog(logging.getLogger("scim_bridge.access")).write("r-9", "GET", "/scim/v2/Users", 200, 1.0, "idp")
+            logging.getLogger("atlassian_clients.http").warning("jira: GET /rest/api/2/user attempt 1 failed")
+        finally:
+            handler.setStream(previous)
+            configure_logging("INFO", json_lines=True)
+    lines = [json.loads(line) for line in (tmp_path / "bridge.log").read_text(encoding="utf-8").splitlines()]
+    assert [entry["logger"] for entry in lines] == ["scim_bridge.access", "atlassian_clients.http"]
 
 
 def test_the_writer_thread_writes_gathered_lines_without_a_flush(tmp_path):
