@@ -362,6 +362,22 @@ class _WriteLockedConnection(sqlite3.Connection):
             self._release()
 
 
+def _journal_in_wal(cursor, seconds: float) -> None:
+    """Switch the store to write-ahead logging. Two processes opening it at once (gunicorn's workers
+    starting together on a new store, one of them creating the schema) can get "database is locked"
+    at once from this pragma, without SQLite's busy wait (seen in CI: a worker failed to boot): it is
+    tried again, for up to the busy timeout."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_connection, timeouts: Timeouts, writes: _FileWrites | None = None):
     dbapi_connection.isolation_level = None  # let the "begin" listener issue BEGIN itself
     if isinstance(dbapi_connection, _WriteLockedConnection):
@@ -370,7 +386,7 @@ def _sqlite_pragmas(dbapi_connection, timeouts: Timeouts, writes: _FileWrites | 
             dbapi_connection.write_lock = writes.lock
             dbapi_connection.checkpointer = writes.checkpointer
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    _journal_in_wal(cursor, timeouts.busy_timeout)  # readers do not block the writer
     if isinstance(dbapi_connection, _WriteLockedConnection) and writes is not None:
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer's thread does it
     cursor.execute("PRAGMA foreign_keys=ON")
