@@ -65,7 +65,8 @@ class LineHandler(logging.StreamHandler):
     Access lines (``write_soon``) are gathered and written together, whole lines of up to PIPE_BUF
     bytes a write, at most ``gather_seconds`` after the first of them (``logging.access_batch_seconds``;
     0 writes each at once): a write per request let the other request threads take the interpreter
-    lock and switch back (profiled: a tenth of a look-up's worker CPU under gunicorn). Any other line
+    lock and switch back (1-1.5 fewer context switches per look-up in same-run comparisons; the rate
+    moved within noise, bench/floor.py counts both). Any other line
     writes the gathered ones first, under the handler's lock, so the log keeps its order; so does
     ``flush``, which logging calls at exit. One handler serves all the bridge's loggers
     (``configure_logging``) for the same reason. A process killed outright loses at most its last
