@@ -40,6 +40,7 @@ from scim_bridge.store.models import AuditEntry, Group, GroupMember, User, UserE
 from scim_bridge.store.outbox import enqueue
 from scim_bridge.store.provisioning import statuses
 from scim_bridge.store.query import indexed_equality, order_clause, where_clause
+from scim_bridge.store.sqlite_look_ups import sqlite_look_ups
 from scim_bridge.store.tables import TABLES, Table, group_rows, member_rows
 
 
@@ -106,6 +107,8 @@ class Repository:
         self._statement_reads = statement_reads(engine)
         # PostgreSQL: reads and direct creates run in autocommit (no BEGIN, COMMIT or ROLLBACK round trips).
         self._autocommit = engine.dialect.name == "postgresql"
+        # SQLite: a look-up by a unique column without releasing the interpreter lock (store/sqlite_look_ups.py).
+        self._sqlite_look_ups = sqlite_look_ups(engine)
         self._write = make_session_factory(engine, write=True)
         # A create without targets or members is written on the DBAPI connection (store/direct_insert.py).
         self._direct = direct_insert(engine.dialect)
@@ -195,8 +198,12 @@ class Repository:
         execution context, result wrapping, the Connection and its transaction), which was most of its
         time in the database layer. The pool's checkout, checkin and events still apply; a failure is
         raised as SQLAlchemy raises it, a lost connection invalidated as SQLAlchemy does."""
+        parameters = page.parameters(value, offset, limit)
+        if page.unique and self._sqlite_look_ups is not None:
+            rows = self._sqlite_look_ups.rows(page.sql, parameters)
+            if rows is not None:
+                return [page.row(r) for r in rows]
         with self._driver_cursor(page.sql) as (fairy, cursor):
-            parameters = page.parameters(value, offset, limit)
             if page.prepare is None or fairy.info.get(_UNPREPARED):
                 cursor.execute(page.sql, parameters)
             else:
@@ -765,6 +772,8 @@ class _EqualityPage:
         readers = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
         self._readers = tuple((i, read) for i, read in enumerate(readers) if read is not None)
         self._row = namedtuple("PageRow", [c.key for c in columns])
+        # At most one row (a unique index): what store/sqlite_look_ups.py may run with the lock held.
+        self.unique = _unique(column)
         self.name = self.prepare = self.execute = None
         if dialect.name == "postgresql" and self._order is None:
             names: list[str] = []
@@ -785,6 +794,11 @@ class _EqualityPage:
             if values[i] is not None:
                 values[i] = read(values[i])
         return self._row._make(values)
+
+
+def _unique(column) -> bool:
+    column = column.property.columns[0] if hasattr(column, "property") else column
+    return bool(column.primary_key or column.unique)
 
 
 _PYFORMAT = re.compile(r"%\((\w+)\)s")
