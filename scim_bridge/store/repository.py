@@ -197,7 +197,9 @@ class Repository:
         statement is compiled once, so a look-up skips SQLAlchemy's per-execution work (cache key,
         execution context, result wrapping, the Connection and its transaction), which was most of its
         time in the database layer. The pool's checkout, checkin and events still apply; a failure is
-        raised as SQLAlchemy raises it, a lost connection invalidated as SQLAlchemy does."""
+        raised as SQLAlchemy raises it, a lost connection invalidated as SQLAlchemy does. On SQLite a
+        look-up by a unique column runs on its thread's own connection instead, keeping the interpreter
+        lock (store/sqlite_look_ups.py), and comes here whenever that path cannot answer."""
         parameters = page.parameters(value, offset, limit)
         if page.unique and self._sqlite_look_ups is not None:
             rows = self._sqlite_look_ups.rows(page.sql, parameters)

@@ -12,9 +12,11 @@ the lock for costs more than it saves.
 So those look-ups call the same SQLite library the ``sqlite3`` module uses (its own functions,
 looked up through the module's shared object, never a second copy of SQLite: two copies in one
 process break each other's POSIX file locks) through ``ctypes.PyDLL``, which keeps the lock. Each
-thread has its own read-only (``query_only``) connection to the store's file, opened on first use
-and closed when the thread ends; a look-up is one statement in its own read transaction, so it sees
-every commit made before it, as the driver's look-up does.
+thread has its own connection to the store's file, opened read-only (it never writes, not even the
+checkpoint a last connection runs as it closes) on first use, shared by the engine's repositories,
+and closed when the thread ends or the engine is disposed; a connection carried across a fork is
+neither used nor closed in the child. A look-up is one statement in its own read transaction, so
+it sees every commit made before it, as the driver's look-up does.
 
 Whatever this path cannot do as the driver would, it leaves to the driver (``rows`` returns
 ``None``): the store busy (no busy wait while holding the lock: the driver waits with it released),
@@ -22,7 +24,8 @@ any SQLite error, a value it does not bind, text that is not UTF-8, a store that
 Python whose ``sqlite3`` module does not expose SQLite's functions. Work under the lock is bounded:
 only unique-column look-ups come here (at most one row), and a page SQLite must read from the file
 system while the lock is held is a read from the operating system's cache in any store that is in
-use (a cold read would hold the other request threads for its duration).
+use. A cold read from a slow disk, or SQLite's own short retries when a read meets a writer
+restarting the log, would hold the other request threads for their duration.
 """
 
 from __future__ import annotations
@@ -31,21 +34,21 @@ import ctypes
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy import event
 
 log = logging.getLogger(__name__)
 
 _OK, _ROW, _DONE = 0, 100, 101
 _INTEGER, _FLOAT, _TEXT, _BLOB, _NULL = 1, 2, 3, 4, 5
-_OPEN_READWRITE = 0x2  # no CREATE: a missing file is an error, not a new empty store
+# Read-only: it never writes the store, not even the checkpoint a last connection runs as it closes.
+# No CREATE: a missing file is an error, not a new empty store.
+_OPEN_READONLY = 0x1
 _TRANSIENT = ctypes.c_void_p(-1)  # SQLite copies a bound value before the call returns
 _INT64 = (-(2**63), 2**63 - 1)
-
-# Bumped in a forked child: a connection opened before the fork must not be used after it.
-_generation = [0]
-os.register_at_fork(after_in_child=lambda: _generation.__setitem__(0, _generation[0] + 1))
 
 
 def _library():
@@ -93,21 +96,23 @@ _LIB = _library()
 
 
 class _Connection:
-    """One thread's read-only connection and its prepared statements; closed when its thread ends
-    (after a fork the child only forgets the parent's, see ``forget``)."""
+    """One thread's read-only connection and its prepared statements. Closed when its thread ends or
+    the engine is disposed; a connection opened before a fork is left alone in the child (SQLite's
+    rule: never use or close a connection carried across a fork), hence its process id."""
 
     def __init__(self, lib, path: bytes):
         self.lib = lib
-        self.generation = _generation[0]
+        self.pid = os.getpid()
+        self.lock = threading.Lock()  # its thread's look-up, or the engine's disposal closing it
         self.statements: dict[str, ctypes.c_void_p] = {}
         self.db = ctypes.c_void_p()
-        rc = lib.sqlite3_open_v2(path, ctypes.byref(self.db), _OPEN_READWRITE, None)
-        if rc == _OK:
-            # The connection only ever reads: SQLite refuses any write on it.
-            rc = lib.sqlite3_exec(self.db, b"PRAGMA query_only=1", None, None, None)
+        rc = lib.sqlite3_open_v2(path, ctypes.byref(self.db), _OPEN_READONLY, None)
         if rc != _OK:
             self.close()
             raise OSError(f"SQLite could not open the store for look-ups (result code {rc})")
+
+    def usable(self) -> bool:
+        return bool(self.db) and self.pid == os.getpid()
 
     def statement(self, sql: str) -> ctypes.c_void_p | None:
         found = self.statements.get(sql)
@@ -120,41 +125,48 @@ class _Connection:
         return found
 
     def close(self) -> None:
-        if self.db:
+        if self.db and self.pid == os.getpid():
             for statement in self.statements.values():
                 self.lib.sqlite3_finalize(statement)
             self.statements.clear()
             self.lib.sqlite3_close_v2(self.db)
-            self.db = ctypes.c_void_p()
-
-    def forget(self) -> None:
-        """After a fork: the parent's connection is the parent's; the child leaves it alone."""
-        self.statements.clear()
         self.db = ctypes.c_void_p()
 
     def __del__(self) -> None:
-        if self.generation == _generation[0]:
-            self.close()
+        self.close()
 
 
 class SqliteLookUps:
     """Unique-column look-ups of one SQLite store (see the module's docstring)."""
 
     def __init__(self, engine: sa.Engine, lib=None):
-        self._engine = engine
+        self._engine = weakref.ref(engine)  # weakly: kept per engine, in a table keyed by it
         self._lib = lib or _LIB
         self._local = threading.local()
         self._path: bytes | None = None  # b"": not a file another connection can open
         self._lock = threading.Lock()
+        self._open: weakref.WeakSet[_Connection] = weakref.WeakSet()
 
     def rows(self, sql: str, parameters: Sequence) -> list[tuple] | None:
         """The rows ``sql`` (``?`` parameters) finds, as ``sqlite3`` returns them; None: ask the driver."""
         connection = self._connection()
         if connection is None:
             return None
-        statement = connection.statement(sql)
-        if statement is None:
-            return None
+        with connection.lock:
+            if not connection.db:
+                return None  # closed by the engine's disposal a moment ago
+            statement = connection.statement(sql)
+            if statement is None:
+                return None
+            return self._run(statement, parameters)
+
+    def close(self) -> None:
+        """Close every thread's connection (the engine was disposed); each opens a new one when next used."""
+        for connection in list(self._open):
+            with connection.lock:
+                connection.close()
+
+    def _run(self, statement, parameters: Sequence) -> list[tuple] | None:
         lib = self._lib
         try:
             if not self._bind(statement, parameters):
@@ -174,21 +186,25 @@ class SqliteLookUps:
         if self._path is None:
             with self._lock:
                 if self._path is None:
-                    self._path = _store_file(self._engine) or b""
+                    engine = self._engine()
+                    if engine is None:
+                        return None
+                    try:
+                        self._path = _store_file(engine) or b""
+                    except sa.exc.SQLAlchemyError:
+                        return None  # the driver meets the same failure, and reports it
         if not self._path:
             return None
         local = self._local
         connection = getattr(local, "connection", None)
-        if connection is not None and connection.generation != _generation[0]:
-            connection.forget()
-            connection = None
-        if connection is None:
+        if connection is None or not connection.usable():
             try:
                 connection = _Connection(self._lib, self._path)
             except OSError as exc:
                 log.debug("%s", exc)
                 return None
             local.connection = connection
+            self._open.add(connection)
         return connection
 
     def _bind(self, statement, parameters: Sequence) -> bool:
@@ -240,8 +256,19 @@ def _store_file(engine: sa.Engine) -> bytes | None:
     return None
 
 
+_BY_ENGINE: weakref.WeakKeyDictionary[sa.Engine, SqliteLookUps] = weakref.WeakKeyDictionary()
+_BY_ENGINE_LOCK = threading.Lock()
+
+
 def sqlite_look_ups(engine: sa.Engine) -> SqliteLookUps | None:
-    """The look-ups for this engine, or None where it is not SQLite or this Python cannot run them."""
+    """The look-ups of this engine (one per engine: its repositories share their connections), or None
+    where it is not SQLite or this Python cannot run them."""
     if engine.dialect.name != "sqlite" or _LIB is None:
         return None
-    return SqliteLookUps(engine)
+    with _BY_ENGINE_LOCK:
+        found = _BY_ENGINE.get(engine)
+        if found is None:
+            found = _BY_ENGINE[engine] = SqliteLookUps(engine)
+            # Disposed, the engine's connections close; so do these (a restored file is read anew).
+            event.listen(engine, "engine_disposed", lambda _engine: found.close())
+        return found

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from scim_bridge.scim.filter import parse_filter
 from scim_bridge.scim.schemas import GROUP, USER
-from scim_bridge.store.database import make_engine
+from scim_bridge.store.database import Timeouts, make_engine
 from scim_bridge.store.models import Base, User
 from scim_bridge.store.repository import Repository, _equality_page
 from scim_bridge.store.sqlite_look_ups import _LIB, SqliteLookUps, sqlite_look_ups
@@ -86,6 +86,29 @@ def test_unique_look_ups_answer_as_the_driver_does(store):
         assert sqlite_look_ups(engine).rows(typed, (*values, 2**64)) is None  # beyond SQLite's integers
     finally:
         driver.close()
+
+
+def test_the_repository_runs_unique_look_ups_without_a_pooled_connection(tmp_path):
+    """The repository takes this path for userName (and not for externalId, which is not unique and
+    could match many rows): with every pooled connection taken, the one answers, the other waits."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}", Timeouts(pool_timeout=0.3))
+    try:
+        Base.metadata.create_all(engine)
+        repo = Repository(engine)
+        ann = repo.create(USER, _user("ann", externalId="e-1"), "idp")
+        by_name, by_external_id = parse_filter('userName eq "ANN"', USER), parse_filter('externalId eq "e-1"', USER)
+        assert [r.id for r in repo.search(USER, by_name)[1]] == [ann.id]  # (finds the store's file)
+        taken = [engine.connect() for _ in range(engine.pool.size() + engine.pool._max_overflow)]
+        try:
+            assert [r.id for r in repo.search(USER, by_name)[1]] == [ann.id]
+            with pytest.raises(sa.exc.TimeoutError):
+                repo.search(USER, by_external_id)
+        finally:
+            for connection in taken:
+                connection.close()
+        assert [r.id for r in repo.search(USER, by_external_id)[1]] == [ann.id]
+    finally:
+        engine.dispose()
 
 
 def test_a_look_up_sees_each_commit_made_before_it(store):
@@ -190,6 +213,52 @@ def test_a_thread_s_connection_is_closed_when_the_thread_ends(store):
     # connection of the process holds locks on the file: the pool's, closed above)...
     assert during[0] >= 1
     assert _db_files_open(path) == 0  # ...gone with the thread, and with it whatever it held open
+
+
+def test_disposing_of_the_engine_closes_every_thread_s_connection(store):
+    """What ``engine.dispose()`` promises (no connection left on the file, so that it may be
+    replaced), even while the threads that opened them live on."""
+    engine, path = store
+    repo = Repository(engine)
+    repo.create(USER, _user("ann"), "idp")
+    node = parse_filter('userName eq "ann"', USER)
+    looked_up, finish = threading.Event(), threading.Event()
+
+    def worker():
+        repo.search(USER, node)
+        looked_up.set()
+        finish.wait(30)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        looked_up.wait(30)
+        assert repo.search(USER, node)[0] == 1
+        assert _db_files_open(path) >= 2
+        engine.dispose()
+        assert _db_files_open(path) == 0
+        assert repo.search(USER, node)[0] == 1  # a new connection when next used
+    finally:
+        finish.set()
+        thread.join()
+
+
+def test_the_look_up_connection_never_writes_the_store(store):
+    """Not even the checkpoint SQLite runs when the last connection to a store closes."""
+    engine, path = store
+    Repository(engine).create(USER, _user("ann"), "idp")
+    sql, parameters = _look_up_sql(engine)
+    look_ups = SqliteLookUps(engine)
+    assert len(look_ups.rows(sql, parameters("ann"))) == 1
+    engine.dispose()  # the look-up connection is now the only one open
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("UPDATE users SET version = version + 1")
+    writer.close()  # not the last: its log stays
+    size, log = path.stat().st_size, path.with_name(path.name + "-wal")
+    assert log.exists()
+    look_ups.close()  # the last connection closes
+    assert (path.stat().st_size, log.exists()) == (size, True)
 
 
 def test_a_forked_child_opens_its_own_connection(store):
