@@ -42,6 +42,14 @@ def _look_up_sql(engine):
     return page.sql, lambda name: page.parameters(name.lower(), 0, 100)
 
 
+def _with_ann(store):
+    """The store holding user "ann"; the userName look-up's statement and parameters; look-ups of its own."""
+    engine, path = store
+    Repository(engine).create(USER, _user("ann"), "idp")
+    sql, parameters = _look_up_sql(engine)
+    return engine, path, sql, parameters, SqliteLookUps(engine)
+
+
 def _db_files_open(path) -> int:
     """File descriptors of this process on the store's main file."""
     target = os.path.realpath(path)
@@ -194,10 +202,7 @@ def test_a_look_up_given_up_half_way_leaves_no_read_transaction_open(store):
 
 
 def test_a_thread_s_connection_is_closed_when_the_thread_ends(store):
-    engine, path = store
-    Repository(engine).create(USER, _user("ann"), "idp")
-    sql, parameters = _look_up_sql(engine)
-    look_ups = SqliteLookUps(engine)
+    engine, path, sql, parameters, look_ups = _with_ann(store)
     during: list[int] = []
 
     def look_up():
@@ -245,10 +250,7 @@ def test_disposing_of_the_engine_closes_every_thread_s_connection(store):
 
 def test_the_look_up_connection_never_writes_the_store(store):
     """Not even the checkpoint SQLite runs when the last connection to a store closes."""
-    engine, path = store
-    Repository(engine).create(USER, _user("ann"), "idp")
-    sql, parameters = _look_up_sql(engine)
-    look_ups = SqliteLookUps(engine)
+    engine, path, sql, parameters, look_ups = _with_ann(store)
     assert len(look_ups.rows(sql, parameters("ann"))) == 1
     engine.dispose()  # the look-up connection is now the only one open
     writer = sqlite3.connect(path, isolation_level=None)
@@ -263,10 +265,7 @@ def test_the_look_up_connection_never_writes_the_store(store):
 
 def test_a_forked_child_opens_its_own_connection(store):
     """A connection must not be carried across a fork (SQLite's rule): the child reads through a new one."""
-    engine, _ = store
-    Repository(engine).create(USER, _user("ann"), "idp")
-    sql, parameters = _look_up_sql(engine)
-    look_ups = SqliteLookUps(engine)
+    engine, _, sql, parameters, look_ups = _with_ann(store)
     assert len(look_ups.rows(sql, parameters("ann"))) == 1
     parents = look_ups._connection()
     read, write = os.pipe()
