@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import over_http
-from bench.measure import Measurement, Table
+from bench.measure import Measurement, Table, process_cpu_seconds
 
 FLOOR_APP = "do-nothing app"
 
@@ -45,8 +45,7 @@ def _worker_counters(server: over_http.Server) -> tuple[float, int]:
     """CPU seconds and context switches of gunicorn's worker so far."""
     cpu, switches = 0.0, 0
     for pid in _worker_pids(server):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        cpu += process_cpu_seconds(pid)
         for task in os.listdir(f"/proc/{pid}/task"):
             for line in Path(f"/proc/{pid}/task/{task}/status").read_text().splitlines():
                 if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):

@@ -30,7 +30,7 @@ import requests
 import sqlalchemy as sa
 
 from bench.fanout import KeepAliveFakes
-from bench.measure import Measurement, Table
+from bench.measure import Measurement, Table, process_cpu_seconds
 from scim_bridge.demo import demo_config
 from scim_bridge.scim.bulk import BULK_REQUEST
 from scim_bridge.store.models import OutboxRow
@@ -51,8 +51,7 @@ def _gunicorn_cpu_seconds(marker: str) -> float:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
             if "gunicorn" not in command or marker.encode() not in environ:
                 continue
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += process_cpu_seconds(pid)
         except OSError:
             continue
     return total

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -106,3 +108,10 @@ class Table:
         if unknown:
             raise ValueError(f"ratio columns {sorted(unknown)} not declared in {self.title!r}")
         self.rows.append(Row(case, measurement, ratios))
+
+
+def process_cpu_seconds(pid: int | str) -> float:
+    """User + system CPU time of a process so far (Linux, ``/proc/<pid>/stat``): how the over-HTTP
+    benchmarks bill a server's work, whatever its threads did."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
