@@ -292,3 +292,63 @@ def test_a_store_in_memory_is_left_to_the_driver():
         assert SqliteLookUps(engine).rows(sql, parameters("ann")) is None  # another connection sees another store
     finally:
         engine.dispose()
+
+
+def test_look_ups_stay_right_while_others_write_and_the_log_is_emptied(store):
+    """Threads looking up while another writes and a checkpoint empties and restarts the write-ahead
+    log again and again (the moment a reader must notice the log it knew is gone): every look-up of a
+    stored user finds it, of a user never stored finds nothing, of a user created during the run finds
+    it once its create has returned, and no look-up fails."""
+    engine, path = store
+    repo = Repository(engine)
+    stored = [repo.create(USER, _user(f"kept{i}"), "idp").id for i in range(20)]
+    created: list[tuple[str, str]] = []  # (name, id), appended once the create has returned
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def write():
+        n = 0
+        while not stop.is_set():
+            record = repo.create(USER, _user(f"new{n}"), "idp")
+            created.append((f"new{n}", record.id))
+            n += 1
+
+    def checkpoint():
+        checkpointer = sqlite3.connect(path, isolation_level=None, timeout=10)
+        try:
+            while not stop.is_set():
+                checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                time.sleep(0.002)
+        finally:
+            checkpointer.close()
+
+    def look_up(seed: int):
+        rounds = 0
+        while not stop.is_set() or rounds < 50:
+            rounds += 1
+            i = (seed + rounds) % len(stored)
+            found = repo.search(USER, parse_filter(f'userName eq "KEPT{i}"', USER))[1]
+            assert [r.id for r in found] == [stored[i]]
+            assert repo.search(USER, parse_filter(f'userName eq "never{i}"', USER)) == (0, [])
+            if created:
+                name, known = created[-1 - rounds % len(created)]
+                assert [r.id for r in repo.search(USER, parse_filter(f'userName eq "{name}"', USER))[1]] == [known]
+
+    def guarded(work, *args):
+        try:
+            work(*args)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=guarded, args=(write,)), threading.Thread(target=guarded, args=(checkpoint,))]
+    threads += [threading.Thread(target=guarded, args=(look_up, seed)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(3)
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert len(created) > 10  # the writer did write meanwhile
