@@ -69,7 +69,6 @@ def _library():
     for name, restype, argtypes in (
         ("sqlite3_open_v2", i, [ctypes.c_char_p, ctypes.POINTER(p), i, ctypes.c_char_p]),
         ("sqlite3_close_v2", i, [p]),
-        ("sqlite3_exec", i, [p, ctypes.c_char_p, p, p, p]),
         ("sqlite3_prepare_v2", i, [p, ctypes.c_char_p, i, ctypes.POINTER(p), p]),
         ("sqlite3_finalize", i, [p]),
         ("sqlite3_bind_text", i, [p, i, ctypes.c_char_p, i, p]),
