@@ -154,7 +154,9 @@ def test_a_busy_store_is_left_to_the_driver_without_waiting(store):
     try:
         began = time.monotonic()
         assert look_ups.rows(sql, parameters("ann")) is None
-        assert time.monotonic() - began < 1.0  # no busy wait (the store's busy timeout is seconds)
+        # No busy wait: the store's busy timeout is 10 s; half of it is a generous bound for an answer
+        # given at once on a loaded machine, and still well short of a wait that ran out.
+        assert time.monotonic() - began < Timeouts().busy_timeout / 2
     finally:
         holder.execute("ROLLBACK")
         holder.close()
