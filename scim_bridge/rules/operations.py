@@ -72,16 +72,31 @@ class Operation:
 # -- users ---------------------------------------------------------------------------------------
 
 
+class AccountFound(Exception):
+    """A create sent without looking for the account first (``CreateUser.unread``) found the name
+    taken: the account exists, nothing was changed, and the delivery plans again knowing it."""
+
+    def __init__(self, account: Any):
+        super().__init__(f"an account {getattr(account, 'name', '?')} already exists")
+        self.account = account
+
+
 @dataclass(frozen=True)
 class CreateUser(Operation):
     action: ClassVar[str] = "create_user"
     display_name: str = ""
     email: str = ""
     application_keys: tuple[str, ...] = ()
+    # The account was not looked for before this create (sync/create_first.py): "name taken" then
+    # means an account the plan did not know of, which must be judged before it is linked.
+    unread: bool = False
 
     def call(self, client: DirectoryClient) -> Creation:
-        return client.create_user(self.name, self.display_name or self.name, self.email,
-                                  application_keys=self.application_keys or None)
+        creation = client.create_user(self.name, self.display_name or self.name, self.email,
+                                      application_keys=self.application_keys or None)
+        if self.unread and not creation.created:
+            raise AccountFound(creation.resource)
+        return creation
 
     def advance(self, state, result):
         remote = result.resource if isinstance(result, Creation) else None

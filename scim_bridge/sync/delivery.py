@@ -14,7 +14,7 @@ from dataclasses import replace
 from enum import Enum
 from typing import NamedTuple
 
-from atlassian_clients.base import AtlassianError, Unavailable
+from atlassian_clients.base import AtlassianError, RemoteUser, Unavailable
 from scim_bridge.rules.groups import desired_group, plan_group, renames
 from scim_bridge.rules.model import (
     AppliedGroup,
@@ -28,8 +28,10 @@ from scim_bridge.rules.model import (
     UserSnapshot,
 )
 from scim_bridge.rules.names import managed_groups, map_group_name, name_key
+from scim_bridge.rules.operations import AccountFound, CreateUser
 from scim_bridge.rules.seats import takes_seat
 from scim_bridge.rules.users import deprovisions, desired_user, leaves, plan_user
+from scim_bridge.sync.create_first import CreateFirst
 from scim_bridge.sync.executor import DONE, Executor, Outcome, Settle, Subject, Target
 from scim_bridge.sync.failure_policy import AwaitedGroup
 from scim_bridge.sync.outbox import Claim, ClaimLost
@@ -71,6 +73,8 @@ class Delivery:
         self.targets = targets
         self.executor = executor or Executor(records)
         self.seats = seats or SeatGuard(targets, records)
+        # Per target: whether a never-linked user is created without reading its account first.
+        self.create_first = {name: CreateFirst() for name in targets}
 
     def deliver(self, claim: Claim, heartbeat=None) -> Outcome:
         """``heartbeat`` is called after each call made on the target (the worker renews its lease
@@ -92,12 +96,17 @@ class Delivery:
     # -- users -------------------------------------------------------------------------------------
 
     def prepare_user(self, target: Target, user_id: str, records=None, *, groups: GroupCheck = GroupCheck.READ,
-                     applied: AppliedUser | None = None) -> UserPlan | None:
+                     applied: AppliedUser | None = None, create_first: CreateFirst | None = None,
+                     found: RemoteUser | None = None) -> UserPlan | None:
         """Read the SCIM record and the account, and plan; None when the record is gone (purged).
         ``records``: what to read the store through, when not ``self.records`` (reconcile reads every
         resource at once, ``records.TargetRecords``). ``groups``: whether the groups the account is
         to be added to are read first (``GroupCheck``). ``applied``: the state an earlier run of this
-        same delivery left, whose link is not written yet; else the link's."""
+        same delivery left, whose link is not written yet; else the link's. ``create_first``: the
+        target's record of what never-linked users found (``sync/create_first.py``); given, such a
+        user is planned without reading the account when that plan creates it and creating first is
+        likely to pay, and what a read finds is recorded. ``found``: the account a create sent unread
+        met (``AccountFound``), taken as read."""
         records = records or self.records
         snapshot = records.user(user_id)
         if snapshot is None:
@@ -109,7 +118,13 @@ class Delivery:
         check_groups = groups is GroupCheck.READ or (
             groups is GroupCheck.IF_WAITED and status == "pending" and linked is not None)
         desired = desired_user(snapshot, rules)
-        remote = self._remote_account(target, applied, desired)
+        if create_first is not None and applied is None and found is None:
+            unread = self._unread_create(target, snapshot, desired, create_first, check_groups)
+            if unread is not None:
+                return unread
+        remote = self._remote_account(target, applied, desired, found)
+        if create_first is not None and applied is None and found is None:
+            create_first.saw(existing=remote is not None)
         managed = self._managed(target, applied, desired, remote, records)
         if remote is not None and remote.groups is not None:
             remote = replace(remote, groups=_spelled_like(remote.groups, managed | desired.groups))
@@ -134,6 +149,24 @@ class Delivery:
             # Never two IdP users on one account: this one found an account another user is linked to.
             plan = Plan(skipped=f"the account {remote.name} is already linked to another identity provider user")
         return UserPlan(snapshot, applied, desired, plan)
+
+    @staticmethod
+    def _unread_create(target: Target, snapshot: UserSnapshot, desired: DesiredUser, create_first: CreateFirst,
+                       check_groups: bool) -> UserPlan | None:
+        """The plan of a never-linked user whose account is not read first: its create, sent unread,
+        tells whether the account exists (``sync/create_first.py``). None: read first, because the
+        plan without an account does not create one (that plan might link or leave alone an account
+        a read finds), the product must be searched by e-mail, it is a dry run or the groups are
+        read, or recent never-linked users on this target mostly had accounts."""
+        rules = target.rules
+        if rules.dry_run or check_groups or rules.users.match_existing == "email" or not create_first.likely_new():
+            return None
+        plan = plan_user(desired, None, None, capabilities=target.client.capabilities(), managed=frozenset(),
+                         existing_groups=desired.groups, rules=rules)
+        if plan.skipped or plan.refused or not plan.operations or not isinstance(plan.operations[0], CreateUser):
+            return None
+        operations = (replace(plan.operations[0], unread=True), *plan.operations[1:])
+        return UserPlan(snapshot, None, desired, replace(plan, operations=operations))
 
     @staticmethod
     def _sole_administration(target: Target, plan: Plan, name: str) -> Plan:
@@ -170,16 +203,28 @@ class Delivery:
         # missing SCIM group awaited. A dry run makes no add, so it reads them; so does a user that
         # waited for a group last time.
         groups = GroupCheck.READ if target.rules.dry_run else GroupCheck.IF_WAITED
-        after = None
+        after, found = None, None
+        # Only a row's first attempt creates unread: after a failed or abandoned one (a create that
+        # may have landed unrecorded) the account is read, so that no create is ever sent twice.
+        create_first = self.create_first.get(target.name) if claim.attempts == 0 and not claim.taken_over else None
         while True:
-            planned = self.prepare_user(target, claim.resource_id, groups=groups, applied=after)
+            planned = self.prepare_user(target, claim.resource_id, groups=groups, applied=after,
+                                        create_first=create_first, found=found)
             if planned is None:
                 return DONE  # purged after an earlier, completed delivery
             snapshot, applied, desired, plan = planned
-            run = self._run_user(target, subject, planned, claim, beat)
+            try:
+                run = self._run_user(target, subject, planned, claim, beat)
+            except AccountFound as exc:
+                # The create sent unread met an account: planned again with it, as if read.
+                create_first.saw(existing=True)
+                found, create_first = exc.account, None
+                continue
+            if _created_unread(plan, run):
+                create_first.saw(existing=False)
             if groups is GroupCheck.READ or run.outcome is None or run.outcome.group is None:
                 break
-            groups, after = GroupCheck.READ, run.state
+            groups, after, create_first = GroupCheck.READ, run.state, None
         if not run.ran:
             if snapshot.deleted and not target.rules.dry_run:
                 # A dry run keeps the tombstone and link: once it is off, reconciliation deprovisions.
@@ -249,11 +294,12 @@ class Delivery:
             managed |= managed_groups(records.live_group_names(), target.rules)
         return managed
 
-    def _remote_account(self, target: Target, applied: AppliedUser | None, desired: DesiredUser):
+    def _remote_account(self, target: Target, applied: AppliedUser | None, desired: DesiredUser,
+                        found: RemoteUser | None = None):
         client, rules = target.client, target.rules
-        user = None
+        user = found
         names = [applied.name, desired.name] if applied else [desired.name]
-        for name in dict.fromkeys(names):
+        for name in dict.fromkeys(names) if found is None else ():
             user = client.get_user(name)
             if user is not None:
                 break
@@ -331,6 +377,12 @@ def _report_sole_administration(plan: Plan, name: str, alone: tuple[str, ...]) -
     reports = tuple(f"{name} is the only administrator of {what}; left as it is" for what in alone)
     note = f"{name} was the only administrator of {', '.join(alone)}: give it another administrator"
     return replace(plan, reports=plan.reports + reports, notes=(*plan.notes, note))
+
+
+def _created_unread(plan: Plan, run) -> bool:
+    """The plan's create was sent unread and the account made (its call got through)."""
+    return bool(plan.operations) and getattr(plan.operations[0], "unread", False) and run.ran and (
+        run.outcome is None or run.outcome.kind is Settle.WAIT)
 
 
 def run_through(run) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 
 from atlassian_clients.base import DirectoryClient, Unavailable
 from scim_bridge.rules.model import Plan, TargetRules
-from scim_bridge.rules.operations import Operation
+from scim_bridge.rules.operations import AccountFound, Operation
 from scim_bridge.sync.failure_policy import AwaitedGroup, Decision, FailurePolicy, Verdict
 from scim_bridge.sync.outbox import ClaimLost
 from scim_bridge.sync.records import DeliveryRecords
@@ -126,7 +126,9 @@ class Executor:
                 try:
                     with self._exclusive(target, operation):
                         result = operation.call(target.client)
-                except ClaimLost:
+                except (ClaimLost, AccountFound):
+                    # AccountFound: a create sent unread met an account; nothing changed, and the
+                    # delivery plans again with it (sync/create_first.py).
                     raise
                 except Exception as error:  # noqa: BLE001 - the failure policy decides, bugs included
                     return Run(state, self.failed(target, subject, error, operation, attempts=attempts, state=state))

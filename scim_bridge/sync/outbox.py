@@ -34,6 +34,9 @@ class Claim:
     generation: int
     attempts: int
     deprovisions: bool = False  # claimed with ``deprovisions_first``: the user is inactive or deleted
+    # Leased when claimed: an earlier claim never settled (its worker died or outlived the lease), so
+    # calls it made may have landed unrecorded.
+    taken_over: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -84,10 +87,11 @@ class Outbox:
                 if self.engine.dialect.name == "postgresql":
                     query = query.with_for_update(skip_locked=True)
                 found = [(row, False) for row in session.scalars(query).all()]
+            taken_over = {row.id for row, _ in found if row.lease_until is not None}
             for row, _ in found:
                 row.claimed_by, row.lease_until = self.owner, now + self.lease
-            return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts, leaving)
-                    for r, leaving in found]
+            return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts, leaving,
+                          taken_over=r.id in taken_over) for r, leaving in found]
 
     def claim_keys(self, keys: list[tuple[str, str]], limits: dict[str, int]) -> tuple[list[Claim], set[str]]:
         """The claimable rows of these resources, at most ``limits[target]`` per target (the targets
@@ -112,15 +116,15 @@ class Outbox:
                 # have moved one on since it was read: lock what is still claimable, as it is now.
                 wanted = {row.id: row for row in session.execute(
                     sa.select(OutboxRow.id, OutboxRow.resource_type, OutboxRow.resource_id, OutboxRow.target,
-                              OutboxRow.generation, OutboxRow.attempts)
+                              OutboxRow.generation, OutboxRow.attempts, OutboxRow.lease_until)
                     .where(OutboxRow.id.in_(list(wanted)), OutboxRow.state == "pending", OutboxRow.due_at <= now,
                            _lease_over(now))
                     .with_for_update(skip_locked=True))}
             if wanted:
                 session.execute(_CLAIM, {"ids": list(wanted), "owner": self.owner, "lease": now + self.lease})
             left = {row.target for row in rows if row.id not in wanted and row.attempts == 0}
-            return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts)
-                    for r in wanted.values()], left
+            return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts,
+                          taken_over=r.lease_until is not None) for r in wanted.values()], left
 
     def done(self, claim: Claim, records=_NOTHING) -> bool:
         """Delivered: drop the row, unless a newer change arrived meanwhile (then deliver again);

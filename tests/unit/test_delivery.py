@@ -29,20 +29,6 @@ from tests.support.memory_client import BITBUCKET_LIKE, MemoryDirectory
 from tests.unit.test_worker import Clock
 
 
-@pytest.fixture
-def bridges(engine):
-    made = []
-
-    def make(*args, **kwargs) -> MemoryBridge:
-        bridge = MemoryBridge(engine, *args, **kwargs)
-        made.append(bridge)
-        return bridge
-
-    yield make
-    for bridge in made:
-        bridge.stop()
-
-
 def _executor(engine, client, **rules):
     return Executor(DeliveryRecords(engine)), Target("jira", client, TargetRules(product="jira", **rules))
 

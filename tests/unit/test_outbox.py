@@ -61,6 +61,22 @@ def test_an_expired_lease_makes_a_row_claimable_again(engine):
     assert [c.resource_id for c in alive.claim("jira", 1)] == ["a"]
 
 
+def test_a_claim_says_whether_an_earlier_claim_of_its_row_never_settled(engine):
+    """What lets a delivery know that calls of a dead worker's attempt may have landed unrecorded."""
+    clock = Clock()
+    _enqueue(engine, ["a", "b"], clock=clock)
+    dead = Outbox(engine, owner="dead", lease_seconds=60, clock=clock)
+    a, b = dead.claim("jira", 2)
+    assert not a.taken_over and not b.taken_over
+    dead.retry(b, "503", 0)  # settled: its lease is given back
+    clock.now += timedelta(seconds=61)
+    alive = Outbox(engine, owner="alive", lease_seconds=60, clock=clock)
+    assert [(c.resource_id, c.taken_over) for c in alive.claim("jira", 2)] == [("a", True), ("b", False)]
+    clock.now += timedelta(seconds=61)
+    claims, _ = Outbox(engine, owner="third", clock=clock).claim_keys([("User", "a"), ("User", "b")], {"jira": 5})
+    assert sorted((c.resource_id, c.taken_over) for c in claims) == [("a", True), ("b", True)]
+
+
 def test_done_keeps_the_row_when_a_newer_change_arrived_during_delivery(engine):
     clock = Clock()
     _enqueue(engine, ["a", "b"], clock=clock)

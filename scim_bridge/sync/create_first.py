@@ -1,0 +1,46 @@
+"""Whether a user never linked on a target is created there without looking for its account first.
+
+A new user's delivery used to read the account by name (absent, as a rule) and then create it: two
+calls on Jira where one does, and the read is a full round trip to the product on the path of the
+SCIM write that waits for it. Sent unread, the create itself tells: the product refuses a name that
+is taken (Jira 400, Confluence and Bitbucket 409; the client then looks the account up, see
+``atlassian_clients/product.py``), and the delivery plans again with the account it found, judging
+it exactly as a read would have (protected, another directory, linked to another user, not to be
+linked at all). An account that existed thus costs one call more than reading first (the refused
+create).
+
+Which is cheaper depends on what a target holds: a Data Center instance that already has most of
+the identity provider's people (the first push after installing the bridge beside older accounts)
+would pay that extra call for nearly every user. So each target keeps what the last never-linked
+users' deliveries found (``WINDOW`` of them, whichever way they looked) and creates unread only while
+fewer than half found an account. A delivery that must search by e-mail address
+(``users.match_existing: email``) and a dry run always read first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+WINDOW = 32
+
+
+class CreateFirst:
+    """One target's recent never-linked users: did their accounts exist already?"""
+
+    def __init__(self, window: int = WINDOW):
+        self._seen: deque[bool] = deque(maxlen=window)
+        self._existing = 0
+        self._lock = threading.Lock()
+
+    def likely_new(self) -> bool:
+        """True while fewer than half of the recent never-linked users had an account."""
+        with self._lock:
+            return 2 * self._existing < len(self._seen) or not self._seen
+
+    def saw(self, existing: bool) -> None:
+        with self._lock:
+            if len(self._seen) == self._seen.maxlen and self._seen[0]:
+                self._existing -= 1
+            self._seen.append(existing)
+            self._existing += existing
