@@ -55,9 +55,9 @@ def test_two_workers_report_the_whole_servers_requests_and_deliveries(tmp_path, 
     fakes = start_fakes()
     try:
         # One refusal (Jira answers the first create 400: parked) and one retry (Confluence answers
-        # the first account read 401: the bridge's credentials, retried with backoff).
+        # the first create 401: the bridge's credentials, retried with backoff).
         fakes.jira.knobs.force_error("POST", "/rest/api/2/user", 400)
-        fakes.confluence.knobs.force_error("GET", "/rest/api/user", 401)
+        fakes.confluence.knobs.force_error("POST", "/rest/api/admin/user", 401)
         config = bridge_config(fakes.url, database_url, rules=None, targets=None, worker=True)
         scratch = tmp_path / "tmp"  # where gunicorn.conf.py makes its metrics directory
         scratch.mkdir()

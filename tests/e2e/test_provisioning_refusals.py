@@ -134,12 +134,18 @@ def test_an_answer_about_the_bridges_own_access_is_retried_never_parked(start, s
     configuration, which an administrator fixes: delivery retries it with backoff and does not park
     the row as it does a refusal (docs/architecture.md, "Delivery and the worker")."""
     bridge = start(rules=EMAIL_LOCAL_PART, targets=LICENCE_GROUPS)
-    forced = bridge.jira.knobs.force_error("GET", "/rest/api/2/user", status, count=2)
     alice = bridge.idp.create_user("alice@example.com", "Alice Smith")
     wait_until_delivered(bridge.engine, PRODUCTS)
+    # A change to a linked user reads its account first: that read is answered 401 or 403, twice.
+    forced = bridge.jira.knobs.force_error("GET", "/rest/api/2/user", status, count=2)
+    bridge.idp.ok(bridge.idp.patch(f"/Users/{alice}", [{"op": "replace", "path": "displayName",
+                                                         "value": "Alice Jones"}]), 200)
+    wait_until_delivered(bridge.engine, PRODUCTS)
     assert forced.count == 0  # both answers were given, and the delivery went on past them
-    assert bridge.jira.user("alice") is not None and bridge.links("User", alice)["jira"].status == "ok"
+    assert bridge.jira.user("alice").display_name == "Alice Jones"
+    assert bridge.links("User", alice)["jira"].status == "ok"
     assert [row for row in bridge.audit(resource_id=alice) if row.outcome == "refused"] == []
-    # Two attempts failed (and were audited as such), the third created the account.
+    # Two attempts failed (and were audited as such), the third made the change.
     assert [(row.action, row.outcome) for row in bridge.audit(resource_id=alice, scope="jira")] == [
-        ("deliver", "failed"), ("deliver", "failed"), ("create_user", "applied"), ("add_member", "applied")]
+        ("create_user", "applied"), ("add_member", "applied"),
+        ("deliver", "failed"), ("deliver", "failed"), ("update_user", "applied")]
