@@ -65,7 +65,7 @@ def create_app(
     sync = build_sync(config, engine, clients, metrics=metrics, observer=alerts)
     store = store or Repository(engine)
     if sync is not None:
-        store.attach_targets(sync.naming)
+        store.attach_targets(sync.naming, claim=sync.claim_written)
         if config.delivery.worker:
             sync.start()
             if alerts is not None:

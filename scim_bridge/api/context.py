@@ -30,11 +30,12 @@ class ScimContext:
     sync: Sync | None = None  # None when no target is configured
 
 
-def delivered(queued) -> None:
-    """After a committed write: let delivery run, waiting up to delivery.wait_seconds for it."""
+def delivered(queued, claimed=None) -> None:
+    """After a committed write: let delivery run, waiting up to delivery.wait_seconds for it
+    (``claimed``: the rows the write claimed in its transaction, ``Record.claimed``)."""
     sync = context().sync
     if sync is not None:
-        sync.changed(queued)
+        sync.changed(queued, claimed)
 
 
 def context() -> ScimContext:

@@ -151,7 +151,7 @@ def read(rtype: ResourceType, resource_id: str):
 
 def create(rtype: ResourceType):
     record = create_record(context().repository, rtype, json_body(request), actor())
-    delivered(record.queued)
+    delivered(record.queued, record.claimed)
     return _one(record, 201, _item_projection(rtype))
 
 
@@ -159,7 +159,7 @@ def replace(rtype: ResourceType, resource_id: str):
     proj = _item_projection(rtype)
     record = replace_record(context().repository, rtype, resource_id, json_body(request), actor(),
                             if_match=request.headers.get("If-Match"), with_related=_related(rtype, proj))
-    delivered(record.queued)
+    delivered(record.queued, record.claimed)
     return _one(record, proj=proj)
 
 
@@ -169,7 +169,7 @@ def patch(rtype: ResourceType, resource_id: str):
     wants_body = rtype is USER or "attributes" in request.args or "excludedAttributes" in request.args
     record = patch_record(context().repository, rtype, resource_id, body, actor(),
                           if_match=request.headers.get("If-Match"), with_related=wants_body and _related(rtype, proj))
-    delivered(record.queued)
+    delivered(record.queued, record.claimed)
     if not wants_body:
         # Entra asks for 204 on group PATCH rather than a list of every member (RFC 7644 §3.5.2
         # allows either); the ETag still tells the client the new version.

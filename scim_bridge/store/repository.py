@@ -23,6 +23,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -60,6 +61,9 @@ class Record:
     provisioning: list[dict] | None = None
     # (resource type, id) of every resource the change queued for delivery, for callers that wait.
     queued: tuple[tuple[str, str], ...] = ()
+    # Those rows as claimed in the change's own transaction for this process's worker
+    # (``Repository.attach_targets``' ``claim``); None: not claimed there.
+    claimed: Any = None
 
 
 def version_matches(if_match: str, version: int) -> bool:
@@ -113,6 +117,7 @@ class Repository:
         # A create without targets or members is written on the DBAPI connection (store/direct_insert.py).
         self._direct = direct_insert(engine.dialect)
         self._outer: Session | None = None  # see in_transaction
+        self._claim_written = None  # see attach_targets
         # Creates arriving together are written together (store/group_commit.py): one transaction, one
         # synced commit and one multi-row INSERT per table for several requests.
         self._together = GroupCommit(self._create_batch, self._create_alone)
@@ -127,9 +132,14 @@ class Repository:
         bound._outer = session
         return bound
 
-    def attach_targets(self, naming: Naming) -> None:
-        """From now on, changes reserve target names and queue deliveries to these targets."""
+    def attach_targets(self, naming: Naming, claim=None) -> None:
+        """From now on, changes reserve target names and queue deliveries to these targets.
+        ``claim(session, keys)``: called at the end of a create's or an edit's transaction with the
+        resources it queued; what it returns (the rows claimed there for delivery, or None) is the
+        record's ``claimed``. It spares the delivery a transaction of its own to claim them before its
+        first call on a product; it must change nothing but those rows, so a rollback undoes it."""
         self.naming = naming
+        self._claim_written = claim
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -493,7 +503,9 @@ class Repository:
                           *self._queue(session, table, row, affected, include_resource=False))
             session.flush()
             members_now = member_rows(session, [row.id])[row.id] if table.model is Group else None
-            return _new_record(table, row, now, queued, members_now)
+            record = _new_record(table, row, now, queued, members_now)
+            record.claimed = self._claimed(session, queued)
+            return record
 
     def _insert_many(self, session: Session, table: Table, attributes: Sequence[dict], actor: str,
                      stop_after_errors: int | None) -> list[Record | ScimError | RuleError]:
@@ -583,6 +595,7 @@ class Repository:
         session.flush()
         record = self._records(session, table, [row], edit.with_related)[0]
         record.queued = queued
+        record.claimed = self._claimed(session, queued)
         return record
 
     def delete(self, rtype: ResourceType, resource_id: str, actor: str, if_match=None) -> tuple[tuple[str, str], ...]:
@@ -623,6 +636,14 @@ class Repository:
                 raise
             # The unique indexes are the last word when two requests race past _check_unique.
             raise _name_raced() from exc
+
+    def _claimed(self, session: Session, queued: tuple):
+        """The write's outbox rows claimed in its own transaction (``attach_targets``), last in it.
+        Not inside an outer unit of work (``in_transaction``): a savepoint rolled back later would
+        leave claims of rows that were never written."""
+        if not queued or self._claim_written is None or self._outer is not None:
+            return None
+        return self._claim_written(session, queued)
 
     def _check_unique(self, session: Session, table: Table, attributes: dict, own_id: str | None) -> None:
         value = table.unique_value(attributes)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from scim_bridge.store.database import make_session_factory
 from scim_bridge.store.models import Group, Link, OutboxRow, User, utcnow
@@ -93,38 +94,46 @@ class Outbox:
             return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts, leaving,
                           taken_over=r.id in taken_over) for r, leaving in found]
 
-    def claim_keys(self, keys: list[tuple[str, str]], limits: dict[str, int]) -> tuple[list[Claim], set[str]]:
+    def claim_keys(self, keys: list[tuple[str, str]], limits: dict[str, int], *,
+                   session: Session | None = None) -> tuple[list[Claim], set[str]]:
         """The claimable rows of these resources, at most ``limits[target]`` per target (the targets
         named only), in one transaction: a write's own rows, claimed for the worker as soon as they
-        are committed. Also returns the targets with rows of these resources not claimed here and not
-        yet attempted (leased by a delivery in flight, past the limit): their worker loops take them."""
+        are written. Also returns the targets with rows of these resources not claimed here and not
+        yet attempted (leased by a delivery in flight, past the limit): their worker loops take them.
+        ``session``: claim in that session's open transaction (the write's own), else in a new one."""
         if not keys or not limits:
             return [], set()
+        if session is not None:
+            return self._claim_keys(session, keys, limits)
+        with self._write() as own, own.begin():
+            return self._claim_keys(own, keys, limits)
+
+    def _claim_keys(self, session: Session, keys: list[tuple[str, str]],
+                    limits: dict[str, int]) -> tuple[list[Claim], set[str]]:
         now = self.clock()
-        # Core statements, not ORM objects: this runs on the request's thread, between its commit
-        # and its first product call.
-        with self._write() as session, session.begin():
-            rows = session.execute(_PENDING_OF, {"keys": keys, "targets": list(limits)}).all()
-            room = dict(limits)
-            wanted = {}
-            for row in rows:
-                if room[row.target] > 0 and claimable_at(row.due_at, row.lease_until) <= now:
-                    room[row.target] -= 1
-                    wanted[row.id] = row
-            if wanted and self.engine.dialect.name == "postgresql":
-                # Another instance's claim may hold some of them (those are its to deliver), or a write
-                # have moved one on since it was read: lock what is still claimable, as it is now.
-                wanted = {row.id: row for row in session.execute(
-                    sa.select(OutboxRow.id, OutboxRow.resource_type, OutboxRow.resource_id, OutboxRow.target,
-                              OutboxRow.generation, OutboxRow.attempts, OutboxRow.lease_until)
-                    .where(OutboxRow.id.in_(list(wanted)), OutboxRow.state == "pending", OutboxRow.due_at <= now,
-                           _lease_over(now))
-                    .with_for_update(skip_locked=True))}
-            if wanted:
-                session.execute(_CLAIM, {"ids": list(wanted), "owner": self.owner, "lease": now + self.lease})
-            left = {row.target for row in rows if row.id not in wanted and row.attempts == 0}
-            return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts,
-                          taken_over=r.lease_until is not None) for r in wanted.values()], left
+        # Core statements, not ORM objects: this runs on the request's thread, before its first
+        # product call.
+        rows = session.execute(_PENDING_OF, {"keys": keys, "targets": list(limits)}).all()
+        room = dict(limits)
+        wanted = {}
+        for row in rows:
+            if room[row.target] > 0 and claimable_at(row.due_at, row.lease_until) <= now:
+                room[row.target] -= 1
+                wanted[row.id] = row
+        if wanted and self.engine.dialect.name == "postgresql":
+            # Another instance's claim may hold some of them (those are its to deliver), or a write
+            # have moved one on since it was read: lock what is still claimable, as it is now.
+            wanted = {row.id: row for row in session.execute(
+                sa.select(OutboxRow.id, OutboxRow.resource_type, OutboxRow.resource_id, OutboxRow.target,
+                          OutboxRow.generation, OutboxRow.attempts, OutboxRow.lease_until)
+                .where(OutboxRow.id.in_(list(wanted)), OutboxRow.state == "pending", OutboxRow.due_at <= now,
+                       _lease_over(now))
+                .with_for_update(skip_locked=True))}
+        if wanted:
+            session.execute(_CLAIM, {"ids": list(wanted), "owner": self.owner, "lease": now + self.lease})
+        left = {row.target for row in rows if row.id not in wanted and row.attempts == 0}
+        return [Claim(r.id, r.resource_type, r.resource_id, r.target, r.generation, r.attempts,
+                      taken_over=r.lease_until is not None) for r in wanted.values()], left
 
     def done(self, claim: Claim, records=_NOTHING) -> bool:
         """Delivered: drop the row, unless a newer change arrived meanwhile (then deliver again);

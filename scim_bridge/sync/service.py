@@ -92,9 +92,17 @@ class Sync:
         with self._settled:
             self._settled.notify_all()
 
-    def changed(self, keys) -> None:
-        """After a commit: hand the write's rows to the worker, then wait (bounded) for the first
-        attempt on ``keys``."""
+    def claim_written(self, session, keys):
+        """In a write's own transaction (``Repository.attach_targets``): claim its rows for this
+        process's worker, so that its delivery starts without a transaction of its own; None where
+        this process does not deliver (a separate worker process takes the rows)."""
+        if not self.running or not self.targets:
+            return None
+        return self.worker.claim_written(list(keys), session)
+
+    def changed(self, keys, claimed=None) -> None:
+        """After a commit: hand the write's rows to the worker (``claimed`` in its transaction by
+        ``claim_written``, else claimed now), then wait (bounded) for the first attempt on ``keys``."""
         if not keys or not self.targets:
             return
         if not self.running:
@@ -103,7 +111,7 @@ class Sync:
         deadline = time.monotonic() + self.wait_seconds
         keys = list(keys)
         try:
-            dispatch = self.worker.deliver_now(keys)
+            dispatch = self.worker.deliver_now(keys, claimed)
             if self.wait_seconds <= 0 or dispatch.wait(self.wait_seconds):
                 return
             # Rows this worker did not take, or whose delivery waits for another: the database tells.

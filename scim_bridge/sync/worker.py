@@ -107,21 +107,33 @@ class Worker:
         list(pool.map(self._deliver_and_settle, [c for c in claims if not c.deprovisions]))
         return len(claims)
 
-    def deliver_now(self, keys) -> Dispatch:
-        """Claim the rows of a committed write (resources ``keys``) and deliver them at once on the
-        targets' pools, with no wait for a loop to wake up and look for due rows. Rows it cannot take
-        (leased by a delivery in flight, over a target's free room in its pool, a target whose licence
-        seats are short, whose deprovisions go first) are left to the target's loop, which is woken."""
-        targets = list(self.delivery.targets)
+    def claim_written(self, keys, session=None) -> tuple[list[Claim], set[str]] | None:
+        """Claim the rows of a write (resources ``keys``) for ``deliver_now``, in the write's own
+        transaction when ``session`` is given (``Repository.attach_targets``), else in one of their
+        own. Rows it cannot take (leased by a delivery in flight, over a target's free room in its
+        pool, a target whose licence seats are short, whose deprovisions go first) are left to the
+        target's loop: the targets returned with the claims. None once stopping: nothing claimed."""
         if self._stop.is_set():
-            return Dispatch([], set(targets))
+            return None
+        targets = list(self.delivery.targets)
         with self._in_flight_lock:
             busy = Counter(claim.target for claim in self._in_flight.values())
         seats = self.delivery.seats
         limits = {t: self.concurrency - busy[t] for t in targets if not seats.known_short(t, self.concurrency)}
         limits = {t: room for t, room in limits.items() if room > 0}
-        claims, left = self.outbox.claim_keys(list(keys), limits)
-        left |= set(targets) - set(limits)
+        claims, left = self.outbox.claim_keys(list(keys), limits, session=session)
+        return claims, left | (set(targets) - set(limits))
+
+    def deliver_now(self, keys, claimed: tuple[list[Claim], set[str]] | None = None) -> Dispatch:
+        """Deliver the rows of a committed write (resources ``keys``) at once on the targets' pools,
+        with no wait for a loop to wake up and look for due rows: those ``claimed`` with the write
+        (``claim_written`` in its transaction), else claimed now. The targets' loops are woken for the
+        rows left to them."""
+        if claimed is None:
+            claimed = self.claim_written(keys)
+            if claimed is None:
+                return Dispatch([], set(self.delivery.targets))
+        claims, left = claimed
         dispatch = Dispatch(claims, left)
         with self._in_flight_lock:
             self._in_flight.update((claim.id, claim) for claim in claims)
