@@ -14,6 +14,11 @@ from sqlalchemy.sql.functions import FunctionElement
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
+def insert_for(dialect: str, table):
+    """``upsert_into`` for a dialect by name: for statements built once and kept."""
+    return _INSERTS[dialect](table)
+
+
 def upsert_into(session, model):
     """An INSERT into ``model``'s table that takes ``on_conflict_do_update``/``_do_nothing`` (both
     databases spell ON CONFLICT alike, SQLAlchemy has one construct per dialect)."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from scim_bridge.store.dialect import upsert_into
+from scim_bridge.store.dialect import insert_for
 from scim_bridge.store.models import GroupMember, OutboxRow
 
 
@@ -25,19 +26,34 @@ def _rows(resource_type: str, ids: Iterable[str], targets: Iterable[str], now: d
     ]
 
 
+_KEY = ["resource_type", "resource_id", "target"]
+
+
+@cache
+def _enqueue_statement(dialect: str) -> sa.Insert:
+    # Built once per dialect, run on the session's connection (Core, not an ORM bulk insert): on
+    # every write that queues a delivery, building it and the ORM's bulk path cost more than the
+    # database took to run it (profiled: half a millisecond of a create's ~1.6).
+    insert = insert_for(dialect, OutboxRow.__table__)
+    # A parked row (the target refused an earlier state) is woken too: the new state may be acceptable.
+    return insert.on_conflict_do_update(
+        index_elements=_KEY,
+        set_={"state": "pending", "due_at": insert.excluded.due_at, "attempts": 0, "last_error": None,
+              "generation": OutboxRow.__table__.c.generation + 1},
+    )
+
+
+@cache
+def _enqueue_missing_statement(dialect: str) -> sa.Insert:
+    return insert_for(dialect, OutboxRow.__table__).on_conflict_do_nothing(index_elements=_KEY)
+
+
 def enqueue(session: Session, resource_type: str, ids: Iterable[str], targets: Iterable[str],
             now: datetime) -> None:
     rows = _rows(resource_type, ids, targets, now)
-    if not rows:
-        return
-    insert = upsert_into(session, OutboxRow)
-    # A parked row (the target refused an earlier state) is woken too: the new state may be acceptable.
-    statement = insert.on_conflict_do_update(
-        index_elements=["resource_type", "resource_id", "target"],
-        set_={"state": "pending", "due_at": now, "attempts": 0, "last_error": None,
-              "generation": OutboxRow.generation + 1},
-    )
-    session.execute(statement, rows)
+    if rows:
+        connection = session.connection()
+        connection.execute(_enqueue_statement(connection.dialect.name), rows)
 
 
 def enqueue_missing(session: Session, resource_type: str, ids: Iterable[str], targets: Iterable[str],
@@ -45,9 +61,8 @@ def enqueue_missing(session: Session, resource_type: str, ids: Iterable[str], ta
     """Add rows only where there is none for the (resource, target): an existing row is left as it is."""
     rows = _rows(resource_type, ids, targets, now)
     if rows:
-        insert = upsert_into(session, OutboxRow)
-        session.execute(insert.on_conflict_do_nothing(index_elements=["resource_type", "resource_id", "target"]),
-                        rows)
+        connection = session.connection()
+        connection.execute(_enqueue_missing_statement(connection.dialect.name), rows)
 
 
 def wake_members(session: Session, group_id: str, target: str, now: datetime) -> None:
