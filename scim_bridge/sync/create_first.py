@@ -12,9 +12,14 @@ create).
 Which is cheaper depends on what a target holds: a Data Center instance that already has most of
 the identity provider's people (the first push after installing the bridge beside older accounts)
 would pay that extra call for nearly every user. So each target keeps what the last never-linked
-users' deliveries found (``WINDOW`` of them, whichever way they looked) and creates unread only while
-fewer than half found an account. A delivery that must search by e-mail address
-(``users.match_existing: email``) and a dry run always read first.
+users' deliveries found (``WINDOW`` of them, whichever way they looked) and creates unread only once
+it has seen ``AT_LEAST`` of them and while fewer than half found an account: until then it reads
+first, so an account that exists meets a create only where accounts have lately been new. A delivery
+that must search by e-mail address (``users.match_existing: email``) and a dry run always read first.
+
+It relies on the products refusing a name taken in any of their user directories, not only in the
+one they create in (docs/products.md §1.7): otherwise a create could shadow an account of a
+read-only directory that a read would have found and left alone.
 """
 
 from __future__ import annotations
@@ -23,20 +28,23 @@ import threading
 from collections import deque
 
 WINDOW = 32
+AT_LEAST = 4
 
 
 class CreateFirst:
     """One target's recent never-linked users: did their accounts exist already?"""
 
-    def __init__(self, window: int = WINDOW):
+    def __init__(self, window: int = WINDOW, at_least: int = AT_LEAST):
         self._seen: deque[bool] = deque(maxlen=window)
         self._existing = 0
+        self._at_least = min(at_least, window)
         self._lock = threading.Lock()
 
     def likely_new(self) -> bool:
-        """True while fewer than half of the recent never-linked users had an account."""
+        """True once enough never-linked users were seen and fewer than half of the recent ones had
+        an account."""
         with self._lock:
-            return 2 * self._existing < len(self._seen) or not self._seen
+            return len(self._seen) >= self._at_least and 2 * self._existing < len(self._seen)
 
     def saw(self, existing: bool) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from scim_bridge.sync.create_first import WINDOW, CreateFirst
+from scim_bridge.sync.create_first import AT_LEAST, WINDOW, CreateFirst
 from scim_bridge.sync.executor import Settle
 from scim_bridge.sync.outbox import Claim
 from tests.support.memory_client import MemoryDirectory
@@ -17,48 +17,58 @@ def _calls(client: MemoryDirectory, name: str) -> list[str]:
     return [method for method, args in client.calls if args[:1] == (name,)]
 
 
+def _warmed(bridge):
+    """The target has seen enough new users to create unread (until then it reads first)."""
+    for k in range(AT_LEAST):
+        bridge.create_user(f"earlier{k}")
+        bridge.settle()
+    assert _calls(bridge.client, "earlier0")[0] == "get_user"  # read first before that
+    return bridge
+
+
 def test_a_new_user_is_created_with_one_call_and_linked_with_the_account_made(bridges):
-    bridge = bridges()
+    bridge = _warmed(bridges())
     user = bridge.create_user("alice", "Alice Smith")
     bridge.settle()
     assert _calls(bridge.client, "alice") == ["create_user"]  # no get_user before it
     link = bridge.link("User", user)
     assert (link.status, link.remote_name) == ("ok", "alice")
     assert link.applied["key"] == bridge.client.users["alice"].key
-    assert [(e.action, e.outcome) for e in bridge.audit()] == [("create_user", "applied")]
+    assert [(e.action, e.outcome) for e in bridge.audit() if e.resource_id == user] == [("create_user", "applied")]
 
 
 def test_an_account_the_create_meets_is_linked_and_brought_in_line_as_a_read_would(bridges):
     client = MemoryDirectory()
     client.seed_user("alice", "Alice (old)", "old@example.com")
-    bridge = bridges(client)
+    bridge = _warmed(bridges(client))
     user = bridge.create_user("alice", "Alice Smith")
     bridge.settle()
     # The create was refused as taken; the account it met was planned with, not read again.
     assert _calls(client, "alice") == ["create_user", "user_groups", "update_user"]
-    assert len(client.users) == 1
+    assert [name for name in client.users if name.startswith("alice")] == ["alice"]
     assert client.users["alice"].display_name == "Alice Smith"
     link = bridge.link("User", user)
-    assert (link.status, link.applied["key"]) == ("ok", "JIRAUSER10100")  # the account seeded, not a new one
-    audit = [(e.action, e.outcome) for e in bridge.audit()]
+    assert link.status == "ok"
+    assert link.applied["key"] == client.users["alice"].key == "JIRAUSER10100"  # the seeded account
+    audit = [(e.action, e.outcome) for e in bridge.audit() if e.resource_id == user]
     assert audit == [("link_user", "applied"), ("update_user", "applied")]  # no create, no failure
 
 
 def test_an_account_the_create_meets_is_left_alone_where_the_rules_say_so(bridges):
     client = MemoryDirectory()
     client.seed_user("alice", "Alice (old)", "old@example.com")
-    bridge = bridges(client, target_rules={"users": {"match_existing": "none"}})
+    bridge = _warmed(bridges(client, target_rules={"users": {"match_existing": "none"}}))
     user = bridge.create_user("alice", "Alice Smith")
     bridge.settle()
     assert client.users["alice"].display_name == "Alice (old)"
-    assert [m for m, _ in client.mutations()] == ["create_user"]  # refused as taken: nothing changed
+    assert [m for m, args in client.mutations() if args[0] == "alice"] == ["create_user"]  # refused: no change
     link = bridge.link("User", user)
     assert (link.status, link.reason) == (
         "skipped", "an account alice already exists and users.match_existing is none: not linked")
 
 
 def test_an_account_another_user_is_linked_to_is_not_linked_twice(bridges):
-    bridge = bridges()
+    bridge = _warmed(bridges())
     first = bridge.create_user("alice", "Alice Smith")
     bridge.settle()
     # The product renames nothing, but the account of the first user now answers to the second
@@ -77,7 +87,7 @@ def test_an_account_another_user_is_linked_to_is_not_linked_twice(bridges):
 def test_a_row_attempted_before_reads_first_so_that_no_create_is_sent_twice(bridges, attempts, taken_over):
     """A failed attempt's create, or one made by a worker that died before recording it, may have
     landed: the next attempt reads, finds the account, and links it without a second create."""
-    bridge = bridges()
+    bridge = _warmed(bridges())
     alice = bridge.create_user("alice", "Alice Smith")
     bridge.client.seed_user("alice", "Alice Smith", "alice@example.com")  # the earlier attempt's create
     outcome = bridge.sync.delivery.deliver(Claim(0, "User", alice, "jira", 1, attempts, taken_over=taken_over))
@@ -87,18 +97,18 @@ def test_a_row_attempted_before_reads_first_so_that_no_create_is_sent_twice(brid
 
 
 def test_searching_by_email_reads_first(bridges):
-    bridge = bridges(target_rules={"users": {"match_existing": "email"}})
+    bridge = _warmed(bridges(target_rules={"users": {"match_existing": "email"}}))
     bridge.create_user("alice", "Alice Smith")
     bridge.settle()
     assert _calls(bridge.client, "alice") == ["get_user", "create_user"]
-    assert [m for m, _ in bridge.client.calls if m == "find_users_by_email"] == ["find_users_by_email"]
+    assert bridge.client.count("find_users_by_email", "alice@example.com") == 1
 
 
 def test_a_plan_that_would_not_create_reads_first(bridges):
     """users.create off: an account a read finds is still linked, so the read is made."""
     client = MemoryDirectory()
     client.seed_user("bob", "Bob", "bob@example.com")
-    bridge = bridges(client, target_rules={"users": {"create": False}})
+    bridge = _warmed(bridges(client, target_rules={"users": {"create": False}}))
     bob = bridge.create_user("bob", "Bob Jones")
     bridge.settle()
     assert _calls(client, "bob")[0] == "get_user"
@@ -111,13 +121,16 @@ def test_a_target_whose_accounts_mostly_exist_reads_first_and_goes_back_when_use
     existing = [f"old{k:02d}" for k in range(WINDOW)]
     for name in existing:
         client.seed_user(name)
-    bridge = bridges(client)
+    bridge = _warmed(bridges(client))  # AT_LEAST new users seen
     for name in existing:
         bridge.create_user(name)
         bridge.settle()  # one at a time: each delivery sees what the ones before found
+    # Created unread while fewer than half of those seen had accounts (4 new, then 1, 2, 3 of 4
+    # existing); from then on read first.
     refused = [name for name in existing if "create_user" in _calls(client, name)]
-    assert refused == existing[:1]  # only the first met its account with a create; the rest read first
-    assert all(_calls(client, name)[0] == "get_user" for name in existing[1:])
+    assert refused == existing[:AT_LEAST]
+    assert all(_calls(client, name)[0] == "get_user" for name in existing[AT_LEAST:])
+    assert len(client.users) == AT_LEAST + WINDOW  # none created twice
     new = [f"new{k:02d}" for k in range(WINDOW)]
     for name in new:
         bridge.create_user(name)
@@ -129,9 +142,19 @@ def test_a_target_whose_accounts_mostly_exist_reads_first_and_goes_back_when_use
     assert all(_calls(client, name) == ["create_user"] for name in new[WINDOW // 2 + 1:])
 
 
+def test_a_target_reads_first_until_it_has_seen_enough_new_users():
+    odds = CreateFirst()
+    for _ in range(AT_LEAST - 1):
+        assert not odds.likely_new()
+        odds.saw(existing=False)
+    assert not odds.likely_new()
+    odds.saw(existing=False)
+    assert odds.likely_new()
+
+
 def test_the_odds_are_those_of_the_last_window_of_users():
-    odds = CreateFirst(window=4)
-    assert odds.likely_new()  # nothing seen yet: a new user is the usual case
+    odds = CreateFirst(window=4, at_least=1)
+    assert not odds.likely_new()  # nothing seen yet
     odds.saw(existing=True)
     assert not odds.likely_new()  # 1 of 1
     odds.saw(existing=False)
