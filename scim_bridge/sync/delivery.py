@@ -157,7 +157,7 @@ class Delivery:
         tells whether the account exists (``sync/create_first.py``). None: read first, because the
         plan without an account does not create one (that plan might link or leave alone an account
         a read finds), the product must be searched by e-mail, it is a dry run or the groups are
-        read, or recent never-linked users on this target mostly had accounts."""
+        read, or the target's record says reading pays (too few users seen, or most had accounts)."""
         rules = target.rules
         if rules.dry_run or check_groups or rules.users.match_existing == "email" or not create_first.likely_new():
             return None

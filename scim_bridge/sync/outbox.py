@@ -100,16 +100,17 @@ class Outbox:
         named only), in one transaction: a write's own rows, claimed for the worker as soon as they
         are written. Also returns the targets with rows of these resources not claimed here and not
         yet attempted (leased by a delivery in flight, past the limit): their worker loops take them.
-        ``session``: claim in that session's open transaction (the write's own), else in a new one."""
+        ``session``: claim in that session's open transaction, that of the write that has just queued
+        these rows (so it holds their row locks), else in a new one."""
         if not keys or not limits:
             return [], set()
         if session is not None:
-            return self._claim_keys(session, keys, limits)
+            return self._claim_keys(session, keys, limits, locked=True)
         with self._write() as own, own.begin():
-            return self._claim_keys(own, keys, limits)
+            return self._claim_keys(own, keys, limits, locked=False)
 
-    def _claim_keys(self, session: Session, keys: list[tuple[str, str]],
-                    limits: dict[str, int]) -> tuple[list[Claim], set[str]]:
+    def _claim_keys(self, session: Session, keys: list[tuple[str, str]], limits: dict[str, int], *,
+                    locked: bool) -> tuple[list[Claim], set[str]]:
         now = self.clock()
         # Core statements, not ORM objects: this runs on the request's thread, before its first
         # product call.
@@ -120,9 +121,10 @@ class Outbox:
             if room[row.target] > 0 and claimable_at(row.due_at, row.lease_until) <= now:
                 room[row.target] -= 1
                 wanted[row.id] = row
-        if wanted and self.engine.dialect.name == "postgresql":
+        if wanted and not locked and self.engine.dialect.name == "postgresql":
             # Another instance's claim may hold some of them (those are its to deliver), or a write
-            # have moved one on since it was read: lock what is still claimable, as it is now.
+            # have moved one on since it was read: lock what is still claimable, as it is now. (In
+            # the write's own transaction its upserts hold the rows' locks: they are as read.)
             wanted = {row.id: row for row in session.execute(
                 sa.select(OutboxRow.id, OutboxRow.resource_type, OutboxRow.resource_id, OutboxRow.target,
                           OutboxRow.generation, OutboxRow.attempts, OutboxRow.lease_until)
