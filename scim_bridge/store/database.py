@@ -401,9 +401,30 @@ def _sqlite_pragmas(dbapi_connection, timeouts: Timeouts, writes: _FileWrites | 
 
 def statement_reads(engine: sa.Engine) -> sa.Engine:
     """The engine for reads whose statements each see the database as it is when they run, with no
-    transaction around them (``Repository._reader``): on SQLite no BEGIN and ROLLBACK around a
-    look-up, as PostgreSQL's reads run in autocommit."""
+    transaction around them (``reading``): on SQLite no BEGIN and ROLLBACK around a look-up, as
+    PostgreSQL's reads run in autocommit."""
     return engine.execution_options(statement_reads=True)
+
+
+@contextmanager
+def reading(reads: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection of ``statement_reads``' engine for one read, with no transaction around its
+    statements (each is its own snapshot, as under PostgreSQL's READ COMMITTED anyway), which saves
+    the BEGIN and ROLLBACK: on SQLite two statements, on PostgreSQL two round trips (autocommit).
+    psycopg2's ``autocommit`` flag is set and cleared on the client alone; SQLAlchemy's AUTOCOMMIT
+    isolation option would cost a round trip to reset the isolation level at every return to the
+    pool."""
+    with reads.connect() as conn:
+        if reads.dialect.name != "postgresql":
+            yield conn
+            return
+        dbapi = conn.connection.dbapi_connection
+        dbapi.autocommit = True
+        try:
+            yield conn
+        finally:
+            if not dbapi.closed:
+                dbapi.autocommit = False
 
 
 def _sqlite_begin(conn):

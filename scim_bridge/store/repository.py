@@ -32,7 +32,7 @@ from scim_bridge.errors import NotFound, PreconditionFailed, ScimError, Uniquene
 from scim_bridge.rules.errors import RuleError
 from scim_bridge.scim.filter import Node
 from scim_bridge.scim.schemas import ResourceType
-from scim_bridge.store.database import begin_sqlite_write, make_session_factory, statement_reads
+from scim_bridge.store.database import begin_sqlite_write, make_session_factory, reading, statement_reads
 from scim_bridge.store.direct_insert import direct_insert
 from scim_bridge.store.group_commit import GroupCommit
 from scim_bridge.store.links import Naming, NewNames, reserve
@@ -315,25 +315,9 @@ class Repository:
             out.append(record)
         return out
 
-    @contextmanager
-    def _reader(self) -> Iterator[sa.Connection]:
-        """A connection for one read, with no transaction around its statements (each is its own
-        snapshot, as under PostgreSQL's READ COMMITTED anyway), which saves the BEGIN and ROLLBACK: on
-        SQLite two statements (``statement_reads``), on PostgreSQL two round trips (autocommit).
-        psycopg2's ``autocommit`` flag is set and cleared on the client alone; SQLAlchemy's AUTOCOMMIT
-        isolation option would cost a round trip to reset the isolation level at every return to the
-        pool."""
-        with self._statement_reads.connect() as conn:
-            if not self._autocommit:
-                yield conn
-                return
-            dbapi = conn.connection.dbapi_connection
-            dbapi.autocommit = True
-            try:
-                yield conn
-            finally:
-                if not dbapi.closed:
-                    dbapi.autocommit = False
+    def _reader(self):
+        """A connection for one read, with no transaction around its statements (``reading``)."""
+        return reading(self._statement_reads)
 
     def _records(self, session: Session, table: Table, rows, with_related: bool,
                  with_status: bool = False) -> list[Record]:

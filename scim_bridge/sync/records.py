@@ -20,7 +20,7 @@ from atlassian_clients.base import Seats
 from scim_bridge.rules.model import AppliedUser, GroupSnapshot, UserSnapshot
 from scim_bridge.rules.seats import SEATS_FULL
 from scim_bridge.rules.snapshots import display_name_of, email_of, manager_id_of
-from scim_bridge.store.database import make_session_factory
+from scim_bridge.store.database import make_session_factory, reading, statement_reads
 from scim_bridge.store.dialect import upsert_into
 from scim_bridge.store.models import AuditEntry, Group, GroupMember, Link, OutboxRow, TargetSeats, User, utcnow
 from scim_bridge.store.outbox import claimable_at, enqueue, enqueue_missing, wake_members
@@ -57,6 +57,9 @@ class DeliveryRecords:
         self.engine = engine
         self.clock = clock
         self._read = make_session_factory(engine)
+        # The reads of every delivery (its user, its link) without a transaction around them
+        # (store/database.py ``reading``): no BEGIN and ROLLBACK, on PostgreSQL two round trips each.
+        self._reads = statement_reads(engine)
         self._write = make_session_factory(engine, write=True)
         self._local = threading.local()
         # Told the target whenever rows of it are made due here (the worker wakes that loop).
@@ -90,11 +93,11 @@ class DeliveryRecords:
     # -- SCIM side ----------------------------------------------------------------------------------
 
     def user(self, user_id: str) -> UserSnapshot | None:
-        with self._read() as session:
-            row = session.execute(_USER, {"id": user_id}).first()
+        with reading(self._reads) as conn:
+            row = conn.execute(_USER, {"id": user_id}).first()
             if row is None:
                 return None
-            return _user_snapshot(row, tuple(session.scalars(_USER_GROUPS, {"id": user_id})))
+            return _user_snapshot(row, tuple(conn.execute(_USER_GROUPS, {"id": user_id}).scalars()))
 
     def group(self, group_id: str) -> GroupSnapshot | None:
         with self._read() as session:
@@ -157,8 +160,8 @@ class DeliveryRecords:
 
     def link(self, resource_type: str, resource_id: str, target: str) -> tuple[dict | None, str | None]:
         """The link's applied state and status (None, None: no link)."""
-        with self._read() as session:
-            row = session.execute(_LINK_STATE, {"type": resource_type, "id": resource_id, "target": target}).first()
+        with reading(self._reads) as conn:
+            row = conn.execute(_LINK_STATE, {"type": resource_type, "id": resource_id, "target": target}).first()
             return (row.applied, row.status) if row is not None else (None, None)
 
     def record_outcome(self, resource_type: str, resource_id: str, target: str, *, status: str,
