@@ -154,10 +154,17 @@ class SeatLedger:
     def short(self, batch: int) -> bool:
         """Fewer seats left than ``batch`` deliveries could take: deprovisioning goes first."""
         with self._lock:
-            seats = self._seats
-            if seats is not None:
-                seats = Seats(seats.used + self._held, seats.total, seats.licence)
-            return seats_short(seats, batch)
+            return self.short_by_count(batch)
+
+    def short_by_count(self, batch: int) -> bool:
+        """``short`` by the count and holds as they are now, without the ledger's lock: a delivery
+        holds that lock while it reads the product or writes the store (its seat count, releasing
+        parked rows), so a SCIM write's transaction, which holds the store's write lock, must not
+        wait for it. A count a moment old only decides which rows go to the pool at once."""
+        seats, held = self._seats, self._held
+        if seats is not None:
+            seats = Seats(seats.used + held, seats.total, seats.licence)
+        return seats_short(seats, batch)
 
 
 class SeatGuard:
@@ -188,9 +195,10 @@ class SeatGuard:
             return False
 
     def known_short(self, target: str, batch: int) -> bool:
-        """``short`` by the count already read, without reading it: for the request's thread."""
+        """``short`` by the count already read, without reading it or waiting for the ledger's lock:
+        for the request's thread, inside its write's transaction (``Worker.claim_written``)."""
         ledger = self.ledgers.get(target)
-        return ledger is not None and ledger.short(batch)
+        return ledger is not None and ledger.short_by_count(batch)
 
     def tick(self, target: str) -> int:
         ledger = self.ledgers.get(target)

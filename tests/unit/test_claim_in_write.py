@@ -62,3 +62,19 @@ def test_where_no_worker_runs_in_the_process_the_write_claims_nothing(engine, br
     with engine.connect() as conn:
         leased = conn.execute(sa.select(OutboxRow.claimed_by, OutboxRow.lease_until)).all()
     assert leased == [(None, None)]
+
+
+def test_a_write_does_not_wait_for_a_licence_ledger_a_delivery_holds(engine, bridges):
+    """A delivery holds its target's seat ledger while it reads the product or writes the store; a
+    SCIM write claiming in its transaction (holding the store's write lock) must not wait for that
+    ledger, or each waits for the other for good."""
+    bridge = bridges(MemoryDirectory(), worker=True, wait_seconds=0.5)
+    ledger = bridge.sync.delivery.seats.ledgers["jira"]
+    written: list[str] = []
+    with ledger._lock:  # as a delivery holding it while it waits for the store
+        writer = threading.Thread(target=lambda: written.append(bridge.create_user("alice")), daemon=True)
+        writer.start()
+        writer.join(30)
+        assert written  # the write returned while the ledger was held
+    bridge.settle()
+    assert bridge.link("User", written[0]).status == "ok"
