@@ -137,7 +137,8 @@ class Repository:
         ``claim(session, keys)``: called at the end of a create's or an edit's transaction with the
         resources it queued; what it returns (the rows claimed there for delivery, or None) is the
         record's ``claimed``. It spares the delivery a transaction of its own to claim them before its
-        first call on a product; it must change nothing but those rows, so a rollback undoes it."""
+        first call on a product; it must change nothing but those rows, so a rollback undoes it, and
+        wait for no lock that is held across a store write (the transaction holds the write lock)."""
         self.naming = naming
         self._claim_written = claim
 
