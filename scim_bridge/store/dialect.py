@@ -22,7 +22,7 @@ def insert_for(dialect: str, table):
 def upsert_into(session, model):
     """An INSERT into ``model``'s table that takes ``on_conflict_do_update``/``_do_nothing`` (both
     databases spell ON CONFLICT alike, SQLAlchemy has one construct per dialect)."""
-    return _INSERTS[session.get_bind().dialect.name](model)
+    return insert_for(session.get_bind().dialect.name, model)
 
 
 class json_array_elements(FunctionElement):  # noqa: N801 - named like the SQL function it stands for

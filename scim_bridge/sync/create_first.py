@@ -36,7 +36,6 @@ class CreateFirst:
 
     def __init__(self, window: int = WINDOW, at_least: int = AT_LEAST):
         self._seen: deque[bool] = deque(maxlen=window)
-        self._existing = 0
         self._at_least = min(at_least, window)
         self._lock = threading.Lock()
 
@@ -44,11 +43,8 @@ class CreateFirst:
         """True once enough never-linked users were seen and fewer than half of the recent ones had
         an account."""
         with self._lock:
-            return len(self._seen) >= self._at_least and 2 * self._existing < len(self._seen)
+            return len(self._seen) >= self._at_least and 2 * sum(self._seen) < len(self._seen)
 
     def saw(self, existing: bool) -> None:
         with self._lock:
-            if len(self._seen) == self._seen.maxlen and self._seen[0]:
-                self._existing -= 1
             self._seen.append(existing)
-            self._existing += existing

@@ -118,12 +118,14 @@ class Delivery:
         check_groups = groups is GroupCheck.READ or (
             groups is GroupCheck.IF_WAITED and status == "pending" and linked is not None)
         desired = desired_user(snapshot, rules)
-        if create_first is not None and applied is None and found is None:
+        # A never-linked user whose account nothing has found yet: created unread, or read and counted.
+        first_contact = create_first is not None and applied is None and found is None
+        if first_contact:
             unread = self._unread_create(target, snapshot, desired, create_first, check_groups)
             if unread is not None:
                 return unread
         remote = self._remote_account(target, applied, desired, found)
-        if create_first is not None and applied is None and found is None:
+        if first_contact:
             create_first.saw(existing=remote is not None)
         managed = self._managed(target, applied, desired, remote, records)
         if remote is not None and remote.groups is not None:
@@ -296,17 +298,16 @@ class Delivery:
 
     def _remote_account(self, target: Target, applied: AppliedUser | None, desired: DesiredUser,
                         found: RemoteUser | None = None):
+        """The account as the target reports it; ``found``: already met by a create, not read again."""
         client, rules = target.client, target.rules
         user = found
-        names = [applied.name, desired.name] if applied else [desired.name]
-        for name in dict.fromkeys(names) if found is None else ():
-            user = client.get_user(name)
-            if user is not None:
-                break
+        if user is None:
+            names = [applied.name, desired.name] if applied else [desired.name]
+            user = next(filter(None, map(client.get_user, dict.fromkeys(names))), None)
         by_email = rules.users.match_existing == "email" and desired.email
         if user is None and by_email and client.capabilities().can_find_by_email:
-            found = client.find_users_by_email(desired.email)
-            user = found[0] if len(found) == 1 else None  # two accounts with one address: link neither
+            matches = client.find_users_by_email(desired.email)
+            user = matches[0] if len(matches) == 1 else None  # two accounts with one address: link neither
         if user is None:
             return None
         groups = None
@@ -380,9 +381,9 @@ def _report_sole_administration(plan: Plan, name: str, alone: tuple[str, ...]) -
 
 
 def _created_unread(plan: Plan, run) -> bool:
-    """The plan's create was sent unread and the account made (its call got through)."""
-    return bool(plan.operations) and getattr(plan.operations[0], "unread", False) and run.ran and (
-        run.outcome is None or run.outcome.kind is Settle.WAIT)
+    """The plan's create was sent unread and the account made (its calls got through)."""
+    first = plan.operations[0] if plan.operations else None
+    return isinstance(first, CreateUser) and first.unread and run_through(run)
 
 
 def run_through(run) -> bool:

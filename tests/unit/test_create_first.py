@@ -104,6 +104,18 @@ def test_searching_by_email_reads_first(bridges):
     assert bridge.client.count("find_users_by_email", "alice@example.com") == 1
 
 
+def test_a_dry_run_reads_first_and_creates_nothing_however_many_new_users_it_has_seen(bridges):
+    client = MemoryDirectory()
+    client.forbid_mutations = True  # a mutating call fails the test (memory_client.py)
+    bridge = bridges(client, target_rules={"dry_run": True})
+    names = [f"new{k}" for k in range(AT_LEAST + 2)]
+    for name in names:
+        bridge.create_user(name)
+        bridge.settle()
+    assert client.forbidden == []
+    assert all(_calls(client, name)[0] == "get_user" for name in names)
+
+
 def test_a_plan_that_would_not_create_reads_first(bridges):
     """users.create off: an account a read finds is still linked, so the read is made."""
     client = MemoryDirectory()
