@@ -520,7 +520,26 @@ class Repository:
         if accepted:
             _insert_rows(conn, table, accepted, now)
             self._add_new(session, table, accepted, names, actor, now)
+            self._claimed_each(session, results)
         return results
+
+    def _claimed_each(self, session: Session, results: list) -> None:
+        """Creates written together (``GroupCommit``) claim their rows in their one transaction, as a
+        single write does (``_claimed``): each record gets its own claims, and as targets left to the
+        loops those where none of its rows was claimed. Claims made here and after the commit would
+        otherwise be one more write transaction per create, each queued behind the others on SQLite."""
+        records = [r for r in results if isinstance(r, Record) and r.queued]
+        claimed = self._claimed(session, tuple(key for record in records for key in record.queued))
+        if claimed is None:
+            return
+        claims, left = claimed
+        by_key: dict[tuple[str, str], list] = {}
+        for claim in claims:
+            by_key.setdefault((claim.resource_type, claim.resource_id), []).append(claim)
+        for record in records:
+            own = [claim for key in record.queued for claim in by_key.get(key, ())]
+            taken = {claim.target for claim in own}
+            record.claimed = (own, {target for target in left if target not in taken})
 
     def _new_names(self, conn: sa.Connection, table: Table, rows: list[_NewRow]) -> NewNames | None:
         if not self.targets:

@@ -4,10 +4,14 @@ committed transaction, not two (issue 11: the fewest transactions on the write's
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import sqlalchemy as sa
 
+from scim_bridge.scim.schemas import USER
 from scim_bridge.store.models import OutboxRow
 from tests.support.memory_client import MemoryDirectory
 
@@ -78,3 +82,53 @@ def test_a_write_does_not_wait_for_a_licence_ledger_a_delivery_holds(engine, bri
         assert written  # the write returned while the ledger was held
     bridge.settle()
     assert bridge.link("User", written[0]).status == "ok"
+
+
+def _user(name: str) -> dict:
+    return {"userName": name, "displayName": name.title(), "active": True,
+            "emails": [{"value": f"{name}@example.com", "type": "work", "primary": True}]}
+
+
+def _wait_until(condition) -> None:
+    for _ in range(3000):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the creates did not gather behind the held write lock within 30 s")
+
+
+def test_creates_written_together_claim_their_rows_in_their_one_transaction(engine, bridges):
+    """SQLite: another process holds the write lock, so creates arriving meanwhile are written by one
+    transaction (``GroupCommit``); each comes back with its own rows claimed in it, and is delivered
+    from those claims with no claim transaction of its own."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the write lock held from outside is SQLite's")
+    bridge = bridges(MemoryDirectory(), worker=True, wait_seconds=30)
+    bridge.create_user("warm")
+    repo = bridge.app.extensions["scim_bridge"].repository
+    together = repo._together
+    outside = sqlite3.connect(engine.url.database, isolation_level=None)
+    outside.execute("BEGIN IMMEDIATE")
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            first = pool.submit(repo.create, USER, _user("first"), "idp")
+            _wait_until(lambda: bool(together._writing))  # the first create waits for the lock
+            later = [pool.submit(repo.create, USER, _user(name), "idp") for name in ("ann", "bob", "cy")]
+            _wait_until(lambda: len(together._queue) == 3)  # gathered behind it: one batch
+            outside.execute("ROLLBACK")
+            records = [future.result(30) for future in later]
+            alone = first.result(30)
+    finally:
+        outside.close()
+    for record in records:
+        claims, left = record.claimed
+        assert [(c.resource_type, c.resource_id, c.target) for c in claims] == [("User", record.id, "jira")]
+        assert left == set()
+    with engine.connect() as conn:
+        leased = dict(conn.execute(sa.select(OutboxRow.resource_id, OutboxRow.claimed_by)
+                                   .where(OutboxRow.resource_id.in_([r.id for r in records]))).all())
+    assert len(leased) == 3 and all(leased.values())  # committed claimed, with the batch
+    for record in [alone, *records]:
+        bridge.sync.changed(record.queued, record.claimed)  # as the API hands them over
+        assert bridge.link("User", record.id).status == "ok"
+    assert sorted(bridge.client.users) == ["ann", "bob", "cy", "first", "warm"]
