@@ -88,14 +88,16 @@ def _bulk(http: requests.Session, url: str, operations: list[dict]) -> dict[str,
     return made
 
 
-def initial_load_table(database: str, server, *, users: int, groups: int, per_user: int) -> Table:
+def initial_load_table(database: str, server, *, users: int, groups: int, per_user: int,
+                       concurrency: int = 4) -> Table:
+    """``concurrency``: the bridge's ``delivery.concurrency`` (deliveries in flight per target)."""
     with ExitStack() as stack:
         fakes = KeepAliveFakes()
         stack.callback(fakes.close)
         engine = stack.enter_context(server.fresh())
         config = demo_config(engine.url.render_as_string(hide_password=False), TOKEN, fakes.url)
         config["logging"] = {"level": "WARNING"}
-        config["delivery"] = {"worker": True, "wait_seconds": 0, "concurrency": 4}
+        config["delivery"] = {"worker": True, "wait_seconds": 0, "concurrency": concurrency}
         config["server"] = {"max_body_bytes": 64 * 1024 * 1024}
         config["targets"] = {name: {**target, "http": {"rate": RATE, "burst": BURST, "deadline": 60}}
                              for name, target in config["targets"].items() if name in PRODUCTS}
@@ -142,7 +144,8 @@ def initial_load_table(database: str, server, *, users: int, groups: int, per_us
     table = Table(f"9. Initial load under the rate limit — {database}",
                   f"{users:,} users, {groups} groups, {users * per_user:,} memberships by POST /Bulk into Jira, "
                   f"Confluence and Bitbucket, each client limited to {RATE:g} calls/s (burst {BURST}); the bridge "
-                  "under gunicorn (1 worker × 4 threads). Wall time from the first request to the last delivery.",
+                  f"under gunicorn (1 worker × 4 threads, delivery.concurrency {concurrency}). Wall time from the "
+                  "first request to the last delivery.",
                   ["÷ rate-limit floor"])
     table.add("initial load, wall time", Measurement("initial load", "s", (seconds,)),
               {"÷ rate-limit floor": seconds / floor if floor else None})

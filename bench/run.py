@@ -55,6 +55,7 @@ class Plan:
     load_groups: int
     http: HttpPlan
     reconcile: ReconcileScale
+    load_concurrency: int = 4  # delivery.concurrency of benchmark 9's bridge
 
     def describe(self) -> str:
         return (f"{self.large.label} with a {self.large.members:,}-member group, baseline {self.small.label}; "
@@ -108,7 +109,7 @@ def bench_database(server, plan: Plan, fakes_url: str, run: Run, say: Progress,
     if "initial" in only:
         say(f"{database}: initial load of {plan.load_users:,} users and {plan.load_groups} groups under the rate limit")
         run.tables.append(initial_load_table(database, server, users=plan.load_users, groups=plan.load_groups,
-                                             per_user=5))
+                                             per_user=5, concurrency=plan.load_concurrency))
     if "reconcile" in only:
         scale = plan.reconcile
         with start_fakes() as fakes, server.fresh() as engine:
@@ -167,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http-users", type=int, default=None, metavar="N",
                         help="the large user count of the http benchmark (default 100,000; 5,000 with --quick)")
     parser.add_argument("--http-rounds", type=int, default=None, metavar="N", help="rounds of the http benchmark")
+    parser.add_argument("--load-concurrency", type=int, default=None, metavar="N",
+                        help="delivery.concurrency of the initial-load benchmark's bridge (default 4)")
     parser.add_argument("--only", action="append", choices=BENCHMARKS, metavar="NAME",
                         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
     args = parser.parse_args(argv)
@@ -176,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     http = plan.http
     if args.http_users or args.http_rounds:
         http = replace(http, users=args.http_users or http.users, rounds=args.http_rounds or http.rounds)
+    if args.load_concurrency:
+        plan = replace(plan, load_concurrency=args.load_concurrency)
     scales = plan.describe() if only - ACROSS else (
         f"over HTTP: up to {http.users:,} users, {http.rounds} rounds of {http.seconds:g} s bursts"
         if "http" in only else f"over HTTP: 1,000 users, {http.rounds} rounds of {http.seconds:g} s bursts")
