@@ -171,7 +171,7 @@ def _write(store: Repository, op: Operation, resource_id: str | None, data, who:
         elif op.method == "PATCH":
             record = patch_record(store, rtype, resource_id, data, who, if_match=op.version, with_related=False)
         else:
-            return resource_id, None, store.delete(rtype, resource_id, who, if_match=op.version)
+            return resource_id, None, store.delete(rtype, resource_id, who, if_match=op.version).queued
     except RuleError as error:
         # An operation's own error, answered in its result like any refused write (its savepoint
         # has rolled back); the mapping is the boundary's.

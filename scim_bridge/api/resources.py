@@ -214,5 +214,6 @@ def _membership(changes: MemberChanges | None, edit: Edit) -> MembershipDelta | 
 
 
 def delete(rtype: ResourceType, resource_id: str):
-    delivered(context().repository.delete(rtype, resource_id, actor(), if_match=request.headers.get("If-Match")))
+    deleted = context().repository.delete(rtype, resource_id, actor(), if_match=request.headers.get("If-Match"))
+    delivered(deleted.queued, deleted.claimed)
     return scim_response(None, 204)

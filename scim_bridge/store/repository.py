@@ -23,7 +23,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -43,6 +43,13 @@ from scim_bridge.store.provisioning import statuses
 from scim_bridge.store.query import indexed_equality, order_clause, where_clause
 from scim_bridge.store.sqlite_look_ups import sqlite_look_ups
 from scim_bridge.store.tables import TABLES, Table, group_rows, member_rows
+
+
+class Deleted(NamedTuple):
+    """What a delete queued for delivery, and claimed for it in its transaction (see ``Record``)."""
+
+    queued: tuple[tuple[str, str], ...]
+    claimed: Any = None
 
 
 @dataclass
@@ -134,9 +141,9 @@ class Repository:
 
     def attach_targets(self, naming: Naming, claim=None) -> None:
         """From now on, changes reserve target names and queue deliveries to these targets.
-        ``claim(session, keys)``: called at the end of a create's or an edit's transaction with the
-        resources it queued; what it returns (the rows claimed there for delivery, or None) is the
-        record's ``claimed``. It spares the delivery a transaction of its own to claim them before its
+        ``claim(session, keys)``: called at the end of a create's, an edit's or a delete's transaction
+        with the resources it queued; what it returns (the rows claimed there for delivery, or None)
+        is the record's ``claimed``. It spares the delivery a transaction of its own to claim them before its
         first call on a product; it must change nothing but those rows, so a rollback undoes it, and
         wait for no lock that is held across a store write (the transaction holds the write lock)."""
         self.naming = naming
@@ -602,8 +609,9 @@ class Repository:
         record.claimed = self._claimed(session, queued)
         return record
 
-    def delete(self, rtype: ResourceType, resource_id: str, actor: str, if_match=None) -> tuple[tuple[str, str], ...]:
-        """Returns the resources queued for delivery, like ``Record.queued``."""
+    def delete(self, rtype: ResourceType, resource_id: str, actor: str, if_match=None) -> Deleted:
+        """Returns the resources queued for delivery and the rows claimed for them in the delete's
+        transaction, like a Record's ``queued`` and ``claimed``."""
         table = TABLES[rtype.name]
         with self._transaction() as session:
             row = _live(session, table, resource_id, lock=True)
@@ -615,14 +623,15 @@ class Repository:
             self._audit(session, actor, "delete", table, row.id, row.resource, None)
             if not self.targets:
                 session.delete(row)
-                return ()
+                return Deleted(())
             # Kept as a tombstone until every target has been deprovisioned.
             row.deleted_at = self.clock()
             row.version += 1
             table.tombstone(row)
             # A deleted group changes its former members' desired groups; a deleted user is itself
             # delivered (its memberships went with it).
-            return self._queue(session, table, row, affected if table.model is Group else set())
+            queued = self._queue(session, table, row, affected if table.model is Group else set())
+            return Deleted(queued, self._claimed(session, queued))
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -59,6 +59,19 @@ def test_an_edit_claims_its_rows_in_its_transaction_too(engine, bridges):
     assert client.commits - before == 2  # the PATCH (with its claim), then the settle
 
 
+def test_a_delete_claims_its_rows_in_its_transaction_too(engine, bridges):
+    client = CommitsSeen(engine)
+    bridge = bridges(client, worker=True, wait_seconds=30)
+    alice = bridge.create_user("alice", "Alice")
+    calls = len(client.calls)
+    before = client.commits
+    reply = bridge.scim.delete(f"/Users/{alice}")
+    assert reply.status == 204
+    assert [name for name, args in client.calls[calls:] if args[:1] == ("alice",)]  # before the DELETE returned
+    assert client.commits - before == 2  # the DELETE (with its claim), then the settle
+    assert bridge.outbox() == []
+
+
 def test_where_no_worker_runs_in_the_process_the_write_claims_nothing(engine, bridges):
     """A separate ``scim-bridge worker`` process delivers: rows leased to this one would wait out the lease."""
     bridge = bridges(MemoryDirectory(), worker=False)
