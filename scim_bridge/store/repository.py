@@ -143,9 +143,10 @@ class Repository:
         """From now on, changes reserve target names and queue deliveries to these targets.
         ``claim(session, keys)``: called at the end of a create's, an edit's or a delete's transaction
         with the resources it queued; what it returns (the rows claimed there for delivery, or None)
-        is the record's ``claimed``. It spares the delivery a transaction of its own to claim them before its
-        first call on a product; it must change nothing but those rows, so a rollback undoes it, and
-        wait for no lock that is held across a store write (the transaction holds the write lock)."""
+        is the record's ``claimed``. It spares the delivery a transaction of its own to claim them
+        before its first call on a product; it must change nothing but those rows, so a rollback
+        undoes it, and wait for no lock that is held across a store write (the transaction holds the
+        write lock)."""
         self.naming = naming
         self._claim_written = claim
 
