@@ -337,6 +337,10 @@ class DirectoryClient(Protocol):
     def user_groups(self, username: str) -> list[str]:
         """Names of the groups the account belongs to; ``NotFound`` if the account does not exist."""
 
+    def get_user_and_groups(self, username: str) -> tuple[RemoteUser | None, list[str] | None]:
+        """``get_user``, with the account's groups where the product tells both in one answer (Jira),
+        else ``None`` for them: ask ``user_groups`` then."""
+
     def add_member(self, group: str, username: str) -> None:
         """Put the account in the group; already a member counts as done."""
 

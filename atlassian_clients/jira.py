@@ -65,6 +65,11 @@ def _user(bean: dict[str, Any]) -> RemoteUser:
     )
 
 
+def _group_names(bean: dict) -> list[str]:
+    """The groups of a user answer asked with ``expand=groups``."""
+    return [group["name"] for group in (bean.get("groups") or {}).get("items") or []]
+
+
 @dataclass(frozen=True)
 class JiraOptions(ClientOptions):
     group_picker_limit: int = option(1000, "groups asked of /groups/picker at once (Jira has no group pager)")
@@ -122,6 +127,12 @@ class JiraClient(ProductClient):
         self._forget_created(username)  # what is planned from here on goes by the product's answers
         bean = self._get_or_none(f"{API}/user", {"username": username})
         return None if bean is None else _user(bean)
+
+    def get_user_and_groups(self, username: str) -> tuple[RemoteUser | None, list[str] | None]:
+        # The account with its groups expanded: user_groups' own call, which carries the account too.
+        self._forget_created(username)
+        bean = self._get_or_none(f"{API}/user", {"username": username, "expand": "groups"})
+        return (None, None) if bean is None else (_user(bean), _group_names(bean))
 
     def find_users_by_email(self, email: str) -> list[RemoteUser]:
         # /user/search matches user name, display name and e-mail; keep exact e-mail matches only.
@@ -274,8 +285,7 @@ class JiraClient(ProductClient):
 
     def user_groups(self, username: str) -> list[str]:
         self._forget_created(username)
-        bean = self._get(f"{API}/user", {"username": username, "expand": "groups"})
-        return [group["name"] for group in (bean.get("groups") or {}).get("items") or []]
+        return _group_names(self._get(f"{API}/user", {"username": username, "expand": "groups"}))
 
     def add_member(self, group: str, username: str) -> None:
         if self._joined_by_create(group, username):

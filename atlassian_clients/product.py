@@ -269,6 +269,9 @@ class ProductClient:
     def user_groups(self, username: str) -> list[str]:
         raise NotImplementedError
 
+    def get_user_and_groups(self, username: str) -> tuple[RemoteUser | None, list[str] | None]:
+        return self.get_user(username), None
+
 
 def named(candidates: Iterable[T], name: str, name_of: Callable[[T], str]) -> T | None:
     """The candidate called ``name``, compared case-insensitively as the products compare names.

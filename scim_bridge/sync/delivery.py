@@ -300,10 +300,15 @@ class Delivery:
                         found: RemoteUser | None = None):
         """The account as the target reports it; ``found``: already met by a create, not read again."""
         client, rules = target.client, target.rules
-        user = found
+        wants_groups = bool(rules.groups.sync_members or rules.default_groups)
+        user, held = found, None
         if user is None:
             names = [applied.name, desired.name] if applied else [desired.name]
-            user = next(filter(None, map(client.get_user, dict.fromkeys(names))), None)
+            for name in dict.fromkeys(names):
+                # Where the product answers both at once (Jira), the account's groups come with it.
+                user, held = client.get_user_and_groups(name) if wants_groups else (client.get_user(name), None)
+                if user is not None:
+                    break
         by_email = rules.users.match_existing == "email" and desired.email
         if user is None and by_email and client.capabilities().can_find_by_email:
             matches = client.find_users_by_email(desired.email)
@@ -311,8 +316,8 @@ class Delivery:
         if user is None:
             return None
         groups = None
-        if rules.groups.sync_members or rules.default_groups:
-            groups = frozenset(client.user_groups(user.name))
+        if wants_groups:
+            groups = frozenset(held if held is not None else client.user_groups(user.name))
         return RemoteAccount(name=user.name, key=user.key, display_name=user.display_name, email=user.email,
                              active=user.active, directory=user.directory, groups=groups, mutable=user.mutable)
 

@@ -83,6 +83,9 @@ class TargetView:
     def find_users_by_email(self, email: str) -> list[RemoteUser]:
         return list(self.by_email.get(email.lower(), ()))
 
+    def get_user_and_groups(self, username: str) -> tuple[RemoteUser | None, None]:
+        return self.get_user(username), None  # the members read are asked through user_groups
+
     def user_groups(self, username: str) -> list[str]:
         if name_key(username) not in self.users:
             raise NotFound(self.target, f"no account {username!r}")

@@ -424,6 +424,19 @@ def test_user_groups_expands_groups(jira, rsps):
     assert wire.sent()[0].query == {"username": "jdoe", "expand": "groups"}
 
 
+def test_get_user_and_groups_reads_both_in_one_call(jira, rsps):
+    client, wire = jira
+    rsps.add(responses.GET, f"{API}/user", json=with_groups("jdoe", "devs"))
+    rsps.add(responses.GET, f"{API}/user", status=404, json=jira_errors("The user named 'ghost' does not exist"))
+
+    user, groups = client.get_user_and_groups("jdoe")
+
+    assert (user.name, user.display_name, groups) == ("jdoe", "Jdoe", ["devs"])
+    assert client.get_user_and_groups("ghost") == (None, None)
+    assert [s.query for s in wire.sent()] == [{"username": "jdoe", "expand": "groups"},
+                                              {"username": "ghost", "expand": "groups"}]
+
+
 def test_add_member(jira, rsps):
     client, wire = jira
     rsps.add(responses.POST, f"{API}/group/user", status=201, json={"name": "devs"})

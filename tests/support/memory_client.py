@@ -216,6 +216,9 @@ class MemoryDirectory:
             found = [self.users[u] for u in sorted(self.members[_key(group)])]
         yield from found
 
+    def get_user_and_groups(self, username: str) -> tuple[RemoteUser | None, list[str] | None]:
+        return self.get_user(username), None
+
     def user_groups(self, username: str) -> list[str]:
         self._enter("user_groups", username)
         with self.lock:
